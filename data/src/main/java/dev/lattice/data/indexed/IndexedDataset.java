@@ -1,5 +1,7 @@
 package dev.lattice.data.indexed;
 
+import dev.lattice.data.samples.TokenSequences;
+
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -14,7 +16,7 @@ import java.nio.file.Path;
  *
  * <p>Thread-safe: reads are absolute and the maps are never modified.
  */
-public final class IndexedDataset implements Closeable {
+public final class IndexedDataset implements Closeable, TokenSequences {
 
     private final Path prefix;
     private final TokenDType dtype;
