@@ -3,8 +3,6 @@ package dev.lattice.spark.ml;
 import dev.lattice.data.tokenizer.TokenizerSpec;
 import org.apache.spark.sql.api.java.UDF1;
 
-import java.util.Arrays;
-
 /** The per-row function of {@link TextTokenizer}: text to token ids; null stays null. */
 final class TokenizeUdf implements UDF1<String, int[]> {
 
@@ -23,11 +21,6 @@ final class TokenizeUdf implements UDF1<String, int[]> {
         if (text == null) {
             return null;
         }
-        int[] ids = spec.tokenizer().encode(text);
-        if (appendEod && ids.length > 0) {
-            ids = Arrays.copyOf(ids, ids.length + 1);
-            ids[ids.length - 1] = spec.tokenizer().eodId();
-        }
-        return ids;
+        return spec.tokenizer().encodeDocument(text, appendEod);
     }
 }

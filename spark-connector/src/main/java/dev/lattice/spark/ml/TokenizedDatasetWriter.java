@@ -5,9 +5,9 @@ import dev.lattice.spark.preprocess.OutputLayout;
 import dev.lattice.spark.preprocess.TokenizedOutput;
 import dev.lattice.spark.preprocess.TokenizedRecord;
 import dev.lattice.spark.storage.HadoopStorage;
+import dev.lattice.spark.storage.OutputConfiguration;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
-import org.apache.hadoop.fs.RawLocalFileSystem;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -100,9 +100,7 @@ public final class TokenizedDatasetWriter {
         if (sourceColumn != null && !columns.contains(sourceColumn)) {
             throw new IllegalArgumentException("source column '" + sourceColumn + "' is not a column");
         }
-        Configuration conf = new Configuration(frame.sparkSession().sparkContext().hadoopConfiguration());
-        conf.set("fs.file.impl", RawLocalFileSystem.class.getName());
-        conf.setBoolean("fs.file.impl.disable.cache", true);
+        Configuration conf = OutputConfiguration.from(frame.sparkSession().sparkContext().hadoopConfiguration());
         Path p = new Path(outputPrefix);
         String prefix = p.getFileSystem(conf).makeQualified(p).toString();
         HadoopStorage storage = new HadoopStorage(conf);

@@ -2,8 +2,6 @@ package dev.lattice.spark.preprocess;
 
 import dev.lattice.data.tokenizer.TextTokenizer;
 
-import java.util.Arrays;
-
 /**
  * Tokenizes each key's text of a record as Megatron's {@code preprocess_data.py} does at document level: with
  * {@code --append-eod}, the end-of-document id is appended only to documents that have at least one token.
@@ -26,12 +24,7 @@ final class DocumentTokenizer {
         String[] texts = record.texts();
         int[][] ids = new int[texts.length][];
         for (int k = 0; k < texts.length; k++) {
-            int[] t = tokenizer.encode(texts[k]);
-            if (appendEod && t.length > 0) {
-                t = Arrays.copyOf(t, t.length + 1);
-                t[t.length - 1] = tokenizer.eodId();
-            }
-            ids[k] = t;
+            ids[k] = tokenizer.encodeDocument(texts[k], appendEod);
         }
         return TokenizedRecord.document(ids, record.source(), record.bytes());
     }

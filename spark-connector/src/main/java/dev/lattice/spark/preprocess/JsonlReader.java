@@ -8,7 +8,6 @@ import org.apache.hadoop.conf.Configuration;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 
 /**
  * Reads JSON Lines, one document per line, taking the string under each of {@code --json-keys}. A chunk owns the
@@ -31,16 +30,8 @@ final class JsonlReader implements RecordReader {
         this.chunk = chunk;
         this.conf = conf;
         this.keys = keys;
-        long start = chunk.start();
-        // Start one byte early: if that byte is '\n', a line begins exactly at start and belongs to us.
-        this.in = HadoopInput.open(chunk.path(), Math.max(0, start - 1), conf);
-        this.scanner = new LineScanner(in, Math.max(0, start - 1));
-        if (start > 0) {
-            int b = scanner.read();
-            if (b != '\n' && b != -1) {
-                scanner.skipLine();
-            }
-        }
+        this.in = HadoopInput.open(chunk.path(), Math.max(0, chunk.start() - 1), conf);
+        this.scanner = LineScanner.atFirstOwnedLine(in, chunk.start());
         this.firstLineStart = scanner.position();
     }
 
@@ -132,9 +123,5 @@ final class JsonlReader implements RecordReader {
     @Override
     public void close() throws IOException {
         in.close();
-    }
-
-    static String utf8(byte[] b, int len) {
-        return new String(b, 0, len, StandardCharsets.UTF_8);
     }
 }

@@ -25,6 +25,22 @@ final class LineScanner {
         this.bufStart = offset;
     }
 
+    /**
+     * A scanner at the first line a byte-range chunk owns: the line starting at {@code start} if one does, else the
+     * one after. It starts reading one byte early: a '\n' there means a line begins exactly at {@code start}.
+     * Chunks owning the lines that start in [start, end) cover a file exactly once.
+     */
+    static LineScanner atFirstOwnedLine(java.io.InputStream in, long start) throws IOException {
+        LineScanner scanner = new LineScanner(in, Math.max(0, start - 1));
+        if (start > 0) {
+            int b = scanner.read();
+            if (b != '\n' && b != -1) {
+                scanner.skipLine();
+            }
+        }
+        return scanner;
+    }
+
     /** File offset of the next byte to be read. */
     long position() {
         return bufStart + pos;

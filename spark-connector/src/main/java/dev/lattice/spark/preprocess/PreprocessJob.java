@@ -4,10 +4,10 @@ import dev.lattice.data.indexed.TokenDType;
 import dev.lattice.data.tokenizer.TextTokenizer;
 import dev.lattice.data.tokenizer.TokenizerSpec;
 import dev.lattice.spark.storage.HadoopStorage;
+import dev.lattice.spark.storage.OutputConfiguration;
 import dev.lattice.spark.storage.SerializableConfiguration;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.Path;
-import org.apache.hadoop.fs.RawLocalFileSystem;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -97,7 +97,7 @@ public final class PreprocessJob {
             throws IOException {
         o.validate();
         long start = System.nanoTime();
-        Configuration conf = jobConfiguration(spark);
+        Configuration conf = OutputConfiguration.from(spark.sparkContext().hadoopConfiguration());
         HadoopStorage storage = new HadoopStorage(conf);
         String[] keys = o.jsonKeys.toArray(new String[0]);
         String prefix = qualify(o.outputPrefix, conf);
@@ -167,17 +167,6 @@ public final class PreprocessJob {
             s.write(summary.toJson().getBytes(StandardCharsets.UTF_8));
         }
         return summary;
-    }
-
-    /**
-     * The session's Hadoop configuration (with its s3a/hdfs settings), but local files go through the raw local
-     * filesystem: the checksummed one leaves a {@code .crc} beside every output file.
-     */
-    static Configuration jobConfiguration(SparkSession spark) {
-        Configuration conf = new Configuration(spark.sparkContext().hadoopConfiguration());
-        conf.set("fs.file.impl", RawLocalFileSystem.class.getName());
-        conf.setBoolean("fs.file.impl.disable.cache", true);
-        return conf;
     }
 
     static String qualify(String path, Configuration conf) throws IOException {

@@ -26,15 +26,8 @@ final class TextReader implements RecordReader {
         this.conf = conf;
         this.perLine = perLine;
         if (perLine) {
-            long start = chunk.start();
-            in = HadoopInput.open(chunk.path(), Math.max(0, start - 1), conf);
-            scanner = new LineScanner(in, Math.max(0, start - 1));
-            if (start > 0) {
-                int b = scanner.read();
-                if (b != '\n' && b != -1) {
-                    scanner.skipLine();
-                }
-            }
+            in = HadoopInput.open(chunk.path(), Math.max(0, chunk.start() - 1), conf);
+            scanner = LineScanner.atFirstOwnedLine(in, chunk.start());
             firstLineStart = scanner.position();
         }
     }

@@ -39,9 +39,10 @@ final class PreprocessFixtures {
     /** The ids the job must produce for {@code text}: GPT-2 ids, plus EOD for a non-empty text if asked. */
     static int[] expectedIds(String text, boolean appendEod) {
         int[] ids = GPT2.encode(text);
-        if (appendEod && ids.length > 0) {
-            ids = Arrays.copyOf(ids, ids.length + 1);
-            ids[ids.length - 1] = Gpt2BpeTokenizer.EOD_ID;
+        if (appendEod && ids.length > 0) { // spelled out here: the test must not trust encodeDocument
+            int[] withEod = Arrays.copyOf(ids, ids.length + 1);
+            withEod[ids.length] = Gpt2BpeTokenizer.EOD_ID;
+            return withEod;
         }
         return ids;
     }

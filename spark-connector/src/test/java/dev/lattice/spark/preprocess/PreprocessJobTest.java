@@ -111,7 +111,8 @@ class PreprocessJobTest {
         Path file = tmp.resolve("qa.jsonl");
         Files.write(file, List.of("{\"question\": \"Why?\", \"answer\": \"Because.\"}",
                 "{\"question\": \"Who?\", \"answer\": \"Me.\", \"extra\": 1}"));
-        PreprocessOptions o = options(tmp.resolve("qa").toString(), file.toString());
+        Files.write(tmp.resolve("other.jsonl"), List.of("{\"question\": \"not matched by the glob\", \"answer\": \"-\"}"));
+        PreprocessOptions o = options(tmp.resolve("qa").toString(), tmp.resolve("q*.jsonl").toString());
         o.jsonKeys = List.of("question", "answer");
         PreprocessJob.run(spark, o, quiet());
         assertDataset(tmp.resolve("qa_question_document"), List.of("Why?", "Who?"), false);
