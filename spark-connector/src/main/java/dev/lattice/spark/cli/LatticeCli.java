@@ -1,6 +1,10 @@
 package dev.lattice.spark.cli;
 
 import dev.lattice.spark.preprocess.PreprocessJob;
+import dev.lattice.trainer.cli.ExportHfCommand;
+import dev.lattice.trainer.cli.GenerateCommand;
+import dev.lattice.trainer.cli.ScoreCommand;
+import dev.lattice.trainer.cli.TrainCommand;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -14,6 +18,10 @@ public final class LatticeCli {
     static {
         COMMANDS.put("preprocess", "tokenize text into Parquet shards and Megatron indexed datasets (Spark job; "
                 + "spark-submit class " + PreprocessJob.class.getName() + ")");
+        COMMANDS.put("train", "train a GPT-2 or Llama model on this node (Megatron flags, no Spark)");
+        COMMANDS.put("score", "loss and perplexity of a checkpoint or HuggingFace model on JSONL input");
+        COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
+        COMMANDS.put("export-hf", "write a checkpoint as a HuggingFace model directory");
     }
 
     private LatticeCli() {
@@ -30,6 +38,10 @@ public final class LatticeCli {
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         switch (args[0]) {
             case "preprocess" -> PreprocessJob.main(rest);
+            case "train" -> TrainCommand.main(rest);
+            case "score" -> ScoreCommand.main(rest);
+            case "generate" -> GenerateCommand.main(rest);
+            case "export-hf" -> ExportHfCommand.main(rest);
             default -> {
                 System.err.println("lattice: unknown command '" + args[0] + "'");
                 printUsage();

@@ -1,0 +1,130 @@
+package dev.lattice.trainer.backend;
+
+/**
+ * The operations the models need, over tensors this backend owns. The CPU backend runs each call inline; the CUDA
+ * backend enqueues it on its stream, so every call is asynchronous until {@link #toHost} or {@link #synchronize}.
+ *
+ * <p>Conventions: row-major; N = rows (tokens), C = columns; "accumulate" means {@code +=} into the output (as
+ * llm.c's backward passes do, so gradients of shared inputs add up); other outputs are overwritten.
+ */
+public interface Backend extends AutoCloseable {
+
+    String name();
+
+    // ---- memory ----
+
+    /** A zero-filled tensor. */
+    Tensor zeros(int... shape);
+
+    /** A tensor holding a copy of {@code data}. */
+    Tensor fromHost(float[] data, int... shape);
+
+    /** A copy of the tensor's contents on the host (waits for pending work). */
+    float[] toHost(Tensor t);
+
+    /** Overwrites the tensor with {@code data}. */
+    void upload(Tensor t, float[] data);
+
+    void fill(Tensor t, float value);
+
+    void copy(Tensor dst, Tensor src);
+
+    /** Waits until every enqueued operation has finished. */
+    void synchronize();
+
+    // ---- linear algebra ----
+
+    /**
+     * {@code c = alpha · op(a) · op(b) + beta · c} with op(x) = x or xᵀ; a is m×k after op, b is k×n after op, c is
+     * m×n; whole tensors viewed as row-major matrices.
+     */
+    void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k, float alpha,
+                float beta);
+
+    /** {@code out[r, :] += bias} for every row. */
+    void addBias(Tensor out, Tensor bias, int rows, int cols);
+
+    /** {@code dbias += Σ_r dout[r, :]} (accumulate). */
+    void biasBackward(Tensor dbias, Tensor dout, int rows, int cols);
+
+    /** {@code out = a + b} elementwise. */
+    void add(Tensor out, Tensor a, Tensor b);
+
+    /** {@code y += x} elementwise. */
+    void accumulate(Tensor y, Tensor x);
+
+    /** {@code x *= s} elementwise. */
+    void scale(Tensor x, float s);
+
+    /** Σ x² in double precision, in a fixed order (global gradient norm). */
+    double sumOfSquares(Tensor x);
+
+    /** Whether any element is NaN or infinite. */
+    boolean hasNonFinite(Tensor x);
+
+    // ---- layers ----
+
+    /** {@code out[b,t] = wte[tokens[b,t]] + wpe[t]} (wpe may be null). */
+    void embeddingForward(Tensor out, int[] tokens, Tensor wte, Tensor wpe, int batch, int seq, int channels);
+
+    /** Accumulates into dwte (and dwpe if not null). */
+    void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int batch, int seq, int channels);
+
+    /** LayerNorm; saves mean and rstd [N]. */
+    void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias, int rows,
+                          int cols, float eps);
+
+    /** Accumulates dinp, dweight, dbias. */
+    void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                           Tensor mean, Tensor rstd, int rows, int cols);
+
+    /** RMSNorm (HF Llama); saves rstd [N]. */
+    void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps);
+
+    /** Accumulates dinp and dweight. */
+    void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int rows,
+                         int cols);
+
+    /** GPT-2's tanh GELU. */
+    void geluForward(Tensor out, Tensor inp);
+
+    /** Accumulates dinp. */
+    void geluBackward(Tensor dinp, Tensor inp, Tensor dout);
+
+    /** inp [N, 2F] = [gate | up] → out [N, F] = silu(gate)·up. */
+    void swigluForward(Tensor out, Tensor inp, int rows, int ffn);
+
+    /** Writes dinp [N, 2F]. */
+    void swigluBackward(Tensor dinp, Tensor inp, Tensor dout, int rows, int ffn);
+
+    /** Rotates the q and k heads of a fused, grouped QKV buffer [B, T, (H+2G)d] in place (HF rotate_half). */
+    void ropeForward(Tensor qkv, int batch, int seq, int heads, int groups, int headDim, float theta);
+
+    /** The inverse rotation on dqkv, in place. */
+    void ropeBackward(Tensor dqkv, int batch, int seq, int heads, int groups, int headDim, float theta);
+
+    /** Causal GQA attention from the fused QKV buffer to out [B, T, H·d]; saves log-sum-exp [B·H·T]. */
+    void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
+                          int headDim);
+
+    /** Writes dqkv. */
+    void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int batch, int seq,
+                           int heads, int groups, int headDim);
+
+    /** Per-row losses [N] of logits [N, Vp] against targets; columns ≥ vocab are masked out. */
+    void crossEntropyForward(Tensor losses, Tensor logits, int[] targets, int rows, int vocab, int paddedVocab);
+
+    /** Writes dlogits = (softmax − onehot)·dlosses[row]; padding columns get 0. */
+    void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dlosses, int rows, int vocab,
+                              int paddedVocab);
+
+    /**
+     * One torch.optim.AdamW step (decoupled weight decay) on a parameter with its moments; hyperparameters are
+     * doubles as torch's Python floats are, so the bias corrections match.
+     */
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+               double weightDecay, long step);
+
+    @Override
+    void close();
+}

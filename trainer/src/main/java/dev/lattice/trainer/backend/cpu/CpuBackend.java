@@ -1,0 +1,243 @@
+package dev.lattice.trainer.backend.cpu;
+
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+
+import java.util.Arrays;
+
+import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
+
+/**
+ * The reference backend: GEMM through OpenBLAS ({@code org.bytedeco:openblas}), everything else in multi-threaded
+ * Java (the kernel classes of this package, each the CPU reference its CUDA kernel must match). Operations run
+ * inline, so the "stream" is the calling thread.
+ */
+public final class CpuBackend implements Backend {
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    static float[] d(Tensor t) {
+        return ((CpuTensor) t).data;
+    }
+
+    private static int n(Tensor t) {
+        return Math.toIntExact(t.numel());
+    }
+
+    @Override
+    public Tensor zeros(int... shape) {
+        long numel = 1;
+        for (int s : shape) {
+            numel = Math.multiplyExact(numel, s);
+        }
+        return new CpuTensor(new float[Math.toIntExact(numel)], shape);
+    }
+
+    @Override
+    public Tensor fromHost(float[] data, int... shape) {
+        return new CpuTensor(data.clone(), shape);
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        return d(t).clone();
+    }
+
+    @Override
+    public void upload(Tensor t, float[] data) {
+        if (data.length != t.numel()) {
+            throw new IllegalArgumentException("uploading " + data.length + " floats into " + t);
+        }
+        System.arraycopy(data, 0, d(t), 0, data.length);
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        Arrays.fill(d(t), value);
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        System.arraycopy(d(src), 0, d(dst), 0, n(src));
+    }
+
+    @Override
+    public void synchronize() {
+    }
+
+    @Override
+    public void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k, float alpha,
+                       float beta) {
+        if ((long) m * k > a.numel() || (long) k * n > b.numel() || (long) m * n > c.numel()) {
+            throw new IllegalArgumentException("matmul " + m + "x" + k + " · " + k + "x" + n + " does not fit "
+                    + a + ", " + b + ", " + c);
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
+                alpha, d(a), transA ? m : k, d(b), transB ? k : n, beta, d(c), n);
+    }
+
+    @Override
+    public void addBias(Tensor out, Tensor bias, int rows, int cols) {
+        float[] o = d(out);
+        float[] b = d(bias);
+        Parallel.forRange(rows, cols, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int base = r * cols;
+                for (int c = 0; c < cols; c++) {
+                    o[base + c] += b[c];
+                }
+            }
+        });
+    }
+
+    @Override
+    public void biasBackward(Tensor dbias, Tensor dout, int rows, int cols) {
+        float[] db = d(dbias);
+        float[] g = d(dout);
+        // Parallel over columns: each sum runs over rows in a fixed order, so results do not depend on threads.
+        Parallel.forRange(cols, rows, (from, to) -> {
+            for (int c = from; c < to; c++) {
+                float s = 0f;
+                for (int r = 0; r < rows; r++) {
+                    s += g[r * cols + c];
+                }
+                db[c] += s;
+            }
+        });
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b) {
+        ResidualKernels.add(d(out), d(a), d(b), n(out));
+    }
+
+    @Override
+    public void accumulate(Tensor y, Tensor x) {
+        ResidualKernels.accumulate(d(y), d(x), n(y));
+    }
+
+    @Override
+    public void scale(Tensor x, float s) {
+        AdamWKernels.scale(d(x), 0, n(x), s);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return AdamWKernels.sumOfSquares(d(x), 0, n(x));
+    }
+
+    @Override
+    public boolean hasNonFinite(Tensor x) {
+        for (float v : d(x)) {
+            if (!Float.isFinite(v)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, int[] tokens, Tensor wte, Tensor wpe, int batch, int seq, int channels) {
+        EmbeddingKernels.forward(d(out), tokens, d(wte), wpe == null ? null : d(wpe), batch, seq, channels);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int batch, int seq,
+                                  int channels) {
+        EmbeddingKernels.backward(d(dwte), dwpe == null ? null : d(dwpe), d(dout), tokens, batch, seq, channels);
+    }
+
+    @Override
+    public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
+                                 int rows, int cols, float eps) {
+        LayerNormKernels.forward(d(out), d(mean), d(rstd), d(inp), d(weight), d(bias), rows, cols, eps);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                                  Tensor mean, Tensor rstd, int rows, int cols) {
+        LayerNormKernels.backward(d(dinp), d(dweight), d(dbias), d(dout), d(inp), d(weight), d(mean), d(rstd), rows,
+                cols);
+    }
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps) {
+        RmsNormKernels.forward(d(out), d(rstd), d(inp), d(weight), rows, cols, eps);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd,
+                                int rows, int cols) {
+        RmsNormKernels.backward(d(dinp), d(dweight), d(dout), d(inp), d(weight), d(rstd), rows, cols);
+    }
+
+    @Override
+    public void geluForward(Tensor out, Tensor inp) {
+        GeluKernels.forward(d(out), d(inp), n(inp));
+    }
+
+    @Override
+    public void geluBackward(Tensor dinp, Tensor inp, Tensor dout) {
+        GeluKernels.backward(d(dinp), d(inp), d(dout), n(inp));
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor inp, int rows, int ffn) {
+        SwiGluKernels.forward(d(out), d(inp), rows, ffn);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dinp, Tensor inp, Tensor dout, int rows, int ffn) {
+        SwiGluKernels.backward(d(dinp), d(inp), d(dout), rows, ffn);
+    }
+
+    @Override
+    public void ropeForward(Tensor qkv, int batch, int seq, int heads, int groups, int headDim, float theta) {
+        RopeKernels.forward(d(qkv), batch, seq, heads, groups, headDim, theta);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dqkv, int batch, int seq, int heads, int groups, int headDim, float theta) {
+        RopeKernels.backward(d(dqkv), batch, seq, heads, groups, headDim, theta);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
+                                 int headDim) {
+        AttentionKernels.forward(d(out), d(lse), d(qkv), batch, seq, heads, groups, headDim);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int batch, int seq,
+                                  int heads, int groups, int headDim) {
+        AttentionKernels.backward(d(dqkv), d(dout), d(qkv), d(out), d(lse), batch, seq, heads, groups, headDim);
+    }
+
+    @Override
+    public void crossEntropyForward(Tensor losses, Tensor logits, int[] targets, int rows, int vocab,
+                                    int paddedVocab) {
+        CrossEntropyKernels.forward(d(losses), d(logits), targets, rows, vocab, paddedVocab);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dlosses, int rows,
+                                     int vocab, int paddedVocab) {
+        CrossEntropyKernels.backward(d(dlogits), d(logits), targets, dlosses, rows, vocab, paddedVocab);
+    }
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                      double eps, double weightDecay, long step) {
+        AdamWKernels.update(d(param), d(grad), d(m), d(v), n(param), lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    @Override
+    public void close() {
+    }
+}

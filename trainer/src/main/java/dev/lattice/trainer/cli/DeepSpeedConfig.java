@@ -1,0 +1,166 @@
+package dev.lattice.trainer.cli;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Reads the DeepSpeed JSON keys a one-rank run can honour into {@link TrainOptions}: batch sizes, gradient
+ * clipping, the AdamW optimizer, the warmup/decay schedulers, precision and ZeRO stage. Flags the user typed win
+ * over the file. Unknown top-level keys are ignored, as DeepSpeed ignores what it does not use; wrong types fail
+ * with the key named.
+ */
+final class DeepSpeedConfig {
+
+    /** What the JSON asked for that the options do not hold (precision, ZeRO), for the run to report or check. */
+    record Extras(String precision, int zeroStage) {
+    }
+
+    private DeepSpeedConfig() {
+    }
+
+    static Extras apply(Path file, TrainOptions o, Set<String> explicit) throws IOException {
+        JsonObject root;
+        try {
+            root = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+        } catch (JsonParseException | IllegalStateException e) {
+            throw new IllegalArgumentException("--config " + file + " is not a JSON object: " + e.getMessage());
+        }
+        Integer mbs = intKey(root, "train_micro_batch_size_per_gpu", file);
+        Integer gbs = intKey(root, "train_batch_size", file);
+        Integer accum = intKey(root, "gradient_accumulation_steps", file);
+        if (mbs != null && !explicit.contains("--micro-batch-size")) {
+            o.microBatchSize = mbs;
+        }
+        if (gbs != null && !explicit.contains("--global-batch-size")) {
+            o.globalBatchSize = gbs;
+        } else if (gbs == null && accum != null && !explicit.contains("--global-batch-size")) {
+            o.globalBatchSize = accum * o.microBatchSize;
+        }
+        if (gbs != null && accum != null && mbs != null && gbs != mbs * accum) {
+            throw new IllegalArgumentException("--config " + file + ": train_batch_size " + gbs
+                    + " != train_micro_batch_size_per_gpu " + mbs + " × gradient_accumulation_steps " + accum
+                    + " on one GPU");
+        }
+        Double clip = doubleKey(root, "gradient_clipping", file);
+        if (clip != null && !explicit.contains("--clip-grad")) {
+            o.clipGrad = clip;
+        }
+        if (root.has("optimizer")) {
+            JsonObject opt = root.getAsJsonObject("optimizer");
+            String type = opt.has("type") ? opt.get("type").getAsString() : "AdamW";
+            if (!type.equalsIgnoreCase("adamw") && !type.equalsIgnoreCase("adam")) {
+                throw new IllegalArgumentException("--config " + file + ": optimizer.type " + type
+                        + " is not supported (AdamW only)");
+            }
+            JsonObject p = opt.has("params") ? opt.getAsJsonObject("params") : new JsonObject();
+            Double lr = doubleKey(p, "lr", file);
+            if (lr != null && !explicit.contains("--lr")) {
+                o.lr = lr;
+            }
+            Double wd = doubleKey(p, "weight_decay", file);
+            if (wd != null && !explicit.contains("--weight-decay")) {
+                o.weightDecay = wd;
+            }
+            Double eps = doubleKey(p, "eps", file);
+            if (eps != null && !explicit.contains("--adam-eps")) {
+                o.adamEps = eps;
+            }
+            if (p.has("betas")) {
+                var betas = p.getAsJsonArray("betas");
+                if (!explicit.contains("--adam-beta1")) {
+                    o.adamBeta1 = betas.get(0).getAsDouble();
+                }
+                if (!explicit.contains("--adam-beta2")) {
+                    o.adamBeta2 = betas.get(1).getAsDouble();
+                }
+            }
+        }
+        if (root.has("scheduler")) {
+            JsonObject sch = root.getAsJsonObject("scheduler");
+            String type = sch.has("type") ? sch.get("type").getAsString() : "";
+            JsonObject p = sch.has("params") ? sch.getAsJsonObject("params") : new JsonObject();
+            Integer warmup = intKey(p, "warmup_num_steps", file);
+            if (warmup != null && !explicit.contains("--lr-warmup-iters")) {
+                o.lrWarmupIters = warmup;
+            }
+            Double maxLr = doubleKey(p, "warmup_max_lr", file);
+            if (maxLr != null && !explicit.contains("--lr")) {
+                o.lr = maxLr;
+            }
+            Integer total = intKey(p, "total_num_steps", file);
+            if (total != null && !explicit.contains("--lr-decay-iters")) {
+                o.lrDecayIters = total;
+            }
+            String style = switch (type.toLowerCase(Locale.ROOT)) {
+                case "warmuplr" -> "constant";
+                case "warmupdecaylr" -> "linear";
+                case "warmupcosinelr" -> "cosine";
+                case "" -> null;
+                default -> throw new IllegalArgumentException("--config " + file + ": scheduler.type " + type
+                        + " is not supported (WarmupLR, WarmupDecayLR, WarmupCosineLR)");
+            };
+            if (style != null && !explicit.contains("--lr-decay-style")) {
+                o.lrDecayStyle = style;
+            }
+        }
+        String precision = "fp32";
+        if (enabled(root, "bf16") || enabled(root, "bfloat16")) {
+            precision = "bf16";
+        } else if (enabled(root, "fp16")) {
+            precision = "fp16";
+        }
+        int zero = 0;
+        if (root.has("zero_optimization")) {
+            Integer stage = intKey(root.getAsJsonObject("zero_optimization"), "stage", file);
+            zero = stage == null ? 0 : stage;
+            if (zero < 0 || zero > 3) {
+                throw new IllegalArgumentException("--config " + file + ": zero_optimization.stage " + zero
+                        + " (expected 0-3)");
+            }
+        }
+        return new Extras(precision, zero);
+    }
+
+    private static boolean enabled(JsonObject root, String key) {
+        return root.has(key) && root.get(key).isJsonObject() && root.getAsJsonObject(key).has("enabled")
+                && root.getAsJsonObject(key).get("enabled").getAsBoolean();
+    }
+
+    private static Integer intKey(JsonObject o, String key, Path file) {
+        JsonElement e = o.get(key);
+        if (e == null || e.isJsonNull()) {
+            return null;
+        }
+        if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isString() && e.getAsString().equals("auto")) {
+            return null;
+        }
+        try {
+            return e.getAsInt();
+        } catch (RuntimeException ex) {
+            throw new IllegalArgumentException("--config " + file + ": " + key + " must be an integer, got " + e);
+        }
+    }
+
+    private static Double doubleKey(JsonObject o, String key, Path file) {
+        JsonElement e = o.get(key);
+        if (e == null || e.isJsonNull()) {
+            return null;
+        }
+        if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isString() && e.getAsString().equals("auto")) {
+            return null;
+        }
+        try {
+            return e.getAsDouble();
+        } catch (RuntimeException ex) {
+            throw new IllegalArgumentException("--config " + file + ": " + key + " must be a number, got " + e);
+        }
+    }
+}

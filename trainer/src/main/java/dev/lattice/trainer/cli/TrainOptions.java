@@ -1,0 +1,78 @@
+package dev.lattice.trainer.cli;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** {@code lattice train}'s flags, named as Megatron-LM names them. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train a GPT-2 or Llama model on one node (no Spark), Megatron-style.")
+public final class TrainOptions {
+
+    @Option(names = "--model", defaultValue = "gpt2", description = "gpt2 or llama. Default: ${DEFAULT-VALUE}.")
+    public String model = "gpt2";
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "A DeepSpeed-style JSON config (batch, optimizer, scheduler, precision, ZeRO keys);"
+                    + " flags given on the command line win.")
+    public String config;
+
+    @Option(names = "--init-from-hf", paramLabel = "DIR",
+            description = "Start from a HuggingFace model directory (config.json + model.safetensors).")
+    public String initFromHf;
+
+    @Option(names = "--num-layers") public Integer numLayers;
+    @Option(names = "--hidden-size") public Integer hiddenSize;
+    @Option(names = "--num-attention-heads") public Integer numAttentionHeads;
+    @Option(names = "--num-query-groups") public Integer numQueryGroups;
+    @Option(names = "--group-query-attention", description = "Accepted for Megatron compatibility.")
+    public boolean groupQueryAttention;
+    @Option(names = "--ffn-hidden-size") public Integer ffnHiddenSize;
+    @Option(names = "--seq-length", defaultValue = "1024") public int seqLength = 1024;
+    @Option(names = "--max-position-embeddings") public Integer maxPositionEmbeddings;
+    @Option(names = "--norm-epsilon", defaultValue = "1e-5") public float normEpsilon = 1e-5f;
+    @Option(names = "--rotary-base", defaultValue = "10000") public float rotaryBase = 10000f;
+    @Option(names = "--untie-embeddings-and-output-weights") public boolean untieEmbeddings;
+    @Option(names = "--make-vocab-size-divisible-by", defaultValue = "128") public int vocabDivisor = 128;
+    @Option(names = "--init-method-std", defaultValue = "0.02") public double initMethodStd = 0.02;
+
+    @Option(names = "--micro-batch-size", defaultValue = "1") public int microBatchSize = 1;
+    @Option(names = "--global-batch-size") public Integer globalBatchSize;
+    @Option(names = "--train-iters", required = true) public long trainIters;
+
+    @Option(names = "--lr", defaultValue = "1e-4") public double lr = 1e-4;
+    @Option(names = "--min-lr", defaultValue = "0") public double minLr;
+    @Option(names = "--lr-decay-style", defaultValue = "linear") public String lrDecayStyle = "linear";
+    @Option(names = "--lr-warmup-iters", defaultValue = "0") public int lrWarmupIters;
+    @Option(names = "--lr-decay-iters") public Integer lrDecayIters;
+    @Option(names = "--weight-decay", defaultValue = "0.01") public double weightDecay = 0.01;
+    @Option(names = "--adam-beta1", defaultValue = "0.9") public double adamBeta1 = 0.9;
+    @Option(names = "--adam-beta2", defaultValue = "0.999") public double adamBeta2 = 0.999;
+    @Option(names = "--adam-eps", defaultValue = "1e-8") public double adamEps = 1e-8;
+    @Option(names = "--clip-grad", defaultValue = "1.0") public double clipGrad = 1.0;
+    @Option(names = "--recompute-activations", description = "Full-layer activation recomputation.")
+    public boolean recomputeActivations;
+    @Option(names = "--recompute-granularity", description = "'full' recomputes whole layers.")
+    public String recomputeGranularity;
+    @Option(names = "--max-nan-iters", defaultValue = "10",
+            description = "Abort after this many consecutive non-finite iterations. Default: ${DEFAULT-VALUE}.")
+    public int maxNanIters = 10;
+
+    @Option(names = "--data-path", arity = "1..*", split = ",",
+            description = "Indexed dataset prefixes, optionally with weights: [w1] p1 [w2 p2 ...].")
+    public List<String> dataPath = new ArrayList<>();
+    @Option(names = "--split", defaultValue = "969,30,1") public String split = "969,30,1";
+    @Option(names = "--tokenizer", defaultValue = "gpt2",
+            description = "gpt2 or a HuggingFace tokenizer.json: fixes the vocabulary size.")
+    public String tokenizer = "gpt2";
+    @Option(names = "--seed", defaultValue = "1234") public long seed = 1234;
+
+    @Option(names = "--save") public String save;
+    @Option(names = "--load") public String load;
+    @Option(names = "--save-interval", defaultValue = "0") public int saveInterval;
+    @Option(names = "--log-interval", defaultValue = "100") public int logInterval = 100;
+    @Option(names = "--eval-interval", defaultValue = "1000") public int evalInterval = 1000;
+    @Option(names = "--eval-iters", defaultValue = "100") public int evalIters = 100;
+}

@@ -1,0 +1,42 @@
+package dev.lattice.trainer.engine;
+
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.Locale;
+
+/** Megatron's per-iteration training log line (megatron-formats.md §5.1), with tokens/s added before the losses. */
+public final class LogLine {
+
+    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSSSSS");
+
+    private LogLine() {
+    }
+
+    public static String format(LocalDateTime now, long iteration, long trainIters, long consumedSamples,
+                                long skippedSamples, double elapsedMsPerIteration, double tflopsPerGpu,
+                                double tokensPerSecond, double learningRate, int globalBatch, double lmLoss,
+                                double gradNorm, int skippedIterations, int nanIterations) {
+        StringBuilder b = new StringBuilder();
+        b.append(" [").append(TIME.format(now)).append("]");
+        b.append(String.format(Locale.ROOT, " iteration %8d/%8d |", iteration, trainIters));
+        b.append(String.format(Locale.ROOT, " consumed samples: %12d |", consumedSamples));
+        if (skippedSamples > 0) {
+            b.append(String.format(Locale.ROOT, " skipped samples: %12d |", skippedSamples));
+        }
+        b.append(String.format(Locale.ROOT, " elapsed time per iteration (ms): %.1f |", elapsedMsPerIteration));
+        b.append(String.format(Locale.ROOT, " throughput per GPU (TFLOP/s/GPU): %.1f |", tflopsPerGpu));
+        b.append(String.format(Locale.ROOT, " tokens per second: %.0f |", tokensPerSecond));
+        b.append(String.format(Locale.ROOT, " learning rate: %.6E |", learningRate));
+        b.append(String.format(Locale.ROOT, " global batch size: %5d |", globalBatch));
+        if (lmLoss >= 0 || Double.isNaN(lmLoss)) {
+            b.append(String.format(Locale.ROOT, " lm loss: %.6E |", lmLoss));
+        }
+        b.append(" loss scale: 1.0 |");
+        if (!Double.isNaN(gradNorm)) {
+            b.append(String.format(Locale.ROOT, " grad norm: %.3f |", gradNorm));
+        }
+        b.append(String.format(Locale.ROOT, " number of skipped iterations: %3d |", skippedIterations));
+        b.append(String.format(Locale.ROOT, " number of nan iterations: %3d |", nanIterations));
+        return b.toString();
+    }
+}

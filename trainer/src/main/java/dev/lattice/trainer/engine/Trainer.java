@@ -1,0 +1,204 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.model.Batch;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.optim.AdamW;
+import dev.lattice.trainer.optim.LearningRateSchedule;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.time.LocalDateTime;
+import java.util.Locale;
+
+/**
+ * The training loop on one rank: gradient accumulation over micro-batches with a token-averaged loss, NaN/Inf
+ * detection (skip and count the step; abort after too many in a row), global-norm clipping, AdamW, periodic
+ * evaluation, checkpoints and Megatron's log line.
+ */
+public final class Trainer {
+
+    /** Loop settings (Megatron's flags). */
+    public record Settings(int microBatch, int globalBatch, int seqLength, long trainIters,
+                           LearningRateSchedule schedule, double clipGrad, int logInterval, int evalInterval,
+                           int evalIters, int saveInterval, int maxConsecutiveNanIterations) {
+
+        public Settings {
+            if (microBatch <= 0 || globalBatch <= 0 || globalBatch % microBatch != 0) {
+                throw new IllegalArgumentException("--global-batch-size " + globalBatch
+                        + " must be a positive multiple of --micro-batch-size " + microBatch);
+            }
+            if (logInterval <= 0) {
+                throw new IllegalArgumentException("--log-interval must be positive");
+            }
+        }
+
+        int microBatches() {
+            return globalBatch / microBatch;
+        }
+    }
+
+    private final GptModel model;
+    private final AdamW optimizer;
+    private final Settings s;
+    private final SampleBatches train;
+    private final SampleBatches valid;
+    private final Checkpointer checkpointer;
+    private final MetricsLog metrics;
+    private final PrintStream out;
+    private final Backend be;
+
+    public Trainer(GptModel model, AdamW optimizer, Settings settings, SampleBatches train, SampleBatches valid,
+                   Checkpointer checkpointer, MetricsLog metrics, PrintStream out) {
+        this.model = model;
+        this.optimizer = optimizer;
+        this.s = settings;
+        this.train = train;
+        this.valid = valid;
+        this.checkpointer = checkpointer;
+        this.metrics = metrics;
+        this.out = out;
+        this.be = model.backend();
+    }
+
+    /** The losses of one iteration: the token-averaged loss and the gradient norm (NaN when skipped). */
+    public record Step(double loss, double gradNorm, boolean skipped) {
+    }
+
+    /** Runs from {@code state} to {@code --train-iters}; returns the final state. */
+    public TrainingState run(TrainingState state) throws IOException {
+        TrainingState st = state;
+        int consecutiveNan = 0;
+        double lossSum = 0;
+        int lossCount = 0;
+        int skippedInInterval = 0;
+        int nanInInterval = 0;
+        long intervalStart = System.nanoTime();
+        int itersInInterval = 0;
+        double lastNorm = Double.NaN;
+        while (st.iteration() < s.trainIters()) {
+            double lr = s.schedule().at(st.optimizerSteps());
+            Step step = step(st.consumedTrainSamples(), lr);
+            boolean nan = !Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm());
+            long consumed = st.consumedTrainSamples() + s.globalBatch();
+            if (nan) {
+                consecutiveNan++;
+                skippedInInterval++;
+                nanInInterval++;
+                st = new TrainingState(st.iteration() + 1, consumed, st.consumedValidSamples(),
+                        st.skippedIterations() + 1, st.optimizerSteps());
+                if (consecutiveNan >= s.maxConsecutiveNanIterations()) {
+                    throw new IllegalStateException("aborting: " + consecutiveNan
+                            + " iterations in a row had a non-finite loss or gradient (last at iteration "
+                            + st.iteration() + ")");
+                }
+            } else {
+                consecutiveNan = 0;
+                lossSum += step.loss();
+                lossCount++;
+                lastNorm = step.gradNorm();
+                st = new TrainingState(st.iteration() + 1, consumed, st.consumedValidSamples(),
+                        st.skippedIterations(), optimizer.steps());
+            }
+            itersInInterval++;
+            if (st.iteration() % s.logInterval() == 0 || st.iteration() == s.trainIters()) {
+                double secs = (System.nanoTime() - intervalStart) / 1e9;
+                double perIter = secs / itersInInterval;
+                double tokensPerSec = (double) s.globalBatch() * s.seqLength() / perIter;
+                double tflops = Flops.perIteration(model.config(), s.globalBatch(), s.seqLength()) / perIter / 1e12;
+                double meanLoss = lossCount > 0 ? lossSum / lossCount : Double.NaN;
+                out.println(LogLine.format(LocalDateTime.now(), st.iteration(), s.trainIters(),
+                        st.consumedTrainSamples(), 0, perIter * 1000, tflops, tokensPerSec, lr, s.globalBatch(),
+                        meanLoss, lastNorm, skippedInInterval, nanInInterval));
+                metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
+                        tokensPerSec, tflops, skippedInInterval, nanInInterval);
+                lossSum = 0;
+                lossCount = 0;
+                skippedInInterval = 0;
+                nanInInterval = 0;
+                itersInInterval = 0;
+                intervalStart = System.nanoTime();
+            }
+            if (valid != null && s.evalInterval() > 0 && st.iteration() % s.evalInterval() == 0) {
+                st = evaluate(st);
+            }
+            if (checkpointer != null && s.saveInterval() > 0 && st.iteration() % s.saveInterval() == 0) {
+                checkpointer.save(st);
+            }
+        }
+        if (checkpointer != null && (s.saveInterval() <= 0 || st.iteration() % s.saveInterval() != 0)) {
+            checkpointer.save(st);
+        }
+        return st;
+    }
+
+    /**
+     * One iteration: forward and backward over every micro-batch of the global batch starting at sample
+     * {@code firstSample}, then (if all is finite) clip and step. Returns the token-averaged loss.
+     */
+    public Step step(long firstSample, double lr) {
+        int mbs = s.microBatch();
+        Batch[] batches = new Batch[s.microBatches()];
+        double tokens = 0;
+        for (int i = 0; i < batches.length; i++) {
+            batches[i] = train.batchAt(firstSample + (long) i * mbs);
+            tokens += batches[i].maskedTokens();
+        }
+        if (tokens == 0) {
+            throw new IllegalStateException("a global batch without a single token to predict (all masked)");
+        }
+        model.zeroGradients();
+        double lossSum = 0;
+        for (Batch b : batches) {
+            float[] losses = model.forward(b);
+            float[] weights = new float[losses.length];
+            for (int i = 0; i < losses.length; i++) {
+                lossSum += (double) losses[i] * b.lossMask()[i];
+                weights[i] = (float) (b.lossMask()[i] / tokens);
+            }
+            model.backward(weights);
+        }
+        double loss = lossSum / tokens;
+        if (!Double.isFinite(loss)) {
+            return new Step(loss, Double.NaN, true);
+        }
+        double norm = AdamW.globalNorm(be, model.gradients());
+        if (!Double.isFinite(norm)) {
+            return new Step(loss, norm, true);
+        }
+        AdamW.clip(be, model.gradients(), norm, s.clipGrad());
+        optimizer.step(model.parameters(), model.gradients(), lr);
+        return new Step(loss, norm, false);
+    }
+
+    /** Megatron's evaluation: {@code --eval-iters} global batches of the validation split, loss token-averaged. */
+    public TrainingState evaluate(TrainingState st) throws IOException {
+        double lossSum = 0;
+        double tokens = 0;
+        long consumed = st.consumedValidSamples();
+        for (int it = 0; it < s.evalIters(); it++) {
+            for (int m = 0; m < s.microBatches(); m++) {
+                if (consumed + s.microBatch() > valid.size()) {
+                    consumed = 0; // the validation split wraps rather than ending the run
+                }
+                Batch b = valid.batchAt(consumed);
+                consumed += s.microBatch();
+                float[] losses = model.forward(b);
+                for (int i = 0; i < losses.length; i++) {
+                    lossSum += (double) losses[i] * b.lossMask()[i];
+                    tokens += b.lossMask()[i];
+                }
+            }
+        }
+        double loss = lossSum / Math.max(1, tokens);
+        String line = String.format(Locale.ROOT,
+                " validation loss at iteration %d | lm loss value: %.6E | lm loss PPL: %.6E |", st.iteration(), loss,
+                Math.exp(Math.min(loss, 20)));
+        out.println("-".repeat(line.length()));
+        out.println(line);
+        out.println("-".repeat(line.length()));
+        metrics.logValidation(st.iteration(), loss);
+        return new TrainingState(st.iteration(), st.consumedTrainSamples(), consumed, st.skippedIterations(),
+                st.optimizerSteps());
+    }
+}

@@ -1,0 +1,91 @@
+package dev.lattice.trainer.optim;
+
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.model.ParameterLayout;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * AdamW with fp32 master weights (the parameters themselves are fp32 here) and decoupled weight decay, not applied
+ * to biases and norm weights (Megatron's default parameter groups). Holds the first and second moments per
+ * parameter.
+ */
+public final class AdamW {
+
+    private final Backend be;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+    private final Map<String, Tensor> m = new LinkedHashMap<>();
+    private final Map<String, Tensor> v = new LinkedHashMap<>();
+    private final Map<String, Boolean> decays = new LinkedHashMap<>();
+    private int step;
+
+    public AdamW(Backend backend, List<ParameterLayout.Spec> specs, double beta1, double beta2, double eps,
+                 double weightDecay) {
+        this.be = backend;
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        for (ParameterLayout.Spec s : specs) {
+            m.put(s.name(), be.zeros(s.shape()));
+            v.put(s.name(), be.zeros(s.shape()));
+            decays.put(s.name(), s.weightDecay());
+        }
+    }
+
+    /** Steps taken so far (the bias-correction step count). */
+    public int steps() {
+        return step;
+    }
+
+    /** Applies one step with learning rate {@code lr} to every parameter from its gradient. */
+    public void step(Map<String, Tensor> params, Map<String, Tensor> grads, double lr) {
+        step++;
+        for (Map.Entry<String, Tensor> e : params.entrySet()) {
+            String name = e.getKey();
+            double wd = decays.get(name) ? weightDecay : 0.0;
+            be.adamW(e.getValue(), grads.get(name), m.get(name), v.get(name), lr, beta1, beta2, eps, wd, step);
+        }
+    }
+
+    /** First moments, by parameter name (for checkpoints). */
+    public Map<String, Tensor> firstMoments() {
+        return m;
+    }
+
+    /** Second moments, by parameter name (for checkpoints). */
+    public Map<String, Tensor> secondMoments() {
+        return v;
+    }
+
+    /** Restores the step count from a checkpoint. */
+    public void restoreSteps(int steps) {
+        this.step = steps;
+    }
+
+    /** The global L2 norm of all gradients (fixed summation order). */
+    public static double globalNorm(Backend be, Map<String, Tensor> grads) {
+        double sum = 0;
+        for (Tensor g : grads.values()) {
+            sum += be.sumOfSquares(g);
+        }
+        return Math.sqrt(sum);
+    }
+
+    /** Scales all gradients so their global norm is at most {@code maxNorm} (Megatron's --clip-grad). */
+    public static void clip(Backend be, Map<String, Tensor> grads, double norm, double maxNorm) {
+        double coeff = maxNorm / (norm + 1.0e-6);
+        if (maxNorm > 0 && coeff < 1.0) {
+            float s = (float) coeff;
+            for (Tensor g : grads.values()) {
+                be.scale(g, s);
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+package dev.lattice.trainer.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.lattice.trainer.cli.TrainFixtures.baseArgs;
+import static dev.lattice.trainer.cli.TrainFixtures.losses;
+import static dev.lattice.trainer.cli.TrainFixtures.train;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    private List<String> args(String model, String save, String... more) throws IOException {
+        Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
+        String data = Files.exists(tmp.resolve("data/corpus_text_document.idx"))
+                ? tmp.resolve("data/corpus_text_document").toString()
+                : TrainFixtures.corpus(tmp.resolve("data"), tok, 300, 1);
+        List<String> a = new ArrayList<>(baseArgs(model, tok, data));
+        if (save != null) {
+            a.addAll(List.of("--save", save));
+        }
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void trainingOnTextLowersTheLossAndWritesMetricsAndPlot(String model) throws IOException {
+        Path save = tmp.resolve("run-" + model);
+        TrainFixtures.Run run = train(args(model, save.toString(), "--train-iters", "60"));
+        assertEquals(0, run.code(), run.err() + run.out());
+        List<Double> l = losses(save);
+        assertEquals(60, l.size());
+        double first = (l.get(0) + l.get(1) + l.get(2)) / 3;
+        double last = (l.get(57) + l.get(58) + l.get(59)) / 3;
+        assertTrue(last < first - 1.0, "loss should fall well below its start: " + first + " -> " + last);
+        assertTrue(run.out().matches("(?s).* \\[\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{6}] iteration"
+                + " +60/ +60 \\| consumed samples: +240 \\| elapsed time per iteration \\(ms\\): [0-9.]+ \\|.*"
+                + "learning rate: [0-9.]+E[-+]\\d+ \\| global batch size: +4 \\| lm loss: [0-9.]+E[-+]\\d+ \\|"
+                + " loss scale: 1.0 \\| grad norm: [0-9.]+ \\| number of skipped iterations: +0 \\|"
+                + " number of nan iterations: +0 \\|.*"), run.out());
+        assertTrue(run.out().contains("validation loss at iteration 10"), run.out());
+        String firstMetric = Files.readAllLines(save.resolve("metrics.jsonl")).get(0);
+        for (String key : List.of("iteration", "lm_loss", "learning_rate", "grad_norm", "consumed_samples",
+                "tokens_per_sec", "tflops_per_gpu", "skipped", "nan")) {
+            assertTrue(firstMetric.contains("\"" + key + "\""), key + " in " + firstMetric);
+        }
+        byte[] png = Files.readAllBytes(save.resolve("loss.png"));
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, java.util.Arrays.copyOf(png, 4));
+        assertEquals("60", Files.readString(save.resolve("latest_checkpointed_iteration.txt")));
+    }
+
+    @Test
+    void sameSeedGivesBitIdenticalLosses() throws IOException {
+        train(args("gpt2", tmp.resolve("a").toString(), "--train-iters", "8"));
+        train(args("gpt2", tmp.resolve("b").toString(), "--train-iters", "8"));
+        assertEquals(losses(tmp.resolve("a")), losses(tmp.resolve("b")));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void resumeReproducesTheUninterruptedRunBitForBit(String model) throws IOException {
+        Path whole = tmp.resolve("whole");
+        TrainFixtures.Run a = train(args(model, whole.toString(), "--train-iters", "12", "--save-interval", "6"));
+        assertEquals(0, a.code(), a.err());
+        Path part = tmp.resolve("part");
+        TrainFixtures.Run b = train(args(model, part.toString(), "--train-iters", "6"));
+        assertEquals(0, b.code(), b.err());
+        TrainFixtures.Run c = train(args(model, part.toString(), "--train-iters", "12", "--load", part.toString()));
+        assertEquals(0, c.code(), c.err());
+        assertTrue(c.out().contains("loaded checkpoint"), c.out());
+        assertEquals(losses(whole), losses(part), "losses 1-6 then 7-12 after the resume");
+        Path w = whole.resolve("iter_0000012/mp_rank_00/model.safetensors");
+        Path p = part.resolve("iter_0000012/mp_rank_00/model.safetensors");
+        assertArrayEquals(Files.readAllBytes(w), Files.readAllBytes(p), "final weights are identical");
+        assertArrayEquals(Files.readAllBytes(whole.resolve("iter_0000012/mp_rank_00/optimizer.safetensors")),
+                Files.readAllBytes(part.resolve("iter_0000012/mp_rank_00/optimizer.safetensors")));
+    }
+
+    @Test
+    void badConfigurationsNameTheFlag() throws IOException {
+        TrainFixtures.Run gbs = train(args("gpt2", null, "--train-iters", "1", "--global-batch-size", "5"));
+        assertEquals(2, gbs.code());
+        assertTrue(gbs.err().contains("--global-batch-size 5"), gbs.err());
+        TrainFixtures.Run seq = train(args("gpt2", null, "--train-iters", "1", "--max-position-embeddings", "8"));
+        assertEquals(2, seq.code());
+        assertTrue(seq.err().contains("--seq-length 16 exceeds --max-position-embeddings 8"), seq.err());
+        TrainFixtures.Run heads = train(args("gpt2", null, "--train-iters", "1", "--num-attention-heads", "5"));
+        assertEquals(2, heads.code());
+        assertTrue(heads.err().contains("--num-attention-heads 5 does not divide --hidden-size 32"), heads.err());
+        TrainFixtures.Run groups = train(args("llama", null, "--train-iters", "1", "--num-query-groups", "3"));
+        assertEquals(2, groups.code());
+        assertTrue(groups.err().contains("--num-query-groups 3"), groups.err());
+    }
+
+    @Test
+    void tokenIdsBeyondTheVocabularyNameDatasetAndId() throws IOException {
+        Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
+        String data = TrainFixtures.corpus(tmp.resolve("data"), tok, 50, 1);
+        // Train with a smaller vocabulary than the data was made with: GPT-2's is larger, so use a 3-word tokenizer.
+        Path small = tmp.resolve("small/tokenizer.json");
+        Files.createDirectories(small.getParent());
+        Files.writeString(small, Files.readString(tok).replaceAll("\"vocab\": \\{.*}, \"unk_token\"",
+                "\"vocab\": {\"[UNK]\": 0, \"</s>\": 1, \".\": 2}, \"unk_token\""));
+        List<String> a = new ArrayList<>(baseArgs("gpt2", small, data));
+        a.addAll(List.of("--train-iters", "1"));
+        TrainFixtures.Run run = train(a);
+        assertEquals(2, run.code(), run.out());
+        assertTrue(run.err().contains(data) && run.err().contains("outside the vocabulary [0, 3)"), run.err());
+    }
+
+    @Test
+    void loadingAMismatchedOrDamagedCheckpointNamesTheProblem() throws IOException {
+        Path save = tmp.resolve("ck");
+        assertEquals(0, train(args("gpt2", save.toString(), "--train-iters", "2")).code());
+        TrainFixtures.Run shape = train(args("gpt2", null, "--train-iters", "4", "--load", save.toString(),
+                "--hidden-size", "16"));
+        assertEquals(1, shape.code());
+        assertTrue(shape.err().contains("differs from the configured model"), shape.err());
+        Files.delete(save.resolve("iter_0000002/mp_rank_00/optimizer.safetensors"));
+        TrainFixtures.Run missing = train(args("gpt2", null, "--train-iters", "4", "--load", save.toString()));
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("optimizer.safetensors: missing"), missing.err());
+        Files.writeString(save.resolve("iter_0000002/mp_rank_00/model.safetensors"), "garbage");
+        TrainFixtures.Run corrupt = train(args("gpt2", null, "--train-iters", "4", "--load", save.toString()));
+        assertEquals(1, corrupt.code());
+        assertTrue(corrupt.err().contains("model.safetensors"), corrupt.err());
+    }
+
+    @Test
+    void unwritableSaveFailsBeforeTraining() throws IOException {
+        Path file = tmp.resolve("not-a-dir");
+        Files.writeString(file, "x");
+        TrainFixtures.Run run = train(args("gpt2", file.resolve("sub").toString(), "--train-iters", "2"));
+        assertEquals(1, run.code());
+        assertTrue(run.err().contains("is not writable"), run.err());
+        assertTrue(!run.out().contains("iteration"), "no training happened: " + run.out());
+    }
+
+    @Test
+    void deepSpeedConfigSetsBatchAndOptimizer() throws IOException {
+        Path cfg = tmp.resolve("ds.json");
+        Files.writeString(cfg, "{\"train_batch_size\": 8, \"train_micro_batch_size_per_gpu\": 2,"
+                + " \"gradient_accumulation_steps\": 4, \"gradient_clipping\": 0.5,"
+                + " \"optimizer\": {\"type\": \"AdamW\", \"params\": {\"lr\": 0.002, \"betas\": [0.9, 0.95],"
+                + " \"eps\": 1e-8, \"weight_decay\": 0.1}}, \"bf16\": {\"enabled\": true},"
+                + " \"zero_optimization\": {\"stage\": 1}}");
+        List<String> a = args("gpt2", tmp.resolve("ds").toString(), "--train-iters", "2", "--config",
+                cfg.toString());
+        for (String flag : List.of("--global-batch-size", "--lr", "--min-lr")) {
+            int i = a.indexOf(flag);
+            a.remove(i + 1);
+            a.remove(i);
+        }
+        TrainFixtures.Run run = train(a);
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.out().contains("global batch size:     8"), run.out());
+        assertTrue(run.out().contains("bf16 requested"), run.out());
+    }
+}

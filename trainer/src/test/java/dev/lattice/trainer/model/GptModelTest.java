@@ -1,0 +1,159 @@
+package dev.lattice.trainer.model;
+
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.backend.cpu.CpuBackend;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class GptModelTest {
+
+    static ModelConfig tiny(String family) {
+        return family.equals("gpt2")
+                ? ModelConfig.gpt2(16, 2, 4, 37, 12).withPaddedVocab(40)
+                : ModelConfig.llama(16, 2, 4, 2, 24, 37, 12).withPaddedVocab(40);
+    }
+
+    static Batch batch(int b, int t, int vocab, long seed) {
+        Random r = new Random(seed);
+        int[] tokens = new int[b * t];
+        int[] targets = new int[b * t];
+        float[] mask = new float[b * t];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = r.nextInt(vocab);
+            targets[i] = r.nextInt(vocab);
+            mask[i] = i % 7 == 3 ? 0f : 1f;
+        }
+        return new Batch(tokens, targets, mask, b, t);
+    }
+
+    /** Σ mask·loss / Σ mask in double. */
+    static double loss(GptModel m, Batch b) {
+        float[] l = m.forward(b);
+        double s = 0;
+        for (int i = 0; i < l.length; i++) {
+            s += l[i] * b.lossMask()[i];
+        }
+        return s / b.maskedTokens();
+    }
+
+    static float[] weights(Batch b) {
+        float[] w = new float[b.lossMask().length];
+        double n = b.maskedTokens();
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (b.lossMask()[i] / n);
+        }
+        return w;
+    }
+
+    /**
+     * The analytic gradient of every parameter tensor against central differences of the whole model's loss at a few
+     * positions per tensor (fp32 forward, so a loose tolerance; each layer is checked in fp64 in the kernel tests).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void wholeModelGradientsMatchFiniteDifferences(String family) {
+        Backend be = new CpuBackend();
+        GptModel m = new GptModel(tiny(family), be, false);
+        m.initialize(7, 0.2);
+        Batch b = batch(2, 6, 37, 11);
+        m.zeroGradients();
+        loss(m, b);
+        m.backward(weights(b));
+        Random r = new Random(5);
+        for (Map.Entry<String, Tensor> e : m.parameters().entrySet()) {
+            float[] g = be.toHost(m.gradients().get(e.getKey()));
+            float[] p = be.toHost(e.getValue());
+            for (int trial = 0; trial < 4; trial++) {
+                int i = largestOrRandom(g, r, trial);
+                float orig = p[i];
+                double h = 1e-2;
+                p[i] = (float) (orig + h);
+                be.upload(e.getValue(), p);
+                double up = loss(m, b);
+                p[i] = (float) (orig - h);
+                be.upload(e.getValue(), p);
+                double down = loss(m, b);
+                p[i] = orig;
+                be.upload(e.getValue(), p);
+                double fd = (up - down) / (2 * h);
+                assertEquals(fd, g[i], 2e-3 + 3e-2 * Math.abs(fd), family + " " + e.getKey() + "[" + i + "]");
+            }
+        }
+    }
+
+    private static int largestOrRandom(float[] g, Random r, int trial) {
+        if (trial == 0) {
+            int best = 0;
+            for (int i = 1; i < g.length; i++) {
+                if (Math.abs(g[i]) > Math.abs(g[best])) {
+                    best = i;
+                }
+            }
+            return best;
+        }
+        return r.nextInt(g.length);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void recomputationGivesIdenticalGradients(String family) {
+        Batch b = batch(2, 5, 37, 3);
+        float[][] grads = new float[2][];
+        for (int k = 0; k < 2; k++) {
+            Backend be = new CpuBackend();
+            GptModel m = new GptModel(tiny(family), be, k == 1);
+            m.initialize(1, 0.02);
+            m.zeroGradients();
+            loss(m, b);
+            m.backward(weights(b));
+            grads[k] = be.toHost(m.gradients().get(ParameterLayout.layer(0, "self_attention.linear_qkv.weight")));
+        }
+        assertArrayEquals(grads[0], grads[1]);
+    }
+
+    @Test
+    void paddedLogitColumnsNeverMatter() {
+        Backend be = new CpuBackend();
+        GptModel m = new GptModel(tiny("gpt2"), be, false);
+        m.initialize(2, 0.02);
+        Batch b = batch(1, 4, 37, 1);
+        double before = loss(m, b);
+        float[] wte = be.toHost(m.parameters().get(ParameterLayout.WORD_EMBEDDINGS));
+        for (int i = 37 * 16; i < wte.length; i++) {
+            wte[i] = 100f; // padding rows: huge logits if they were not masked
+        }
+        be.upload(m.parameters().get(ParameterLayout.WORD_EMBEDDINGS), wte);
+        assertEquals(before, loss(m, b), 1e-6);
+    }
+
+    @Test
+    void tokenOutsideTheVocabularyIsNamed() {
+        GptModel m = new GptModel(tiny("gpt2"), new CpuBackend(), false);
+        Batch b = new Batch(new int[] {1, 37}, new int[] {1, 2}, new float[] {1, 1}, 1, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.forward(b));
+        assertTrue(e.getMessage().contains("token id 37"), e.getMessage());
+    }
+
+    @Test
+    void inconsistentConfigsAreRejected() {
+        assertThrows(IllegalArgumentException.class, () -> ModelConfig.gpt2(30, 2, 4, 50, 8),
+                "heads must divide hidden");
+        IllegalArgumentException groups = assertThrows(IllegalArgumentException.class,
+                () -> ModelConfig.llama(32, 2, 4, 3, 48, 50, 8));
+        assertTrue(groups.getMessage().contains("--num-query-groups 3"), groups.getMessage());
+        GptModel m = new GptModel(ModelConfig.gpt2(16, 1, 4, 37, 4), new CpuBackend(), false);
+        IllegalArgumentException seq = assertThrows(IllegalArgumentException.class,
+                () -> m.forward(batch(1, 5, 37, 1)));
+        assertTrue(seq.getMessage().contains("--max-position-embeddings"), seq.getMessage());
+    }
+}
