@@ -226,12 +226,16 @@ public final class CheckpointStore {
         if (!storage.exists(path)) {
             throw new IOException(path + ": missing (the checkpoint is incomplete or damaged)");
         }
-        Path local = Files.createTempFile("lattice-ckpt", ".safetensors");
+        boolean local = storage == dev.lattice.data.storage.LocalStorage.INSTANCE;
+        Path file = local ? dev.lattice.data.storage.LocalStorage.toPath(path)
+                : Files.createTempFile("lattice-ckpt", ".safetensors");
         try {
-            try (InputStream in = storage.open(path)) {
-                Files.copy(in, local, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            if (!local) {
+                try (InputStream in = storage.open(path)) {
+                    Files.copy(in, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
             }
-            try (Safetensors st = Safetensors.open(local)) {
+            try (Safetensors st = Safetensors.open(file)) {
                 for (Map.Entry<String, Tensor> e : into.entrySet()) {
                     String name = prefix + e.getKey();
                     if (!st.contains(name)) {
@@ -244,11 +248,15 @@ public final class CheckpointStore {
                     }
                     be.upload(e.getValue(), st.readFloats(name));
                 }
-            } catch (RuntimeException e) {
-                throw new IOException(path + ": " + e.getMessage(), e);
+            } catch (IOException | RuntimeException e) {
+                // Name the checkpoint's file, not the local copy.
+                String msg = String.valueOf(e.getMessage()).replace(file.toString(), path);
+                throw new IOException(msg.startsWith(path) ? msg : path + ": " + msg, e);
             }
         } finally {
-            Files.deleteIfExists(local);
+            if (!local) {
+                Files.deleteIfExists(file);
+            }
         }
     }
 }

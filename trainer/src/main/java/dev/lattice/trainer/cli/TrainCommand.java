@@ -46,7 +46,7 @@ public final class TrainCommand {
 
     public static int execute(String[] args, PrintStream out, PrintStream err) {
         TrainOptions o = new TrainOptions();
-        CommandLine cl = new CommandLine(o);
+        CommandLine cl = new CommandLine(o).setOverwrittenOptionsAllowed(true); // as argparse: the last wins
         try {
             cl.parseArgs(args);
         } catch (CommandLine.ParameterException e) {
@@ -63,7 +63,8 @@ public final class TrainCommand {
         try {
             run(o, explicit, out);
             return 0;
-        } catch (IllegalArgumentException | IllegalStateException | IOException e) {
+        } catch (IllegalArgumentException | IllegalStateException | IOException
+                 | dev.lattice.data.indexed.InvalidDatasetException e) {
             err.println("lattice train: " + e.getMessage());
             return e instanceof IOException ? 1 : 2;
         }
@@ -156,7 +157,8 @@ public final class TrainCommand {
                 o.lrDecayIters != null ? o.lrDecayIters : (int) o.trainIters,
                 LearningRateSchedule.Style.parse(o.lrDecayStyle));
         Trainer.Settings settings = new Trainer.Settings(o.microBatchSize, gbs, o.seqLength, o.trainIters, schedule,
-                o.clipGrad, o.logInterval, o.evalInterval, o.evalIters, o.saveInterval, o.maxNanIters);
+                o.clipGrad, o.logInterval, o.evalInterval, o.evalIters, o.saveInterval, o.maxNanIters,
+                o.exitInterval);
         out.printf(" > %s model: %d parameters, %d layers, hidden %d, heads %d/%d, vocab %d (padded %d)%n",
                 config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
                 config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(), config.paddedVocabSize());

@@ -72,6 +72,9 @@ public final class TrainOptions {
     @Option(names = "--save") public String save;
     @Option(names = "--load") public String load;
     @Option(names = "--save-interval", defaultValue = "0") public int saveInterval;
+    @Option(names = "--exit-interval", defaultValue = "0",
+            description = "Stop (after saving) once the iteration count is a multiple of this.")
+    public int exitInterval;
     @Option(names = "--log-interval", defaultValue = "100") public int logInterval = 100;
     @Option(names = "--eval-interval", defaultValue = "1000") public int evalInterval = 1000;
     @Option(names = "--eval-iters", defaultValue = "100") public int evalIters = 100;

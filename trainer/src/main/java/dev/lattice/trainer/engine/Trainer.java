@@ -21,7 +21,7 @@ public final class Trainer {
     /** Loop settings (Megatron's flags). */
     public record Settings(int microBatch, int globalBatch, int seqLength, long trainIters,
                            LearningRateSchedule schedule, double clipGrad, int logInterval, int evalInterval,
-                           int evalIters, int saveInterval, int maxConsecutiveNanIterations) {
+                           int evalIters, int saveInterval, int maxConsecutiveNanIterations, int exitInterval) {
 
         public Settings {
             if (microBatch <= 0 || globalBatch <= 0 || globalBatch % microBatch != 0) {
@@ -122,8 +122,14 @@ public final class Trainer {
             if (valid != null && s.evalInterval() > 0 && st.iteration() % s.evalInterval() == 0) {
                 st = evaluate(st);
             }
-            if (checkpointer != null && s.saveInterval() > 0 && st.iteration() % s.saveInterval() == 0) {
+            boolean exit = s.exitInterval() > 0 && st.iteration() % s.exitInterval() == 0
+                    && st.iteration() < s.trainIters();
+            if (checkpointer != null && ((s.saveInterval() > 0 && st.iteration() % s.saveInterval() == 0) || exit)) {
                 checkpointer.save(st);
+            }
+            if (exit) {
+                out.println(" > exiting program at iteration " + st.iteration() + " (--exit-interval)");
+                return st;
             }
         }
         if (checkpointer != null && (s.saveInterval() <= 0 || st.iteration() % s.saveInterval() != 0)) {

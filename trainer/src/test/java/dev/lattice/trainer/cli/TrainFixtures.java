@@ -86,7 +86,7 @@ final class TrainFixtures {
         List<String> a = new ArrayList<>(List.of("--model", model, "--num-layers", "2", "--hidden-size", "32",
                 "--num-attention-heads", "4", "--seq-length", "16", "--micro-batch-size", "2",
                 "--global-batch-size", "4", "--lr", "3e-3", "--min-lr", "3e-4", "--lr-decay-style", "cosine",
-                "--lr-warmup-iters", "2", "--weight-decay", "0.01", "--clip-grad", "1.0",
+                "--lr-warmup-iters", "1", "--weight-decay", "0.01", "--clip-grad", "1.0",
                 "--tokenizer", tokenizerJson.toString(), "--data-path", data, "--split", "90,10,0",
                 "--log-interval", "1", "--eval-interval", "10", "--eval-iters", "2", "--seed", "42",
                 "--make-vocab-size-divisible-by", "8"));
