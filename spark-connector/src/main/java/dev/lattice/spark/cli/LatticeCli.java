@@ -22,6 +22,7 @@ public final class LatticeCli {
         COMMANDS.put("score", "loss and perplexity of a checkpoint or HuggingFace model on JSONL input");
         COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
         COMMANDS.put("export-hf", "write a checkpoint as a HuggingFace model directory");
+        COMMANDS.put("bench-cpu", "benchmark CPU training steps and GEMM [layers hidden heads seq mbs iters]");
     }
 
     private LatticeCli() {
@@ -42,6 +43,7 @@ public final class LatticeCli {
             case "score" -> ScoreCommand.main(rest);
             case "generate" -> GenerateCommand.main(rest);
             case "export-hf" -> ExportHfCommand.main(rest);
+            case "bench-cpu" -> dev.lattice.trainer.bench.CpuTrainingBenchmark.main(rest);
             default -> {
                 System.err.println("lattice: unknown command '" + args[0] + "'");
                 printUsage();

@@ -112,13 +112,16 @@ class HfModelDirectoryTest {
     }
 
     /**
-     * Fixtures from trainer/tools/make_hf_fixtures.py, if present: set LATTICE_HF_FIXTURES (or system property
-     * lattice.hf.fixtures) to its output directory.
+     * The committed fixtures of trainer/tools/make_hf_fixtures.py (transformers' own save_pretrained output), or
+     * another output directory given by LATTICE_HF_FIXTURES / -Dlattice.hf.fixtures.
      */
     @Test
-    void pythonFixturesLoad() throws IOException {
+    void pythonFixturesLoad() throws Exception {
         String where = System.getProperty("lattice.hf.fixtures", System.getenv("LATTICE_HF_FIXTURES"));
-        Assumptions.assumeTrue(where != null && Files.isDirectory(Path.of(where)), "no HF fixtures given");
+        if (where == null) {
+            where = Path.of(getClass().getResource("/dev/lattice/trainer/hf/fixtures").toURI()).toString();
+        }
+        Assumptions.assumeTrue(Files.isDirectory(Path.of(where)), "no HF fixtures at " + where);
         for (String family : List.of("gpt2", "llama")) {
             Path d = Path.of(where, family);
             HfModelDirectory.Loaded loaded = HfModelDirectory.load(d);

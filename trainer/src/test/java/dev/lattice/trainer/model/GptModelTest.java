@@ -121,6 +121,30 @@ class GptModelTest {
         assertArrayEquals(grads[0], grads[1]);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void tinyModelOverfitsOneBatch(String family) {
+        Backend be = new CpuBackend();
+        GptModel m = new GptModel(tiny(family), be, false);
+        m.initialize(3, 0.02);
+        dev.lattice.trainer.optim.AdamW adam = new dev.lattice.trainer.optim.AdamW(be, m.layout().specs(), 0.9,
+                0.95, 1e-8, 0.0);
+        Batch b = batch(2, 8, 37, 9);
+        double first = 0;
+        double last = 0;
+        for (int step = 0; step < 150; step++) {
+            m.zeroGradients();
+            last = loss(m, b);
+            if (step == 0) {
+                first = last;
+            }
+            m.backward(weights(b));
+            adam.step(m.parameters(), m.gradients(), 1e-2);
+        }
+        assertTrue(first > 3.0, "starts near ln(37): " + first);
+        assertTrue(last < 0.05, family + " memorises the batch: loss " + last);
+    }
+
     @Test
     void paddedLogitColumnsNeverMatter() {
         Backend be = new CpuBackend();
