@@ -50,6 +50,46 @@ class HdfsPreprocessTest {
         new HadoopStorage(new Configuration()).delete(base.toUri().toString());
     }
 
+    /** The trainer's checkpoints go through the Hadoop storage provider: save to HDFS, then resume from it. */
+    @Test
+    void trainerSavesAndResumesCheckpointsOnHdfs() throws IOException {
+        java.nio.file.Path local = Files.createTempDirectory("lattice-hdfs-train");
+        java.nio.file.Path text = local.resolve("docs.jsonl");
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 60; i++) {
+            lines.add(jsonLine("text", "Document " + i + " says hello to the distributed file system."));
+        }
+        Files.write(text, lines);
+        PreprocessJob.run(SparkTestSession.get(), options(local.resolve("corpus").toString(), text.toString()),
+                quiet());
+        String data = local.resolve("corpus_text_document").toString();
+        String save = cluster.getURI() + "/user/lattice/checkpoints";
+        String[] common = {"--model", "gpt2", "--num-layers", "1", "--hidden-size", "16", "--num-attention-heads",
+                "2", "--seq-length", "8", "--micro-batch-size", "2", "--global-batch-size", "2", "--lr", "1e-3",
+                "--data-path", data, "--split", "100,0,0", "--log-interval", "1", "--eval-iters", "0",
+                "--save", save};
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        String[] first = java.util.stream.Stream.concat(java.util.Arrays.stream(common),
+                java.util.stream.Stream.of("--train-iters", "4", "--exit-interval", "2")).toArray(String[]::new);
+        assertEquals(0, dev.lattice.trainer.cli.TrainCommand.execute(first, new java.io.PrintStream(out, true),
+                new java.io.PrintStream(err, true)), err.toString());
+        FileSystem fs = cluster.getFileSystem();
+        assertTrue(fs.exists(new Path(save + "/iter_0000002/mp_rank_00/model.safetensors")));
+        try (var in = fs.open(new Path(save + "/latest_checkpointed_iteration.txt"))) {
+            assertEquals("2", new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        }
+        String[] resume = java.util.stream.Stream.concat(java.util.Arrays.stream(common),
+                java.util.stream.Stream.of("--train-iters", "4", "--load", save)).toArray(String[]::new);
+        out.reset();
+        assertEquals(0, dev.lattice.trainer.cli.TrainCommand.execute(resume, new java.io.PrintStream(out, true),
+                new java.io.PrintStream(err, true)), err.toString());
+        assertTrue(out.toString().contains("loaded checkpoint from " + save + " at iteration 2"), out.toString());
+        try (var in = fs.open(new Path(save + "/latest_checkpointed_iteration.txt"))) {
+            assertEquals("4", new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        }
+    }
+
     @Test
     void preprocessesFromAndToHdfs() throws IOException {
         String root = cluster.getURI() + "/user/lattice";

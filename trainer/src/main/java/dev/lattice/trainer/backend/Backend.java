@@ -111,12 +111,16 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int batch, int seq,
                            int heads, int groups, int headDim);
 
-    /** Per-row losses [N] of logits [N, Vp] against targets; columns ≥ vocab are masked out. */
-    void crossEntropyForward(Tensor losses, Tensor logits, int[] targets, int rows, int vocab, int paddedVocab);
+    /**
+     * Per-row losses [N] of logits [N, Vp] against targets; columns ≥ vocab are masked out. Saves each row's
+     * log-sum-exp [N] so the backward pass needs one exp per logit, not a second softmax.
+     */
+    void crossEntropyForward(Tensor losses, Tensor lse, Tensor logits, int[] targets, int rows, int vocab,
+                             int paddedVocab);
 
     /** Writes dlogits = (softmax − onehot)·dlosses[row]; padding columns get 0. */
-    void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dlosses, int rows, int vocab,
-                              int paddedVocab);
+    void crossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets, float[] dlosses, int rows,
+                              int vocab, int paddedVocab);
 
     /**
      * One torch.optim.AdamW step (decoupled weight decay) on a parameter with its moments; hyperparameters are

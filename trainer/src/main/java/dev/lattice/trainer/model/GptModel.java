@@ -149,7 +149,7 @@ public final class GptModel implements AutoCloseable {
         int h = config.hiddenSize();
         norm(a.lnf, a.meanf, a.rstdf, a.resid[config.numLayers()], ParameterLayout.FINAL_NORM, n, h);
         be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, config.paddedVocabSize(), h, 1f, 0f);
-        be.crossEntropyForward(a.losses, a.logits, b.targets(), n, config.vocabSize(), config.paddedVocabSize());
+        be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(), config.paddedVocabSize());
         return be.toHost(a.losses);
     }
 
@@ -242,7 +242,7 @@ public final class GptModel implements AutoCloseable {
         }
         int n = a.rows;
         int h = config.hiddenSize();
-        be.crossEntropyBackward(a.dlogits, a.logits, batch.targets(), lossWeights, n, config.vocabSize(),
+        be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n, config.vocabSize(),
                 config.paddedVocabSize());
         // logits = lnf · Woutᵀ
         be.fill(a.dlnf, 0f);
@@ -346,6 +346,7 @@ public final class GptModel implements AutoCloseable {
         final Tensor rstdf;
         final Tensor logits;
         final Tensor losses;
+        final Tensor lse;
         final Tensor dlogits;
         final Tensor dlnf;
         final Tensor dresid;
@@ -375,6 +376,7 @@ public final class GptModel implements AutoCloseable {
             rstdf = be.zeros(rows);
             logits = be.zeros(rows, config.paddedVocabSize());
             losses = be.zeros(rows);
+            lse = be.zeros(rows);
             dlogits = be.zeros(rows, config.paddedVocabSize());
             dlnf = be.zeros(rows, h);
             dresid = be.zeros(rows, h);

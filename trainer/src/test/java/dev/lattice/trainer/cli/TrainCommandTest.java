@@ -63,6 +63,46 @@ class TrainCommandTest {
         assertEquals("60", Files.readString(save.resolve("latest_checkpointed_iteration.txt")));
     }
 
+    /** Real text: this project's own Java sources, GPT-2 BPE, a 2-layer model; the loss must fall well below ln V. */
+    @Test
+    void trainingOnRealTextWithGpt2TokensLowersTheLoss() throws IOException {
+        dev.lattice.data.tokenizer.TextTokenizer gpt2 = dev.lattice.data.tokenizer.Tokenizers.load("gpt2");
+        String prefix = tmp.resolve("src/corpus_text_document").toString();
+        try (var out = dev.lattice.data.indexed.IndexedDatasetOutput.create(
+                dev.lattice.data.storage.LocalStorage.INSTANCE, prefix, dev.lattice.data.indexed.TokenDType.UINT16,
+                gpt2.vocabSize(), false);
+             var files = Files.walk(Path.of("src/main/java"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".java")).sorted().toList()) {
+                out.writer().addDocument(gpt2.encodeDocument(Files.readString(f), true));
+            }
+            out.commit();
+        }
+        Path save = tmp.resolve("real");
+        TrainFixtures.Run run = train(List.of("--model", "gpt2", "--num-layers", "2", "--hidden-size", "64",
+                "--num-attention-heads", "4", "--seq-length", "32", "--micro-batch-size", "4",
+                "--global-batch-size", "8", "--train-iters", "60", "--lr", "3e-3", "--lr-warmup-iters", "5",
+                "--lr-decay-style", "cosine", "--min-lr", "3e-4", "--data-path", prefix, "--split", "95,5,0",
+                "--log-interval", "1", "--eval-interval", "60", "--eval-iters", "2", "--save", save.toString()));
+        assertEquals(0, run.code(), run.err());
+        List<Double> l = losses(save);
+        assertTrue(l.get(0) > 10.0, "starts near ln(50257) = 10.8: " + l.get(0));
+        double last = (l.get(57) + l.get(58) + l.get(59)) / 3;
+        assertTrue(last < 7.0, "learns the statistics of Java source: " + last);
+    }
+
+    @Test
+    void initialisesFromAHuggingFaceModel() throws Exception {
+        Path hf = Path.of(getClass().getResource("/dev/lattice/trainer/hf/fixtures/gpt2").toURI());
+        Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
+        String data = TrainFixtures.corpus(tmp.resolve("data"), tok, 100, 3);
+        TrainFixtures.Run run = train(List.of("--init-from-hf", hf.toString(), "--tokenizer", tok.toString(),
+                "--data-path", data, "--seq-length", "16", "--micro-batch-size", "2", "--global-batch-size", "2",
+                "--train-iters", "3", "--lr", "1e-3", "--log-interval", "1", "--eval-iters", "0"));
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.out().contains("initialised from HuggingFace model"), run.out());
+        assertTrue(run.out().contains("GPT2 model: ") && run.out().contains("hidden 32"), run.out());
+    }
+
     @Test
     void sameSeedGivesBitIdenticalLosses() throws IOException {
         train(args("gpt2", tmp.resolve("a").toString(), "--train-iters", "8"));

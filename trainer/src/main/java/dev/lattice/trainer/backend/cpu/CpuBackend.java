@@ -220,15 +220,16 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void crossEntropyForward(Tensor losses, Tensor logits, int[] targets, int rows, int vocab,
+    public void crossEntropyForward(Tensor losses, Tensor lse, Tensor logits, int[] targets, int rows, int vocab,
                                     int paddedVocab) {
-        CrossEntropyKernels.forward(d(losses), d(logits), targets, rows, vocab, paddedVocab);
+        CrossEntropyKernels.forward(d(losses), d(lse), d(logits), targets, rows, vocab, paddedVocab);
     }
 
     @Override
-    public void crossEntropyBackward(Tensor dlogits, Tensor logits, int[] targets, float[] dlosses, int rows,
-                                     int vocab, int paddedVocab) {
-        CrossEntropyKernels.backward(d(dlogits), d(logits), targets, dlosses, rows, vocab, paddedVocab);
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets, float[] dlosses,
+                                     int rows, int vocab, int paddedVocab) {
+        CrossEntropyKernels.backward(d(dlogits), 0, d(logits), 0, d(lse), 0, targets, 0, dlosses, 0, rows, vocab,
+                paddedVocab);
     }
 
     @Override
