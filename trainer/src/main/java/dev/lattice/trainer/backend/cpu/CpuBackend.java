@@ -12,7 +12,8 @@ import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 
 /**
  * The reference backend: GEMM through OpenBLAS ({@code org.bytedeco:openblas}), everything else in multi-threaded
- * Java (the kernel classes of this package, each the CPU reference its CUDA kernel must match). Operations run
+ * Java (the kernel classes of this package, each the CPU reference its CUDA kernel must match). Attention runs its
+ * products in OpenBLAS too ({@link BlasAttention}, held to the scalar {@link AttentionKernels}). Operations run
  * inline, so the "stream" is the calling thread.
  */
 public final class CpuBackend implements Backend {
@@ -100,14 +101,25 @@ public final class CpuBackend implements Backend {
     public void biasBackward(Tensor dbias, Tensor dout, int rows, int cols) {
         float[] db = d(dbias);
         float[] g = d(dout);
-        // Parallel over columns: each sum runs over rows in a fixed order, so results do not depend on threads.
-        Parallel.forRange(cols, rows, (from, to) -> {
-            for (int c = from; c < to; c++) {
-                float s = 0f;
+        // Blocks of columns in parallel, rows in order inside each: every sum runs over rows in the same order
+        // whatever the thread count (deterministic), and memory is read row by row.
+        int block = 64;
+        int blocks = (cols + block - 1) / block;
+        Parallel.forRange(blocks, (long) rows * block, (from, to) -> {
+            float[] acc = new float[block];
+            for (int bl = from; bl < to; bl++) {
+                int c0 = bl * block;
+                int w = Math.min(block, cols - c0);
+                java.util.Arrays.fill(acc, 0f);
                 for (int r = 0; r < rows; r++) {
-                    s += g[r * cols + c];
+                    int base = r * cols + c0;
+                    for (int c = 0; c < w; c++) {
+                        acc[c] += g[base + c];
+                    }
                 }
-                db[c] += s;
+                for (int c = 0; c < w; c++) {
+                    db[c0 + c] += acc[c];
+                }
             }
         });
     }
@@ -210,13 +222,13 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
                                  int headDim) {
-        AttentionKernels.forward(d(out), d(lse), d(qkv), batch, seq, heads, groups, headDim);
+        BlasAttention.forward(d(out), d(lse), d(qkv), batch, seq, heads, groups, headDim);
     }
 
     @Override
     public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int batch, int seq,
                                   int heads, int groups, int headDim) {
-        AttentionKernels.backward(d(dqkv), d(dout), d(qkv), d(out), d(lse), batch, seq, heads, groups, headDim);
+        BlasAttention.backward(d(dqkv), d(dout), d(qkv), d(out), d(lse), batch, seq, heads, groups, headDim);
     }
 
     @Override

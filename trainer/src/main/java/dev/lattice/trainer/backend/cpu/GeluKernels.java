@@ -26,7 +26,7 @@ public final class GeluKernels {
         Parallel.forRange(n, 20L, (from, to) -> {
             for (int i = from; i < to; i++) {
                 double x = inp[inpOff + i];
-                double t = Math.tanh(S * (x + K * x * x * x));
+                double t = tanh(S * (x + K * x * x * x));
                 out[outOff + i] = (float) (0.5 * x * (1.0 + t));
             }
         });
@@ -42,11 +42,26 @@ public final class GeluKernels {
         Parallel.forRange(n, 25L, (from, to) -> {
             for (int i = from; i < to; i++) {
                 double x = inp[inpOff + i];
-                double t = Math.tanh(S * (x + K * x * x * x));
+                double t = tanh(S * (x + K * x * x * x));
                 double sech2 = 1.0 - t * t;
                 double grad = 0.5 * (1.0 + t) + 0.5 * x * sech2 * S * (1.0 + 3.0 * K * x * x);
                 dinp[dinpOff + i] += (float) grad * dout[doutOff + i];
             }
         });
+    }
+
+    /**
+     * tanh through the intrinsic {@code Math.exp} ({@code Math.tanh} is a slow native call); in double, then rounded
+     * to float by the callers, so the result equals {@code (float) Math.tanh} to within an ulp of float.
+     */
+    static double tanh(double u) {
+        if (u > 20) {
+            return 1.0;
+        }
+        if (u < -20) {
+            return -1.0;
+        }
+        double e = Math.exp(2 * u);
+        return (e - 1) / (e + 1);
     }
 }
