@@ -41,6 +41,19 @@ public interface Backend extends AutoCloseable {
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k, float alpha,
                 float beta);
 
+    /**
+     * {@code batch} independent products {@code c_i = alpha · op(a_i) · op(b_i) + beta · c_i}, where matrix i of each
+     * tensor starts {@code i · stride} elements in (attention's per-head products, cuBLAS's strided batched GEMM).
+     */
+    void matmulStridedBatched(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k,
+                              float alpha, float beta, int batch, long strideA, long strideB, long strideC);
+
+    /**
+     * {@code dst = src} rounded to bfloat16 precision (round to nearest even; NaN and ±Inf kept), still stored as
+     * fp32: the cast mixed-precision training applies to weights and activations, reproduced exactly on the CPU.
+     */
+    void castToBf16(Tensor dst, Tensor src);
+
     /** {@code out[r, :] += bias} for every row. */
     void addBias(Tensor out, Tensor bias, int rows, int cols);
 

@@ -84,6 +84,43 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void matmulStridedBatched(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n,
+                                     int k, float alpha, float beta, int batch, long strideA, long strideB,
+                                     long strideC) {
+        if (batch > 0 && ((batch - 1) * strideA + (long) m * k > a.numel()
+                || (batch - 1) * strideB + (long) k * n > b.numel() || (batch - 1) * strideC + (long) m * n > c.numel())) {
+            throw new IllegalArgumentException("strided batched matmul of " + batch + " × " + m + "x" + k + " · " + k
+                    + "x" + n + " does not fit " + a + ", " + b + ", " + c);
+        }
+        // OpenBLAS is handed whole arrays only (offsets through heap buffers crash it), so each matrix is copied
+        // into scratch arrays first.
+        float[] sa = new float[m * k];
+        float[] sb = new float[k * n];
+        float[] sc = new float[m * n];
+        float[] da = d(a);
+        float[] db = d(b);
+        float[] dc = d(c);
+        for (int i = 0; i < batch; i++) {
+            System.arraycopy(da, Math.toIntExact(i * strideA), sa, 0, sa.length);
+            System.arraycopy(db, Math.toIntExact(i * strideB), sb, 0, sb.length);
+            int offC = Math.toIntExact(i * strideC);
+            System.arraycopy(dc, offC, sc, 0, sc.length);
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n,
+                    k, alpha, sa, transA ? m : k, sb, transB ? k : n, beta, sc, n);
+            System.arraycopy(sc, 0, dc, offC, sc.length);
+        }
+    }
+
+    @Override
+    public void castToBf16(Tensor dst, Tensor src) {
+        float[] s = d(src);
+        float[] o = d(dst);
+        for (int i = 0; i < s.length; i++) {
+            o[i] = Bf16.round(s[i]);
+        }
+    }
+
+    @Override
     public void addBias(Tensor out, Tensor bias, int rows, int cols) {
         float[] o = d(out);
         float[] b = d(bias);
