@@ -1,0 +1,50 @@
+package dev.lattice.parallel.comm;
+
+/**
+ * Collectives and point-to-point transfers among the ranks of one group (NCCL's model). Ranks here are group
+ * ranks, 0..size−1. Every member must issue the same operations in the same order; a mismatch or a missing member
+ * is reported, with the rank, group and operation named, within the communicator's timeout.
+ *
+ * <p>Offsets and counts are in fp32 elements. The blocking methods return when this rank's part is done; the
+ * {@code Async} variants return a {@link Work} handle and keep the issue order.
+ */
+public interface Communicator extends AutoCloseable {
+
+    /** This rank's index in the group. */
+    int rank();
+
+    int size();
+
+    /** The group's name, used in errors (e.g. {@code dp[0,4]}). */
+    String name();
+
+    /** {@code buf[off, off+count)} becomes the reduction over ranks (every rank gets the same result). */
+    void allReduce(CommBuffer buf, long off, long count, ReduceOp op);
+
+    /**
+     * {@code send[sendOff, sendOff + count·size)} reduced over ranks; rank i receives block i (count elements) in
+     * {@code recv[recvOff, recvOff + count)}.
+     */
+    void reduceScatter(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count, ReduceOp op);
+
+    /** Block i of {@code recv} (count elements each) becomes rank i's {@code send[sendOff, sendOff + count)}. */
+    void allGather(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count);
+
+    /** Every rank's {@code buf[off, off+count)} becomes the root's. */
+    void broadcast(CommBuffer buf, long off, long count, int root);
+
+    void send(CommBuffer buf, long off, long count, int peer);
+
+    void recv(CommBuffer buf, long off, long count, int peer);
+
+    void barrier();
+
+    /** Asynchronous {@link #allReduce}. */
+    Work allReduceAsync(CommBuffer buf, long off, long count, ReduceOp op);
+
+    /** Bytes and calls so far. */
+    CommStats stats();
+
+    @Override
+    void close();
+}

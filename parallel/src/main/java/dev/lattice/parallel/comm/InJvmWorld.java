@@ -1,0 +1,92 @@
+package dev.lattice.parallel.comm;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Ranks as threads of one JVM (the CPU backend's "cluster"): hands out {@link InJvmCommunicator}s for the world and
+ * its sub-groups, and holds the state they meet in. Every blocking wait is bounded by {@code timeout}.
+ * Optionally injects seeded random delays before every operation, to shake out ordering bugs and deadlocks.
+ */
+public final class InJvmWorld {
+
+    private final int size;
+    private final Duration timeout;
+    private final int maxDelayMicros;
+    private final long delaySeed;
+    private final Map<String, GroupState> groups = new ConcurrentHashMap<>();
+    private final Map<String, java.util.concurrent.BlockingQueue<float[]>> channels = new ConcurrentHashMap<>();
+
+    public InJvmWorld(int size, Duration timeout) {
+        this(size, timeout, 0, 0);
+    }
+
+    /**
+     * @param maxDelayMicros up to this many microseconds of random delay before each operation (0 = none)
+     */
+    public InJvmWorld(int size, Duration timeout, int maxDelayMicros, long delaySeed) {
+        if (size <= 0) {
+            throw new IllegalArgumentException("world size must be positive, got " + size);
+        }
+        this.size = size;
+        this.timeout = timeout;
+        this.maxDelayMicros = maxDelayMicros;
+        this.delaySeed = delaySeed;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    Duration timeout() {
+        return timeout;
+    }
+
+    int maxDelayMicros() {
+        return maxDelayMicros;
+    }
+
+    long delaySeed() {
+        return delaySeed;
+    }
+
+    /** The communicator of world rank {@code rank} over all ranks. */
+    public Communicator world(int rank) {
+        int[] all = new int[size];
+        for (int i = 0; i < size; i++) {
+            all[i] = i;
+        }
+        return group(rank, all, "world");
+    }
+
+    /**
+     * The communicator of world rank {@code rank} in the group of world ranks {@code members} (every member asks
+     * with the same list; group rank = position in the list).
+     */
+    public Communicator group(int rank, int[] members, String name) {
+        int groupRank = -1;
+        for (int i = 0; i < members.length; i++) {
+            if (members[i] < 0 || members[i] >= size) {
+                throw new IllegalArgumentException("group " + name + " names rank " + members[i]
+                        + " outside the world of " + size);
+            }
+            if (members[i] == rank) {
+                groupRank = i;
+            }
+        }
+        if (groupRank < 0) {
+            throw new IllegalArgumentException("rank " + rank + " is not a member of group " + name
+                    + Arrays.toString(members));
+        }
+        String label = name + Arrays.toString(members).replace(" ", "");
+        GroupState state = groups.computeIfAbsent(label, k -> new GroupState(k, members.clone()));
+        return new InJvmCommunicator(this, state, groupRank, rank);
+    }
+
+    java.util.concurrent.BlockingQueue<float[]> channel(int fromWorld, int toWorld, String group) {
+        return channels.computeIfAbsent(group + ":" + fromWorld + "->" + toWorld,
+                k -> new java.util.concurrent.LinkedBlockingQueue<>());
+    }
+}
