@@ -28,6 +28,14 @@ final class GroupState {
         phases.remove(seq);
     }
 
+    void wakeAll() {
+        for (Phase p : phases.values()) {
+            synchronized (p) {
+                p.notifyAll();
+            }
+        }
+    }
+
     /** One collective: each member deposits its contribution, then all read all of them. */
     static final class Phase {
         private final int n;
@@ -38,6 +46,7 @@ final class GroupState {
         private int opRank = -1;
         private int arrivals;
         private int departures;
+        private String error;
 
         Phase(int n) {
             this.n = n;
@@ -51,9 +60,11 @@ final class GroupState {
                 this.count = count;
                 this.opRank = rank;
             } else if (!this.op.equals(op) || this.count != count) {
-                throw new IllegalStateException("collective mismatch in group " + group + " (operation #" + seq
+                error = ("collective mismatch in group " + group + " (operation #" + seq
                         + "): rank " + rank + " called " + op + "(count=" + count + ") but rank " + opRank + " called "
                         + this.op + "(count=" + this.count + ")");
+                notifyAll(); // the members already waiting fail with the same message
+                throw new IllegalStateException(error);
             }
             data[rank] = contribution;
             arrived[rank] = true;
@@ -63,9 +74,13 @@ final class GroupState {
 
         /** Waits for every member; on timeout names who is missing. */
         synchronized float[][] awaitAll(long timeoutNanos, int rank, int worldRank, int[] members, String group,
-                                        String op, long seq) {
+                                        String op, long seq, Runnable abortCheck) {
             long deadline = System.nanoTime() + timeoutNanos;
             while (arrivals < n) {
+                abortCheck.run();
+                if (error != null) {
+                    throw new IllegalStateException(error);
+                }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     StringBuilder missing = new StringBuilder();
@@ -79,7 +94,7 @@ final class GroupState {
                             + ") of group " + group + " for rank(s) " + missing + " that never joined");
                 }
                 try {
-                    TimeUnit.NANOSECONDS.timedWait(this, left);
+                    TimeUnit.NANOSECONDS.timedWait(this, Math.min(left, TimeUnit.MILLISECONDS.toNanos(200)));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new CommTimeoutException("rank " + worldRank + " interrupted in " + op + " of group "

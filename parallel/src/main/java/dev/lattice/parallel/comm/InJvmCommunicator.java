@@ -77,7 +77,8 @@ final class InJvmCommunicator implements Communicator {
         long s = seq++;
         GroupState.Phase phase = group.phase(s);
         phase.deposit(rank, op, count, contribution, group.label, s);
-        float[][] all = phase.awaitAll(world.timeout().toNanos(), rank, worldRank, group.members, group.label, op, s);
+        float[][] all = phase.awaitAll(world.timeout().toNanos(), rank, worldRank, group.members, group.label, op, s,
+                () -> world.checkAborted(worldRank, op + " of group " + group.label));
         return all;
     }
 
@@ -210,10 +211,14 @@ final class InJvmCommunicator implements Communicator {
     private void doRecv(CommBuffer buf, long off, long count, int peer) {
         checkPeer(peer);
         delay();
-        float[] msg;
+        float[] msg = null;
         try {
-            msg = world.channel(group.members[peer], worldRank, group.label)
-                    .poll(world.timeout().toNanos(), TimeUnit.NANOSECONDS);
+            long deadline = System.nanoTime() + world.timeout().toNanos();
+            while (msg == null && System.nanoTime() < deadline) {
+                world.checkAborted(worldRank, "recv from rank " + group.members[peer] + " of group " + group.label);
+                msg = world.channel(group.members[peer], worldRank, group.label).poll(Math.min(
+                        deadline - System.nanoTime(), TimeUnit.MILLISECONDS.toNanos(200)), TimeUnit.NANOSECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CommTimeoutException("rank " + worldRank + " interrupted in recv from rank "

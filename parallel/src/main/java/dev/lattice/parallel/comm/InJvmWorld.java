@@ -18,6 +18,7 @@ public final class InJvmWorld {
     private final long delaySeed;
     private final Map<String, GroupState> groups = new ConcurrentHashMap<>();
     private final Map<String, java.util.concurrent.BlockingQueue<float[]>> channels = new ConcurrentHashMap<>();
+    private volatile String abortReason;
 
     public InJvmWorld(int size, Duration timeout) {
         this(size, timeout, 0, 0);
@@ -38,6 +39,26 @@ public final class InJvmWorld {
 
     public int size() {
         return size;
+    }
+
+    /**
+     * Fails every pending and future operation of this world with {@code reason} (what ncclCommAbort does): when one
+     * rank fails, the others stop waiting for it at once instead of at their timeout.
+     */
+    public void abort(String reason) {
+        abortReason = reason;
+        for (GroupState g : groups.values()) {
+            g.wakeAll();
+        }
+    }
+
+    /** Throws if the world was aborted. */
+    void checkAborted(int worldRank, String where) {
+        String reason = abortReason;
+        if (reason != null) {
+            throw new CommTimeoutException("rank " + worldRank + " stopped in " + where + ": the world was aborted ("
+                    + reason + ")");
+        }
     }
 
     Duration timeout() {

@@ -138,6 +138,23 @@ class InJvmCommunicatorTest {
     }
 
     @Test
+    void abortReleasesWaitingRanksAtOnce() throws Exception {
+        InJvmWorld world = new InJvmWorld(2, Duration.ofSeconds(60));
+        long t0 = System.nanoTime();
+        Exception e = assertThrows(CommTimeoutException.class, () -> Ranks.run(2, rank -> {
+            if (rank == 0) {
+                world.world(0).allReduce(new HostBuffer(new float[1]), 0, 1, ReduceOp.SUM);
+            } else {
+                Thread.sleep(100);
+                world.abort("rank 1 failed: out of memory");
+            }
+            return null;
+        }));
+        assertTrue(e.getMessage().contains("aborted (rank 1 failed: out of memory)"), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "released well before the 60 s timeout");
+    }
+
+    @Test
     void mismatchedCollectivesAreNamed() {
         InJvmWorld world = new InJvmWorld(2, Duration.ofSeconds(2));
         Exception e = assertThrows(Exception.class, () -> Ranks.run(2, rank -> {

@@ -29,6 +29,9 @@ public interface Backend extends AutoCloseable {
 
     void copy(Tensor dst, Tensor src);
 
+    /** {@code dst[dstOff, dstOff+count) = src[srcOff, srcOff+count)} (flattening into and out of ZeRO buffers). */
+    void copyRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count);
+
     /** Waits until every enqueued operation has finished. */
     void synchronize();
 
@@ -71,6 +74,12 @@ public interface Backend extends AutoCloseable {
 
     /** Σ x² in double precision, in a fixed order (global gradient norm). */
     double sumOfSquares(Tensor x);
+
+    /** Σ x² over {@code x[off, off+count)}. */
+    double sumOfSquares(Tensor x, long off, long count);
+
+    /** {@code x[off, off+count) *= s}. */
+    void scale(Tensor x, long off, long count, float s);
 
     /** Whether any element is NaN or infinite. */
     boolean hasNonFinite(Tensor x);
@@ -141,6 +150,13 @@ public interface Backend extends AutoCloseable {
      */
     void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                double weightDecay, long step);
+
+    /**
+     * AdamW on elements [off, off+count) of flat buffers (a ZeRO shard segment); same formula as
+     * {@link #adamW(Tensor, Tensor, Tensor, Tensor, double, double, double, double, double, long)}.
+     */
+    void adamW(Tensor param, long paramOff, Tensor grad, long gradOff, Tensor m, Tensor v, long stateOff, long count,
+               double lr, double beta1, double beta2, double eps, double weightDecay, long step);
 
     @Override
     void close();

@@ -1,12 +1,14 @@
 package dev.lattice.trainer.backend;
 
+import dev.lattice.parallel.comm.CommBuffer;
+
 import java.util.Arrays;
 
 /**
  * A dense fp32 tensor owned by a {@link Backend}: host memory on the CPU backend, device memory on the CUDA backend.
  * Model code only passes tensors back to their backend; it never reads the storage directly.
  */
-public abstract class Tensor {
+public abstract class Tensor implements CommBuffer {
 
     private final int[] shape;
     private final long numel;
@@ -32,6 +34,12 @@ public abstract class Tensor {
     }
 
     public long numel() {
+        return numel;
+    }
+
+    /** Elements, as communicators count them. */
+    @Override
+    public long size() {
         return numel;
     }
 

@@ -3,7 +3,6 @@ package dev.lattice.trainer.engine;
 import dev.lattice.trainer.backend.Backend;
 import dev.lattice.trainer.model.Batch;
 import dev.lattice.trainer.model.GptModel;
-import dev.lattice.trainer.optim.AdamW;
 import dev.lattice.trainer.optim.LearningRateSchedule;
 
 import java.io.IOException;
@@ -39,7 +38,7 @@ public final class Trainer {
     }
 
     private final GptModel model;
-    private final AdamW optimizer;
+    private final GradientSync sync;
     private final Settings s;
     private final SampleBatches train;
     private final SampleBatches valid;
@@ -48,17 +47,26 @@ public final class Trainer {
     private final PrintStream out;
     private final Backend be;
 
-    public Trainer(GptModel model, AdamW optimizer, Settings settings, SampleBatches train, SampleBatches valid,
+    /**
+     * @param out where the log goes: the logging rank's console; null on the other ranks
+     * @param metrics the logging rank's metrics; null on the other ranks
+     */
+    public Trainer(GptModel model, GradientSync sync, Settings settings, SampleBatches train, SampleBatches valid,
                    Checkpointer checkpointer, MetricsLog metrics, PrintStream out) {
         this.model = model;
-        this.optimizer = optimizer;
+        this.sync = sync;
         this.s = settings;
         this.train = train;
         this.valid = valid;
         this.checkpointer = checkpointer;
         this.metrics = metrics;
-        this.out = out;
+        this.out = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
         this.be = model.backend();
+        if (settings.globalBatch() % (settings.microBatch() * sync.dpSize()) != 0) {
+            throw new IllegalArgumentException("--global-batch-size " + settings.globalBatch()
+                    + " must be a multiple of --micro-batch-size " + settings.microBatch() + " × data-parallel size "
+                    + sync.dpSize());
+        }
     }
 
     /** The losses of one iteration: the token-averaged loss and the gradient norm (NaN when skipped). */
@@ -98,7 +106,7 @@ public final class Trainer {
                 lossCount++;
                 lastNorm = step.gradNorm();
                 st = new TrainingState(st.iteration() + 1, consumed, st.consumedValidSamples(),
-                        st.skippedIterations(), optimizer.steps());
+                        st.skippedIterations(), sync.steps());
             }
             itersInInterval++;
             if (st.iteration() % s.logInterval() == 0 || st.iteration() == s.trainIters()) {
@@ -106,12 +114,15 @@ public final class Trainer {
                 double perIter = secs / itersInInterval;
                 double tokensPerSec = (double) s.globalBatch() * s.seqLength() / perIter;
                 double tflops = Flops.perIteration(model.config(), s.globalBatch(), s.seqLength()) / perIter / 1e12;
+                double tflopsPerGpu = tflops / sync.dpSize();
                 double meanLoss = lossCount > 0 ? lossSum / lossCount : Double.NaN;
                 out.println(LogLine.format(LocalDateTime.now(), st.iteration(), s.trainIters(),
-                        st.consumedTrainSamples(), 0, perIter * 1000, tflops, tokensPerSec, lr, s.globalBatch(),
+                        st.consumedTrainSamples(), 0, perIter * 1000, tflopsPerGpu, tokensPerSec, lr, s.globalBatch(),
                         meanLoss, lastNorm, skippedInInterval, nanInInterval));
-                metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
-                        tokensPerSec, tflops, skippedInInterval, nanInInterval);
+                if (metrics != null) {
+                    metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
+                            tokensPerSec, tflops / sync.dpSize(), skippedInInterval, nanInInterval);
+                }
                 lossSum = 0;
                 lossCount = 0;
                 skippedInInterval = 0;
@@ -139,17 +150,21 @@ public final class Trainer {
     }
 
     /**
-     * One iteration: forward and backward over every micro-batch of the global batch starting at sample
-     * {@code firstSample}, then (if all is finite) clip and step. Returns the token-averaged loss.
+     * One iteration: forward and backward over this rank's micro-batches of the global batch starting at sample
+     * {@code firstSample} (Megatron's sampler: micro-step i takes samples firstSample + i·mbs·DP + dpRank·mbs ...),
+     * then gradient reduction, clipping and the optimizer step (skipped when anything is not finite). Returns the
+     * loss averaged over all tokens of the global batch.
      */
     public Step step(long firstSample, double lr) {
         int mbs = s.microBatch();
-        Batch[] batches = new Batch[s.microBatches()];
-        double tokens = 0;
+        int dpSize = sync.dpSize();
+        Batch[] batches = new Batch[s.globalBatch() / (mbs * dpSize)];
+        double localTokens = 0;
         for (int i = 0; i < batches.length; i++) {
-            batches[i] = train.batchAt(firstSample + (long) i * mbs);
-            tokens += batches[i].maskedTokens();
+            batches[i] = train.batchAt(firstSample + (long) i * mbs * dpSize + (long) sync.dpRank() * mbs);
+            localTokens += batches[i].maskedTokens();
         }
+        double tokens = sync.sum(localTokens);
         if (tokens == 0) {
             throw new IllegalStateException("a global batch without a single token to predict (all masked)");
         }
@@ -164,17 +179,12 @@ public final class Trainer {
             }
             model.backward(weights);
         }
-        double loss = lossSum / tokens;
+        double loss = sync.sum(lossSum) / tokens;
         if (!Double.isFinite(loss)) {
             return new Step(loss, Double.NaN, true);
         }
-        double norm = AdamW.globalNorm(be, model.gradients());
-        if (!Double.isFinite(norm)) {
-            return new Step(loss, norm, true);
-        }
-        AdamW.clip(be, model.gradients(), norm, s.clipGrad());
-        optimizer.step(model.parameters(), model.gradients(), lr);
-        return new Step(loss, norm, false);
+        double norm = sync.reduceClipStep(model, lr, s.clipGrad());
+        return new Step(loss, norm, !Double.isFinite(norm));
     }
 
     /** Megatron's evaluation: {@code --eval-iters} global batches of the validation split, loss token-averaged. */
@@ -182,13 +192,15 @@ public final class Trainer {
         double lossSum = 0;
         double tokens = 0;
         long consumed = st.consumedValidSamples();
+        int mbs = s.microBatch();
+        int dpSize = sync.dpSize();
         for (int it = 0; it < s.evalIters(); it++) {
-            for (int m = 0; m < s.microBatches(); m++) {
-                if (consumed + s.microBatch() > valid.size()) {
+            for (int m = 0; m < s.globalBatch() / (mbs * dpSize); m++) {
+                if (consumed + (long) mbs * dpSize > valid.size()) {
                     consumed = 0; // the validation split wraps rather than ending the run
                 }
-                Batch b = valid.batchAt(consumed);
-                consumed += s.microBatch();
+                Batch b = valid.batchAt(consumed + (long) sync.dpRank() * mbs);
+                consumed += (long) mbs * dpSize;
                 float[] losses = model.forward(b);
                 for (int i = 0; i < losses.length; i++) {
                     lossSum += (double) losses[i] * b.lossMask()[i];
@@ -196,14 +208,16 @@ public final class Trainer {
                 }
             }
         }
-        double loss = lossSum / Math.max(1, tokens);
+        double loss = sync.sum(lossSum) / Math.max(1, sync.sum(tokens));
         String line = String.format(Locale.ROOT,
                 " validation loss at iteration %d | lm loss value: %.6E | lm loss PPL: %.6E |", st.iteration(), loss,
                 Math.exp(Math.min(loss, 20)));
         out.println("-".repeat(line.length()));
         out.println(line);
         out.println("-".repeat(line.length()));
-        metrics.logValidation(st.iteration(), loss);
+        if (metrics != null) {
+            metrics.logValidation(st.iteration(), loss);
+        }
         return new TrainingState(st.iteration(), st.consumedTrainSamples(), consumed, st.skippedIterations(),
                 st.optimizerSteps());
     }

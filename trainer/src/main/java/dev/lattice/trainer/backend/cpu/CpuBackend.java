@@ -69,6 +69,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void copyRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count) {
+        System.arraycopy(d(src), Math.toIntExact(srcOff), d(dst), Math.toIntExact(dstOff), Math.toIntExact(count));
+    }
+
+    @Override
     public void synchronize() {
     }
 
@@ -179,6 +184,24 @@ public final class CpuBackend implements Backend {
     @Override
     public double sumOfSquares(Tensor x) {
         return AdamWKernels.sumOfSquares(d(x), 0, n(x));
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x, long off, long count) {
+        return AdamWKernels.sumOfSquares(d(x), Math.toIntExact(off), Math.toIntExact(count));
+    }
+
+    @Override
+    public void scale(Tensor x, long off, long count, float s) {
+        AdamWKernels.scale(d(x), Math.toIntExact(off), Math.toIntExact(count), s);
+    }
+
+    @Override
+    public void adamW(Tensor param, long paramOff, Tensor grad, long gradOff, Tensor m, Tensor v, long stateOff,
+                      long count, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        int so = Math.toIntExact(stateOff);
+        AdamWKernels.update(d(param), Math.toIntExact(paramOff), d(grad), Math.toIntExact(gradOff), d(m), so, d(v),
+                so, Math.toIntExact(count), lr, beta1, beta2, eps, weightDecay, step);
     }
 
     @Override

@@ -1,9 +1,10 @@
 package dev.lattice.trainer.backend.cpu;
 
+import dev.lattice.parallel.comm.HostCommBuffer;
 import dev.lattice.trainer.backend.Tensor;
 
 /** A tensor in one Java float array of its own (offset 0: OpenBLAS is handed whole arrays). */
-public final class CpuTensor extends Tensor {
+public final class CpuTensor extends Tensor implements HostCommBuffer {
 
     final float[] data;
 
@@ -18,5 +19,15 @@ public final class CpuTensor extends Tensor {
     /** The backing array (CPU backend and tests only). */
     public float[] data() {
         return data;
+    }
+
+    @Override
+    public float[] array() {
+        return data;
+    }
+
+    @Override
+    public long size() {
+        return numel();
     }
 }

@@ -1,0 +1,243 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.parallel.zero.ZeroLayout;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.model.ParameterLayout;
+import dev.lattice.trainer.optim.AdamW;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Data parallelism over a DP communicator.
+ * <ul>
+ *   <li>ZeRO 0: gradients all-reduced in flat buckets; every rank keeps the full optimizer state and steps it.</li>
+ *   <li>ZeRO 1 and 2: gradients reduce-scattered per bucket, so each rank receives the summed gradients of its
+ *       shard only; it keeps Adam's moments for that shard, updates those parameters, and the updated parameters are
+ *       all-gathered. (ZeRO 2 differs from 1 in when full gradients are freed; with this engine's full gradient
+ *       accumulators the arithmetic, and the result, is the same.)</li>
+ * </ul>
+ * The global gradient norm sums the squares of each rank's shard (or, for ZeRO 0, is computed once on the reduced
+ * gradients), so clipping agrees on every rank.
+ */
+public final class DataParallelSync implements GradientSync {
+
+    /** Megatron's default bucket size is 40 M elements; smaller buckets keep test buffers small. */
+    public static final long DEFAULT_BUCKET_ELEMENTS = 40_000_000L;
+
+    private final Communicator dp;
+    private final int zeroStage;
+    private final Backend be;
+    private final List<ParameterLayout.Spec> specs;
+    private final ZeroLayout layout;
+    private final Tensor flatGrad;
+    private final Tensor flatParam;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+    // ZeRO 0: the replicated optimizer; ZeRO >= 1: moments of the owned shards, one flat tensor each
+    private final AdamW replicated;
+    private final Tensor shardGrad;
+    private final Tensor m;
+    private final Tensor v;
+    private final long[] shardOffsets;
+    private int steps;
+
+    public DataParallelSync(Communicator dp, int zeroStage, Backend be, List<ParameterLayout.Spec> specs,
+                            double beta1, double beta2, double eps, double weightDecay, long bucketElements) {
+        if (zeroStage < 0 || zeroStage > 2) {
+            throw new IllegalArgumentException("--zero-stage " + zeroStage + " is not supported (0, 1 or 2; ZeRO-3 is"
+                    + " not implemented yet)");
+        }
+        this.dp = dp;
+        this.zeroStage = zeroStage;
+        this.be = be;
+        this.specs = specs;
+        long[] sizes = new long[specs.size()];
+        for (int i = 0; i < sizes.length; i++) {
+            sizes[i] = specs.get(i).numel();
+        }
+        this.layout = new ZeroLayout(sizes, dp.size(), bucketElements);
+        this.flatGrad = be.zeros(Math.toIntExact(layout.flatLength()));
+        this.flatParam = zeroStage > 0 ? be.zeros(Math.toIntExact(layout.flatLength())) : null;
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        if (zeroStage == 0) {
+            this.replicated = new AdamW(be, specs, beta1, beta2, eps, weightDecay);
+            this.shardGrad = null;
+            this.m = null;
+            this.v = null;
+            this.shardOffsets = null;
+        } else {
+            this.replicated = null;
+            int owned = Math.toIntExact(layout.ownedElements(dp.rank()));
+            this.shardGrad = be.zeros(owned);
+            this.m = be.zeros(owned);
+            this.v = be.zeros(owned);
+            this.shardOffsets = new long[layout.buckets().size()];
+            long off = 0;
+            for (int b = 0; b < shardOffsets.length; b++) {
+                shardOffsets[b] = off;
+                off += layout.buckets().get(b).shardLength(dp.size());
+            }
+        }
+    }
+
+    @Override
+    public int dpRank() {
+        return dp.rank();
+    }
+
+    @Override
+    public int dpSize() {
+        return dp.size();
+    }
+
+    /** Bytes of optimizer state this rank holds (ZeRO shards it by the DP size). */
+    public long optimizerStateBytes() {
+        return zeroStage == 0 ? 2 * 4 * layout.flatLength() : 2 * 4 * m.numel();
+    }
+
+    @Override
+    public double sum(double local) {
+        // The communicator moves fp32: send the double as a float pair and add the doubles in rank order, so every
+        // rank gets the same sum to ~48 bits.
+        float hi = (float) local;
+        float[] mine = {hi, (float) (local - hi)};
+        float[] all = new float[2 * dp.size()];
+        dp.allGather(new dev.lattice.parallel.comm.HostBuffer(mine), 0,
+                new dev.lattice.parallel.comm.HostBuffer(all), 0, 2);
+        double s = 0;
+        for (int r = 0; r < dp.size(); r++) {
+            s += (double) all[2 * r] + all[2 * r + 1];
+        }
+        return s;
+    }
+
+    private void flatten(Map<String, Tensor> tensors, Tensor flat) {
+        for (int p = 0; p < specs.size(); p++) {
+            be.copyRange(flat, layout.offset(p), tensors.get(specs.get(p).name()), 0, layout.size(p));
+        }
+    }
+
+    private void unflatten(Tensor flat, Map<String, Tensor> tensors) {
+        for (int p = 0; p < specs.size(); p++) {
+            be.copyRange(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p), layout.size(p));
+        }
+    }
+
+    @Override
+    public double reduceClipStep(GptModel model, double lr, double clip) {
+        flatten(model.gradients(), flatGrad);
+        if (zeroStage == 0) {
+            for (ZeroLayout.Bucket b : layout.buckets()) {
+                dp.allReduce(flatGrad, b.start(), b.length(), ReduceOp.SUM);
+            }
+            unflatten(flatGrad, model.gradients());
+            double norm = AdamW.globalNorm(be, model.gradients());
+            if (!Double.isFinite(norm)) {
+                return norm;
+            }
+            AdamW.clip(be, model.gradients(), norm, clip);
+            replicated.step(model.parameters(), model.gradients(), lr);
+            steps = replicated.steps();
+            return norm;
+        }
+        int n = dp.size();
+        for (int b = 0; b < layout.buckets().size(); b++) {
+            ZeroLayout.Bucket k = layout.buckets().get(b);
+            dp.reduceScatter(flatGrad, k.start(), shardGrad, shardOffsets[b], k.length() / n, ReduceOp.SUM);
+        }
+        double norm = Math.sqrt(sum(be.sumOfSquares(shardGrad)));
+        if (!Double.isFinite(norm)) {
+            return norm;
+        }
+        double coeff = clip / (norm + 1.0e-6);
+        if (clip > 0 && coeff < 1.0) {
+            be.scale(shardGrad, (float) coeff);
+        }
+        steps++;
+        flatten(model.parameters(), flatParam);
+        for (int b = 0; b < layout.buckets().size(); b++) {
+            long[] range = layout.shard(b, dp.rank());
+            for (ZeroLayout.Segment s : layout.segments(range[0], range[1])) {
+                long local = shardOffsets[b] + (s.flatOffset() - range[0]);
+                double wd = specs.get(s.param()).weightDecay() ? weightDecay : 0.0;
+                be.adamW(flatParam, s.flatOffset(), shardGrad, local, m, v, local, s.count(), lr, beta1, beta2, eps,
+                        wd, steps);
+            }
+            ZeroLayout.Bucket k = layout.buckets().get(b);
+            dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / n);
+        }
+        unflatten(flatParam, model.parameters());
+        return norm;
+    }
+
+    @Override
+    public int steps() {
+        return steps;
+    }
+
+    @Override
+    public void restoreSteps(int s) {
+        steps = s;
+        if (replicated != null) {
+            replicated.restoreSteps(s);
+        }
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public Map<String, Tensor>[] fullOptimizerState(GptModel model) {
+        if (zeroStage == 0) {
+            return new Map[] {replicated.firstMoments(), replicated.secondMoments()};
+        }
+        Map<String, Tensor>[] out = new Map[2];
+        Tensor[] shards = {m, v};
+        for (int i = 0; i < 2; i++) {
+            Tensor flat = be.zeros(Math.toIntExact(layout.flatLength()));
+            int n = dp.size();
+            for (int b = 0; b < layout.buckets().size(); b++) {
+                ZeroLayout.Bucket k = layout.buckets().get(b);
+                dp.allGather(shards[i], shardOffsets[b], flat, k.start(), k.length() / n);
+            }
+            Map<String, Tensor> full = new LinkedHashMap<>();
+            for (ParameterLayout.Spec s : specs) {
+                full.put(s.name(), be.zeros(s.shape()));
+            }
+            unflatten(flat, full);
+            out[i] = full;
+        }
+        return out;
+    }
+
+    @Override
+    public void loadOptimizerState(GptModel model, Map<String, Tensor> fullM, Map<String, Tensor> fullV) {
+        if (zeroStage == 0) {
+            for (String name : fullM.keySet()) {
+                be.copy(replicated.firstMoments().get(name), fullM.get(name));
+                be.copy(replicated.secondMoments().get(name), fullV.get(name));
+            }
+            return;
+        }
+        Tensor flat = be.zeros(Math.toIntExact(layout.flatLength()));
+        Map<String, Tensor>[] full = new Map[] {fullM, fullV};
+        Tensor[] shards = {m, v};
+        for (int i = 0; i < 2; i++) {
+            be.fill(flat, 0f);
+            flatten(full[i], flat);
+            for (int b = 0; b < layout.buckets().size(); b++) {
+                long[] range = layout.shard(b, dp.rank());
+                be.copyRange(shards[i], shardOffsets[b], flat, range[0], range[1] - range[0]);
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.optim.AdamW;
+
+import java.util.Map;
+
+/** One rank: global norm, clip and AdamW on its own gradients. */
+public final class SingleRankSync implements GradientSync {
+
+    private final AdamW adam;
+
+    public SingleRankSync(AdamW adam) {
+        this.adam = adam;
+    }
+
+    @Override
+    public int dpRank() {
+        return 0;
+    }
+
+    @Override
+    public int dpSize() {
+        return 1;
+    }
+
+    @Override
+    public double sum(double local) {
+        return local;
+    }
+
+    @Override
+    public double reduceClipStep(GptModel model, double lr, double clip) {
+        double norm = AdamW.globalNorm(model.backend(), model.gradients());
+        if (!Double.isFinite(norm)) {
+            return norm;
+        }
+        AdamW.clip(model.backend(), model.gradients(), norm, clip);
+        adam.step(model.parameters(), model.gradients(), lr);
+        return norm;
+    }
+
+    @Override
+    public int steps() {
+        return adam.steps();
+    }
+
+    @Override
+    public void restoreSteps(int steps) {
+        adam.restoreSteps(steps);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public Map<String, Tensor>[] fullOptimizerState(GptModel model) {
+        return new Map[] {adam.firstMoments(), adam.secondMoments()};
+    }
+
+    @Override
+    public void loadOptimizerState(GptModel model, Map<String, Tensor> m, Map<String, Tensor> v) {
+        for (String name : m.keySet()) {
+            model.backend().copy(adam.firstMoments().get(name), m.get(name));
+            model.backend().copy(adam.secondMoments().get(name), v.get(name));
+        }
+    }
+}
