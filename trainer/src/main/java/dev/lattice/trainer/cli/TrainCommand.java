@@ -12,7 +12,13 @@ import dev.lattice.trainer.backend.Backend;
 import dev.lattice.trainer.backend.Tensor;
 import dev.lattice.trainer.backend.cpu.CpuBackend;
 import dev.lattice.trainer.checkpoint.CheckpointStore;
+import dev.lattice.parallel.comm.InJvmWorld;
+import dev.lattice.parallel.topology.Topology;
+import dev.lattice.trainer.engine.Checkpointer;
+import dev.lattice.trainer.engine.DataParallelSync;
+import dev.lattice.trainer.engine.GradientSync;
 import dev.lattice.trainer.engine.MetricsLog;
+import dev.lattice.trainer.engine.SingleRankSync;
 import dev.lattice.trainer.engine.SampleBatches;
 import dev.lattice.trainer.engine.Trainer;
 import dev.lattice.trainer.engine.TrainingState;
@@ -72,21 +78,35 @@ public final class TrainCommand {
 
     /** The whole run; returns the final state. */
     public static TrainingState run(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+        Integer zeroFromConfig = null;
         if (o.config != null) {
             DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
             if (!extras.precision().equals("fp32")) {
                 out.println(" > note: " + extras.precision() + " requested in " + o.config
                         + "; the CPU backend trains in fp32");
             }
-            if (extras.zeroStage() > 0) {
-                out.println(" > note: ZeRO stage " + extras.zeroStage() + " has no effect with one data-parallel"
-                        + " rank");
-            }
+            zeroFromConfig = extras.zeroStage();
         }
         int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize;
         if (gbs % o.microBatchSize != 0) {
             throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
                     + " --micro-batch-size " + o.microBatchSize);
+        }
+        int zero = o.useDistributedOptimizer && !explicit.contains("--zero-stage") ? 1 : o.zeroStage;
+        if (zeroFromConfig != null && !explicit.contains("--zero-stage")) {
+            zero = zeroFromConfig;
+        }
+        Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
+        if (topology.tp() > 1 || topology.pp() > 1) {
+            throw new IllegalArgumentException("--tensor-model-parallel-size and --pipeline-model-parallel-size > 1"
+                    + " are not implemented yet; use --world-size N for N-way data parallelism");
+        }
+        if (gbs % (o.microBatchSize * topology.dp()) != 0) {
+            throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
+                    + " --micro-batch-size " + o.microBatchSize + " × data-parallel size " + topology.dp());
+        }
+        if (zero < 0 || zero > 2) {
+            throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1 or 2)");
         }
         TextTokenizer tokenizer = TokenizerSpec.of(o.tokenizer).tokenizer();
         ModelConfig config;
@@ -129,55 +149,146 @@ public final class TrainCommand {
                     tokenizer.identifier(), opener);
         }
 
-        Backend be = new CpuBackend();
-        boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
-        GptModel model = new GptModel(config, be, recompute);
-        AdamW adam = new AdamW(be, model.layout().specs(), o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay);
-        TrainingState start = TrainingState.start();
-        if (o.load != null && new CheckpointStore(o.load).latestIteration() >= 0) {
-            CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, model.parameters(),
-                    adam.firstMoments(), adam.secondMoments());
-            start = c.state();
-            adam.restoreSteps(start.optimizerSteps());
-            out.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
-        } else if (hfWeights != null) {
-            for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
-                be.upload(e.getValue(), hfWeights.get(e.getKey()).data());
-            }
-            out.println(" > initialised from HuggingFace model " + o.initFromHf);
-        } else {
-            model.initialize(o.seed, o.initMethodStd);
-        }
-        CheckpointStore store = null;
-        if (o.save != null) {
-            store = new CheckpointStore(o.save);
-            store.checkWritable();
-        }
         LearningRateSchedule schedule = new LearningRateSchedule(o.lr, o.minLr, o.lrWarmupIters,
                 o.lrDecayIters != null ? o.lrDecayIters : (int) o.trainIters,
                 LearningRateSchedule.Style.parse(o.lrDecayStyle));
         Trainer.Settings settings = new Trainer.Settings(o.microBatchSize, gbs, o.seqLength, o.trainIters, schedule,
                 o.clipGrad, o.logInterval, o.evalInterval, o.evalIters, o.saveInterval, o.maxNanIters,
                 o.exitInterval);
-        out.printf(" > %s model: %d parameters, %d layers, hidden %d, heads %d/%d, vocab %d (padded %d)%n",
-                config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
-                config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(), config.paddedVocabSize());
-        CheckpointStore finalStore = store;
-        try (MetricsLog metrics = new MetricsLog(o.save == null || !isLocal(o.save) ? null : Path.of(o.save))) {
-            Trainer trainer = new Trainer(model, adam, settings, new SampleBatches(train, o.microBatchSize,
-                    o.seqLength), valid == null ? null : new SampleBatches(valid, o.microBatchSize, o.seqLength),
-                    finalStore == null ? null : st -> {
-                        finalStore.save(st, config, be, model.parameters(), adam.firstMoments(),
-                                adam.secondMoments(), Map.of("seed", o.seed, "tokenizer", tokenizer.identifier()));
-                        out.printf("  successfully saved checkpoint from iteration %7d to %s%n", st.iteration(),
-                                finalStore.directory());
-                    }, metrics, out);
-            TrainingState end = trainer.run(start);
-            Path png = metrics.plot();
-            if (png != null) {
-                out.println(" > loss curve: " + png);
+        CheckpointStore store = null;
+        if (o.save != null) {
+            store = new CheckpointStore(o.save);
+            store.checkWritable();
+        }
+        boolean resume = o.load != null && new CheckpointStore(o.load).latestIteration() >= 0;
+        RankSetup setup = new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
+                tokenizer.identifier());
+        if (topology.world() == 1 && zero == 0) {
+            return setup.run(0, null, out);
+        }
+        InJvmWorld world = new InJvmWorld(topology.world(),
+                java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)));
+        out.printf(" > %s, ZeRO stage %d, ranks as threads%n", topology, zero);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+                topology.world());
+        try {
+            java.util.List<java.util.concurrent.Future<TrainingState>> ranks = new java.util.ArrayList<>();
+            for (int r = 0; r < topology.world(); r++) {
+                int rank = r;
+                ranks.add(pool.submit(() -> {
+                    try {
+                        return setup.run(rank, world, rank == topology.world() - 1 ? out : null);
+                    } catch (Throwable t) {
+                        world.abort("rank " + rank + " failed: " + t);
+                        throw t;
+                    }
+                }));
             }
-            return end;
+            TrainingState last = null;
+            Throwable first = null;
+            for (var f : ranks) {
+                try {
+                    last = f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    Throwable c = e.getCause();
+                    // The rank that failed first explains; the others only report the abort.
+                    if (first == null || first instanceof dev.lattice.parallel.comm.CommTimeoutException) {
+                        first = c;
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while ranks were training");
+                }
+            }
+            if (first instanceof IOException io) {
+                throw io;
+            }
+            if (first instanceof RuntimeException re) {
+                throw re;
+            }
+            if (first != null) {
+                throw new IllegalStateException(first);
+            }
+            return last;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** Everything a rank needs, shared read-only by the rank threads (datasets are thread-safe readers). */
+    private record RankSetup(TrainOptions o, ModelConfig config, Map<String, NamedTensor> hfWeights,
+                             SampleSource train, SampleSource valid, CheckpointStore store, boolean resume,
+                             Trainer.Settings settings, int zero, Topology topology, String tokenizerId) {
+
+        TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
+            Backend be = new CpuBackend();
+            boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
+            GptModel model = new GptModel(config, be, recompute);
+            GradientSync sync;
+            if (world == null) {
+                sync = new SingleRankSync(new AdamW(be, model.layout().specs(), o.adamBeta1, o.adamBeta2, o.adamEps,
+                        o.weightDecay));
+            } else {
+                sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
+                        be, model.layout().specs(), o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
+                        DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
+            }
+            PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
+            TrainingState start = TrainingState.start();
+            if (resume) {
+                Map<String, Tensor> m = zerosLike(be, model);
+                Map<String, Tensor> v = zerosLike(be, model);
+                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, model.parameters(), m, v);
+                sync.loadOptimizerState(model, m, v);
+                start = c.state();
+                sync.restoreSteps(start.optimizerSteps());
+                log.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
+            } else if (hfWeights != null) {
+                for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
+                    be.upload(e.getValue(), hfWeights.get(e.getKey()).data());
+                }
+                log.println(" > initialised from HuggingFace model " + o.initFromHf);
+            } else {
+                model.initialize(o.seed, o.initMethodStd); // same seed on every DP rank: identical replicas
+            }
+            log.printf(" > %s model: %d parameters, %d layers, hidden %d, heads %d/%d, vocab %d (padded %d)%n",
+                    config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
+                    config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(),
+                    config.paddedVocabSize());
+            boolean writer = rank == 0;
+            Checkpointer checkpointer = store == null ? null : st -> {
+                Map<String, Tensor>[] state = sync.fullOptimizerState(model); // collective under ZeRO
+                if (writer) {
+                    store.save(st, config, be, model.parameters(), state[0], state[1],
+                            Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size", topology.world(),
+                                    "zero_stage", zero));
+                    log.printf("  successfully saved checkpoint from iteration %7d to %s%n", st.iteration(),
+                            store.directory());
+                }
+            };
+            boolean metricsHere = out != null && o.save != null && isLocal(o.save);
+            try (MetricsLog metrics = metricsHere ? new MetricsLog(Path.of(o.save)) : null) {
+                Trainer trainer = new Trainer(model, sync, settings,
+                        new SampleBatches(train, o.microBatchSize, o.seqLength),
+                        valid == null ? null : new SampleBatches(valid, o.microBatchSize, o.seqLength),
+                        checkpointer, metrics, out);
+                TrainingState end = trainer.run(start);
+                if (metrics != null) {
+                    Path png = metrics.plot();
+                    if (png != null) {
+                        log.println(" > loss curve: " + png);
+                    }
+                }
+                return end;
+            }
+        }
+
+        private static Map<String, Tensor> zerosLike(Backend be, GptModel model) {
+            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+            for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
+                out.put(e.getKey(), be.zeros(e.getValue().shape()));
+            }
+            return out;
         }
     }
 

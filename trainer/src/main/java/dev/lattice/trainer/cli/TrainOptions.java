@@ -60,6 +60,19 @@ public final class TrainOptions {
             description = "Abort after this many consecutive non-finite iterations. Default: ${DEFAULT-VALUE}.")
     public int maxNanIters = 10;
 
+    @Option(names = "--world-size", defaultValue = "1",
+            description = "Ranks to run as threads on this node; DP = world / (TP × PP). Default: ${DEFAULT-VALUE}.")
+    public int worldSize = 1;
+    @Option(names = "--tensor-model-parallel-size", defaultValue = "1") public int tensorParallel = 1;
+    @Option(names = "--pipeline-model-parallel-size", defaultValue = "1") public int pipelineParallel = 1;
+    @Option(names = "--zero-stage", defaultValue = "0",
+            description = "ZeRO stage for data parallelism: 0, 1 or 2. Default: ${DEFAULT-VALUE}.")
+    public int zeroStage;
+    @Option(names = "--use-distributed-optimizer", description = "Megatron's distributed optimizer (= ZeRO-1).")
+    public boolean useDistributedOptimizer;
+    @Option(names = "--distributed-timeout-minutes", defaultValue = "10",
+            description = "How long a rank waits in a collective before failing. Default: ${DEFAULT-VALUE}.")
+    public double distributedTimeoutMinutes = 10;
     @Option(names = "--data-path", arity = "1..*", split = ",",
             description = "Indexed dataset prefixes, optionally with weights: [w1] p1 [w2 p2 ...].")
     public List<String> dataPath = new ArrayList<>();
