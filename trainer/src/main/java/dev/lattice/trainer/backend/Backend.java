@@ -92,6 +92,35 @@ public interface Backend extends AutoCloseable {
     /** Accumulates into dwte (and dwpe if not null). */
     void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int batch, int seq, int channels);
 
+    // ---- vocabulary-parallel pieces (tensor parallelism); the caller all-reduces the partial results ----
+
+    /** out[n] = wte[tokens[n] − start] for tokens in this shard of {@code count} rows, else 0. */
+    void vocabParallelEmbedding(Tensor out, int[] tokens, Tensor wteShard, int start, int count, int rows,
+                                int channels);
+
+    /** Accumulates dwteShard for the tokens in this shard. */
+    void vocabParallelEmbeddingBackward(Tensor dwteShard, Tensor dout, int[] tokens, int start, int count, int rows,
+                                        int channels);
+
+    /** x[b, t] += wpe[t]. */
+    void addPositionEmbedding(Tensor x, Tensor wpe, int batch, int seq, int channels);
+
+    /** Accumulates dwpe[t] += Σ_b dout[b, t]. */
+    void addPositionEmbeddingBackward(Tensor dwpe, Tensor dout, int batch, int seq, int channels);
+
+    /** Row maxima [N] of the first {@code valid} columns of a logits shard. */
+    void logitsRowMax(Tensor max, Tensor logits, int rows, int cols, int valid);
+
+    /** Row sums [N] of exp(logit − max). */
+    void logitsRowSumExp(Tensor sum, Tensor logits, Tensor max, int rows, int cols, int valid);
+
+    /** The target's logit per row when it falls in this shard, else 0. */
+    void logitsTarget(Tensor out, Tensor logits, int[] targets, int start, int rows, int cols, int valid);
+
+    /** Cross-entropy gradient of a logits shard from the global log-sum-exp; WRITTEN. */
+    void vocabParallelCrossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets, float[] dlosses,
+                                           int start, int rows, int cols, int valid);
+
     /** LayerNorm; saves mean and rstd [N]. */
     void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias, int rows,
                           int cols, float eps);

@@ -26,6 +26,7 @@ import dev.lattice.trainer.hf.HfModelDirectory;
 import dev.lattice.trainer.io.NamedTensor;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.TensorParallel;
 import dev.lattice.trainer.optim.AdamW;
 import dev.lattice.trainer.optim.LearningRateSchedule;
 import picocli.CommandLine;
@@ -97,9 +98,9 @@ public final class TrainCommand {
             zero = zeroFromConfig;
         }
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
-        if (topology.tp() > 1 || topology.pp() > 1) {
-            throw new IllegalArgumentException("--tensor-model-parallel-size and --pipeline-model-parallel-size > 1"
-                    + " are not implemented yet; use --world-size N for N-way data parallelism");
+        if (topology.pp() > 1) {
+            throw new IllegalArgumentException("--pipeline-model-parallel-size > 1 is not implemented yet (tensor and"
+                    + " data parallelism are)");
         }
         if (gbs % (o.microBatchSize * topology.dp()) != 0) {
             throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
@@ -166,6 +167,9 @@ public final class TrainCommand {
         if (topology.world() == 1 && zero == 0) {
             return setup.run(0, null, out);
         }
+        // Fail before any compute if the model cannot be split this way (heads, groups, FFN, vocabulary).
+        new GptModel(config, new CpuBackend(), false, new dev.lattice.trainer.model.TensorParallel(null, 0,
+                topology.tp())).close();
         InJvmWorld world = new InJvmWorld(topology.world(),
                 java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)));
         out.printf(" > %s, ZeRO stage %d, ranks as threads%n", topology, zero);
@@ -223,45 +227,57 @@ public final class TrainCommand {
         TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
             Backend be = new CpuBackend();
             boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
-            GptModel model = new GptModel(config, be, recompute);
+            TensorParallel tp = world == null || topology.tp() == 1 ? TensorParallel.NONE
+                    : TensorParallel.of(world.group(rank, topology.groupOf(rank, Topology.Axis.TP), "tp"));
+            GptModel model = new GptModel(config, be, recompute, tp);
             GradientSync sync;
-            if (world == null) {
-                sync = new SingleRankSync(new AdamW(be, model.layout().specs(), o.adamBeta1, o.adamBeta2, o.adamEps,
-                        o.weightDecay));
+            if (world == null || (topology.dp() == 1 && zero == 0)) {
+                sync = new SingleRankSync(new AdamW(be, model.layout().specs(), model.parameters(), o.adamBeta1,
+                        o.adamBeta2, o.adamEps, o.weightDecay));
             } else {
                 sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
-                        be, model.layout().specs(), o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
+                        model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
                         DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
             }
             PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
             TrainingState start = TrainingState.start();
             if (resume) {
-                Map<String, Tensor> m = zerosLike(be, model);
-                Map<String, Tensor> v = zerosLike(be, model);
-                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, model.parameters(), m, v);
-                sync.loadOptimizerState(model, m, v);
+                // Checkpoints hold full tensors (the universal layout): each rank cuts its TP shard and ZeRO share.
+                Map<String, Tensor> p = fullZeros(be, model);
+                Map<String, Tensor> m = fullZeros(be, model);
+                Map<String, Tensor> v = fullZeros(be, model);
+                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, p, m, v);
+                model.loadFull(host(be, p));
+                sync.loadOptimizerState(model, shard(be, model, m), shard(be, model, v));
                 start = c.state();
                 sync.restoreSteps(start.optimizerSteps());
                 log.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
             } else if (hfWeights != null) {
-                for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
-                    be.upload(e.getValue(), hfWeights.get(e.getKey()).data());
-                }
+                Map<String, float[]> full = new java.util.LinkedHashMap<>();
+                hfWeights.forEach((k, t) -> full.put(k, t.data()));
+                model.loadFull(full);
                 log.println(" > initialised from HuggingFace model " + o.initFromHf);
             } else {
-                model.initialize(o.seed, o.initMethodStd); // same seed on every DP rank: identical replicas
+                model.initialize(o.seed, o.initMethodStd); // the same full draw on every rank, then sharded
             }
             log.printf(" > %s model: %d parameters, %d layers, hidden %d, heads %d/%d, vocab %d (padded %d)%n",
                     config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
                     config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(),
                     config.paddedVocabSize());
             boolean writer = rank == 0;
+            boolean dpFirst = topology.dpRank(rank) == 0;
             Checkpointer checkpointer = store == null ? null : st -> {
-                Map<String, Tensor>[] state = sync.fullOptimizerState(model); // collective under ZeRO
+                Map<String, Tensor>[] state = sync.fullOptimizerState(model); // collective over DP under ZeRO
+                if (!dpFirst) {
+                    return;
+                }
+                Map<String, float[]> params = model.gatherFull(model.parameters()); // collective over TP
+                Map<String, float[]> m = model.gatherFull(state[0]);
+                Map<String, float[]> v = model.gatherFull(state[1]);
                 if (writer) {
-                    store.save(st, config, be, model.parameters(), state[0], state[1],
-                            Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size", topology.world(),
-                                    "zero_stage", zero));
+                    store.save(st, config, be, tensors(be, model, params), tensors(be, model, m),
+                            tensors(be, model, v), Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size",
+                                    topology.world(), "tensor_parallel", topology.tp(), "zero_stage", zero));
                     log.printf("  successfully saved checkpoint from iteration %7d to %s%n", st.iteration(),
                             store.directory());
                 }
@@ -281,6 +297,39 @@ public final class TrainCommand {
                 }
                 return end;
             }
+        }
+
+        private static Map<String, Tensor> fullZeros(Backend be, GptModel model) {
+            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+            for (var s : model.layout().specs()) {
+                out.put(s.name(), be.zeros(s.shape()));
+            }
+            return out;
+        }
+
+        private static Map<String, float[]> host(Backend be, Map<String, Tensor> t) {
+            Map<String, float[]> out = new java.util.LinkedHashMap<>();
+            t.forEach((k, v) -> out.put(k, be.toHost(v)));
+            return out;
+        }
+
+        /** This rank's TP shards of full tensors. */
+        private static Map<String, Tensor> shard(Backend be, GptModel model, Map<String, Tensor> full) {
+            TensorParallel tp = model.tensorParallel();
+            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+            for (var s : model.layout().specs()) {
+                out.put(s.name(), be.fromHost(s.split().shard(be.toHost(full.get(s.name())), s.shape(), tp.size(),
+                        tp.rank()), model.parameters().get(s.name()).shape()));
+            }
+            return out;
+        }
+
+        private static Map<String, Tensor> tensors(Backend be, GptModel model, Map<String, float[]> full) {
+            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+            for (var s : model.layout().specs()) {
+                out.put(s.name(), be.fromHost(full.get(s.name()), s.shape()));
+            }
+            return out;
         }
 
         private static Map<String, Tensor> zerosLike(Backend be, GptModel model) {

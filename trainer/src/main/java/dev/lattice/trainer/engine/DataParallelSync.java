@@ -49,8 +49,13 @@ public final class DataParallelSync implements GradientSync {
     private final long[] shardOffsets;
     private int steps;
 
-    public DataParallelSync(Communicator dp, int zeroStage, Backend be, List<ParameterLayout.Spec> specs,
-                            double beta1, double beta2, double eps, double weightDecay, long bucketElements) {
+    /**
+     * @param model the rank's model: its (possibly tensor-parallel) parameter shards fix the flat layout
+     */
+    public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
+                            double weightDecay, long bucketElements) {
+        Backend be = model.backend();
+        List<ParameterLayout.Spec> specs = model.layout().specs();
         if (zeroStage < 0 || zeroStage > 2) {
             throw new IllegalArgumentException("--zero-stage " + zeroStage + " is not supported (0, 1 or 2; ZeRO-3 is"
                     + " not implemented yet)");
@@ -61,7 +66,7 @@ public final class DataParallelSync implements GradientSync {
         this.specs = specs;
         long[] sizes = new long[specs.size()];
         for (int i = 0; i < sizes.length; i++) {
-            sizes[i] = specs.get(i).numel();
+            sizes[i] = model.parameters().get(specs.get(i).name()).numel();
         }
         this.layout = new ZeroLayout(sizes, dp.size(), bucketElements);
         this.flatGrad = be.zeros(Math.toIntExact(layout.flatLength()));
@@ -71,7 +76,7 @@ public final class DataParallelSync implements GradientSync {
         this.eps = eps;
         this.weightDecay = weightDecay;
         if (zeroStage == 0) {
-            this.replicated = new AdamW(be, specs, beta1, beta2, eps, weightDecay);
+            this.replicated = new AdamW(be, specs, model.parameters(), beta1, beta2, eps, weightDecay);
             this.shardGrad = null;
             this.m = null;
             this.v = null;
@@ -108,18 +113,7 @@ public final class DataParallelSync implements GradientSync {
 
     @Override
     public double sum(double local) {
-        // The communicator moves fp32: send the double as a float pair and add the doubles in rank order, so every
-        // rank gets the same sum to ~48 bits.
-        float hi = (float) local;
-        float[] mine = {hi, (float) (local - hi)};
-        float[] all = new float[2 * dp.size()];
-        dp.allGather(new dev.lattice.parallel.comm.HostBuffer(mine), 0,
-                new dev.lattice.parallel.comm.HostBuffer(all), 0, 2);
-        double s = 0;
-        for (int r = 0; r < dp.size(); r++) {
-            s += (double) all[2 * r] + all[2 * r + 1];
-        }
-        return s;
+        return dev.lattice.parallel.comm.Collectives.sum(dp, local);
     }
 
     private void flatten(Map<String, Tensor> tensors, Tensor flat) {
@@ -142,7 +136,7 @@ public final class DataParallelSync implements GradientSync {
                 dp.allReduce(flatGrad, b.start(), b.length(), ReduceOp.SUM);
             }
             unflatten(flatGrad, model.gradients());
-            double norm = AdamW.globalNorm(be, model.gradients());
+            double norm = Math.sqrt(GradientNorm.squared(model));
             if (!Double.isFinite(norm)) {
                 return norm;
             }
@@ -156,7 +150,20 @@ public final class DataParallelSync implements GradientSync {
             ZeroLayout.Bucket k = layout.buckets().get(b);
             dp.reduceScatter(flatGrad, k.start(), shardGrad, shardOffsets[b], k.length() / n, ReduceOp.SUM);
         }
-        double norm = Math.sqrt(sum(be.sumOfSquares(shardGrad)));
+        // Squares of this rank's shards; parameters replicated over TP count on TP rank 0 only.
+        boolean tpFirst = model.tensorParallel().rank() == 0;
+        double squares = 0;
+        for (int b = 0; b < layout.buckets().size(); b++) {
+            long[] range = layout.shard(b, dp.rank());
+            for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
+                if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
+                    squares += be.sumOfSquares(shardGrad, shardOffsets[b] + (seg.flatOffset() - range[0]),
+                            seg.count());
+                }
+            }
+        }
+        double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(),
+                sum(squares)));
         if (!Double.isFinite(norm)) {
             return norm;
         }
@@ -211,7 +218,7 @@ public final class DataParallelSync implements GradientSync {
             }
             Map<String, Tensor> full = new LinkedHashMap<>();
             for (ParameterLayout.Spec s : specs) {
-                full.put(s.name(), be.zeros(s.shape()));
+                full.put(s.name(), be.zeros(model.parameters().get(s.name()).shape()));
             }
             unflatten(flat, full);
             out[i] = full;

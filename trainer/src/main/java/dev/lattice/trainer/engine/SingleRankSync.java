@@ -32,7 +32,7 @@ public final class SingleRankSync implements GradientSync {
 
     @Override
     public double reduceClipStep(GptModel model, double lr, double clip) {
-        double norm = AdamW.globalNorm(model.backend(), model.gradients());
+        double norm = Math.sqrt(GradientNorm.squared(model));
         if (!Double.isFinite(norm)) {
             return norm;
         }

@@ -26,6 +26,15 @@ public final class GptModel implements AutoCloseable {
     private final Backend be;
     private final ParameterLayout layout;
     private final boolean recompute;
+    private final TensorParallel tp;
+    private final int heads;      // query heads on this rank
+    private final int groups;     // query groups on this rank
+    private final int qkvRows;    // rows of the local QKV projection
+    private final int ffn;        // FFN size on this rank
+    private final int fc1Rows;
+    private final int vocabRows;  // padded-vocabulary rows on this rank
+    private final int vocabStart;
+    private final int vocabValid; // of them, real (non-padding) vocabulary entries
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
 
@@ -33,14 +42,88 @@ public final class GptModel implements AutoCloseable {
     private Batch batch;
 
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations) {
+        this(config, backend, recomputeActivations, TensorParallel.NONE);
+    }
+
+    /**
+     * A model whose parameters are this rank's tensor-parallel shards (Megatron's column/row-parallel linears,
+     * attention split by query groups, vocabulary-parallel embedding and cross-entropy).
+     *
+     * @throws IllegalArgumentException naming the constraint when the model cannot be split over {@code tp.size()}
+     */
+    public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations, TensorParallel tp) {
         this.config = config;
         this.be = backend;
         this.layout = new ParameterLayout(config);
         this.recompute = recomputeActivations;
-        for (ParameterLayout.Spec s : layout.specs()) {
-            params.put(s.name(), be.zeros(s.shape()));
-            grads.put(s.name(), be.zeros(s.shape()));
+        this.tp = tp;
+        int t = tp.size();
+        if (config.numQueryGroups() % t != 0) {
+            throw new IllegalArgumentException("--num-query-groups " + config.numQueryGroups()
+                    + " (query groups; = heads without GQA) is not divisible by --tensor-model-parallel-size " + t);
         }
+        if (config.ffnHiddenSize() % t != 0) {
+            throw new IllegalArgumentException("--ffn-hidden-size " + config.ffnHiddenSize()
+                    + " is not divisible by --tensor-model-parallel-size " + t);
+        }
+        if (config.paddedVocabSize() % t != 0) {
+            throw new IllegalArgumentException("the padded vocabulary " + config.paddedVocabSize()
+                    + " is not divisible by --tensor-model-parallel-size " + t
+                    + " (pad with --make-vocab-size-divisible-by)");
+        }
+        this.heads = config.numAttentionHeads() / t;
+        this.groups = config.numQueryGroups() / t;
+        this.qkvRows = config.qkvSize() / t;
+        this.ffn = config.ffnHiddenSize() / t;
+        this.fc1Rows = config.fc1Size() / t;
+        this.vocabRows = config.paddedVocabSize() / t;
+        this.vocabStart = tp.rank() * vocabRows;
+        this.vocabValid = Math.max(0, Math.min(vocabRows, config.vocabSize() - vocabStart));
+        for (ParameterLayout.Spec s : layout.specs()) {
+            int[] local = s.split().localShape(s.shape(), t, s.name());
+            params.put(s.name(), be.zeros(local));
+            grads.put(s.name(), be.zeros(local));
+        }
+    }
+
+    public TensorParallel tensorParallel() {
+        return tp;
+    }
+
+    /** Uploads full (unsharded) values, keeping this rank's shard of each. */
+    public void loadFull(Map<String, float[]> full) {
+        for (ParameterLayout.Spec s : layout.specs()) {
+            float[] v = full.get(s.name());
+            if (v == null) {
+                throw new IllegalArgumentException("no values for parameter " + s.name());
+            }
+            be.upload(params.get(s.name()), s.split().shard(v, s.shape(), tp.size(), tp.rank()));
+        }
+    }
+
+    /**
+     * The full tensors of {@code local} (shards of this model's layout, e.g. parameters or Adam moments), gathered
+     * over the tensor-parallel group: a collective, every TP rank must call it.
+     */
+    public Map<String, float[]> gatherFull(Map<String, Tensor> local) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        for (ParameterLayout.Spec s : layout.specs()) {
+            Tensor t = local.get(s.name());
+            float[] mine = be.toHost(t);
+            if (!tp.enabled() || s.split() == TpSplit.REPLICATED) {
+                out.put(s.name(), mine);
+                continue;
+            }
+            float[] all = new float[mine.length * tp.size()];
+            tp.comm().allGather(new dev.lattice.parallel.comm.HostBuffer(mine), 0,
+                    new dev.lattice.parallel.comm.HostBuffer(all), 0, mine.length);
+            float[][] shards = new float[tp.size()][];
+            for (int r = 0; r < tp.size(); r++) {
+                shards[r] = java.util.Arrays.copyOfRange(all, r * mine.length, (r + 1) * mine.length);
+            }
+            out.put(s.name(), s.split().gather(shards, s.shape(), tp.size()));
+        }
+        return out;
     }
 
     public ModelConfig config() {
@@ -90,7 +173,8 @@ public final class GptModel implements AutoCloseable {
                 // Padding rows never produce a logit that counts; keep them zero.
                 java.util.Arrays.fill(v, config.vocabSize() * config.hiddenSize(), v.length, 0f);
             }
-            be.upload(params.get(s.name()), v);
+            // Drawn in full, then sharded: every tensor-parallel layout starts from the single-rank model.
+            be.upload(params.get(s.name()), s.split().shard(v, s.shape(), tp.size(), tp.rank()));
         }
     }
 
@@ -139,18 +223,50 @@ public final class GptModel implements AutoCloseable {
         }
         batch = b;
         Activations a = acts;
-        be.embeddingForward(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS),
-                config.family() == ModelConfig.Family.GPT2 ? p(ParameterLayout.POSITION_EMBEDDINGS) : null,
-                b.batch(), b.seq(), config.hiddenSize());
+        boolean gpt = config.family() == ModelConfig.Family.GPT2;
+        if (tp.enabled()) {
+            be.vocabParallelEmbedding(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS), vocabStart,
+                    vocabRows, a.rows, config.hiddenSize());
+            tp.sum(a.resid[0]);
+            if (gpt) {
+                be.addPositionEmbedding(a.resid[0], p(ParameterLayout.POSITION_EMBEDDINGS), b.batch(), b.seq(),
+                        config.hiddenSize());
+            }
+        } else {
+            be.embeddingForward(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS),
+                    gpt ? p(ParameterLayout.POSITION_EMBEDDINGS) : null, b.batch(), b.seq(), config.hiddenSize());
+        }
         for (int l = 0; l < config.numLayers(); l++) {
             layerForward(l, a.layer(l));
         }
         int n = a.rows;
         int h = config.hiddenSize();
         norm(a.lnf, a.meanf, a.rstdf, a.resid[config.numLayers()], ParameterLayout.FINAL_NORM, n, h);
-        be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, config.paddedVocabSize(), h, 1f, 0f);
-        be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(), config.paddedVocabSize());
-        return be.toHost(a.losses);
+        be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
+        if (!tp.enabled()) {
+            be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
+                    config.paddedVocabSize());
+            return be.toHost(a.losses);
+        }
+        // Vocabulary-parallel cross-entropy: global max, sum of exps and target logit by all-reduce.
+        be.logitsRowMax(a.ceMax, a.logits, n, vocabRows, vocabValid);
+        tp.max(a.ceMax);
+        be.logitsRowSumExp(a.ceSum, a.logits, a.ceMax, n, vocabRows, vocabValid);
+        tp.sum(a.ceSum);
+        be.logitsTarget(a.ceTarget, a.logits, b.targets(), vocabStart, n, vocabRows, vocabValid);
+        tp.sum(a.ceTarget);
+        float[] max = be.toHost(a.ceMax);
+        float[] sum = be.toHost(a.ceSum);
+        float[] target = be.toHost(a.ceTarget);
+        float[] losses = new float[n];
+        float[] lse = new float[n];
+        for (int i = 0; i < n; i++) {
+            lse[i] = max[i] + (float) Math.log(sum[i]);
+            losses[i] = lse[i] - target[i];
+        }
+        be.upload(a.lse, lse);
+        be.upload(a.losses, losses);
+        return losses;
     }
 
     private void checkTokens(int[] ids, String what) {
@@ -162,7 +278,10 @@ public final class GptModel implements AutoCloseable {
         }
     }
 
-    /** The logits of the last forward pass [B·T, padded vocab] (columns ≥ vocab are padding). */
+    /**
+     * The logits of the last forward pass [B·T, padded vocab] (columns ≥ vocab are padding); with tensor
+     * parallelism, this rank's vocabulary shard.
+     */
     public float[] logits() {
         return be.toHost(acts.logits);
     }
@@ -171,26 +290,24 @@ public final class GptModel implements AutoCloseable {
         Activations a = acts;
         int n = a.rows;
         int h = config.hiddenSize();
-        int heads = config.numAttentionHeads();
-        int groups = config.numQueryGroups();
         int d = config.headDim();
         Tensor x = a.resid[l];
         norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), n, h);
-        linear(la.qkv, la.ln1, l, "self_attention.linear_qkv", n, h, config.qkvSize());
+        linear(la.qkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.ropeForward(la.qkv, a.batch, a.seq, heads, groups, d, config.ropeTheta());
         }
         be.attentionForward(la.att, la.lse, la.qkv, a.batch, a.seq, heads, groups, d);
-        linear(la.attProj, la.att, l, "self_attention.linear_proj", n, heads * d, h);
+        rowParallelLinear(la.attProj, la.att, l, "self_attention.linear_proj", n, heads * d, h);
         be.add(la.resid2, x, la.attProj);
         norm(la.ln2, la.mean2, la.rstd2, la.resid2, ParameterLayout.layer(l, "pre_mlp_layernorm"), n, h);
-        linear(la.fc1, la.ln2, l, "mlp.linear_fc1", n, h, config.fc1Size());
+        linear(la.fc1, la.ln2, l, "mlp.linear_fc1", n, h, fc1Rows);
         if (config.family() == ModelConfig.Family.LLAMA) {
-            be.swigluForward(la.act, la.fc1, n, config.ffnHiddenSize());
+            be.swigluForward(la.act, la.fc1, n, ffn);
         } else {
             be.geluForward(la.act, la.fc1);
         }
-        linear(la.fc2, la.act, l, "mlp.linear_fc2", n, config.ffnHiddenSize(), h);
+        rowParallelLinear(la.fc2, la.act, l, "mlp.linear_fc2", n, ffn, h);
         be.add(a.resid[l + 1], la.resid2, la.fc2);
     }
 
@@ -221,6 +338,19 @@ public final class GptModel implements AutoCloseable {
         }
     }
 
+    /**
+     * A row-parallel linear layer: each rank multiplies its slice of the input features, the partial outputs are
+     * summed over the tensor-parallel group, and the (replicated) bias is added once, after the sum.
+     */
+    private void rowParallelLinear(Tensor out, Tensor inp, int l, String name, int n, int in, int outDim) {
+        String prefix = ParameterLayout.layer(l, name);
+        be.matmul(out, inp, false, p(prefix + ".weight"), true, n, outDim, in, 1f, 0f);
+        tp.sum(out);
+        if (config.biases()) {
+            be.addBias(out, p(prefix + ".bias"), n, outDim);
+        }
+    }
+
     /** dinp += dout·W; dW += doutᵀ·inp; db += Σ dout. */
     private void linearBackward(Tensor dinp, Tensor dout, Tensor inp, int l, String name, int n, int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
@@ -242,12 +372,18 @@ public final class GptModel implements AutoCloseable {
         }
         int n = a.rows;
         int h = config.hiddenSize();
-        be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n, config.vocabSize(),
-                config.paddedVocabSize());
-        // logits = lnf · Woutᵀ
+        if (tp.enabled()) {
+            be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
+                    vocabStart, n, vocabRows, vocabValid);
+        } else {
+            be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n, config.vocabSize(),
+                    config.paddedVocabSize());
+        }
+        // logits = lnf · Woutᵀ (a column-parallel layer over the vocabulary: input gradients are summed over TP)
         be.fill(a.dlnf, 0f);
-        be.matmul(a.dlnf, a.dlogits, false, outputWeight(), false, n, h, config.paddedVocabSize(), 1f, 1f);
-        be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, config.paddedVocabSize(), h, n, 1f, 1f);
+        be.matmul(a.dlnf, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
+        tp.sum(a.dlnf);
+        be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, vocabRows, h, n, 1f, 1f);
         be.fill(a.dresid, 0f);
         normBackward(a.dresid, a.dlnf, a.resid[config.numLayers()], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM, n,
                 h);
@@ -258,9 +394,17 @@ public final class GptModel implements AutoCloseable {
             }
             layerBackward(l, la);
         }
-        be.embeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS),
-                config.family() == ModelConfig.Family.GPT2 ? g(ParameterLayout.POSITION_EMBEDDINGS) : null,
-                a.dresid, batch.tokens(), a.batch, a.seq, h);
+        boolean gpt = config.family() == ModelConfig.Family.GPT2;
+        if (tp.enabled()) {
+            be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresid, batch.tokens(),
+                    vocabStart, vocabRows, n, h);
+            if (gpt) {
+                be.addPositionEmbeddingBackward(g(ParameterLayout.POSITION_EMBEDDINGS), a.dresid, a.batch, a.seq, h);
+            }
+        } else {
+            be.embeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS),
+                    gpt ? g(ParameterLayout.POSITION_EMBEDDINGS) : null, a.dresid, batch.tokens(), a.batch, a.seq, h);
+        }
     }
 
     /** On entry a.dresid = dL/d(layer output); on exit dL/d(layer input). */
@@ -268,10 +412,7 @@ public final class GptModel implements AutoCloseable {
         Activations a = acts;
         int n = a.rows;
         int h = config.hiddenSize();
-        int heads = config.numAttentionHeads();
-        int groups = config.numQueryGroups();
         int d = config.headDim();
-        int ffn = config.ffnHiddenSize();
         Tensor dres = a.dresid;
         // MLP branch: out = resid2 + fc2(act(fc1(ln2(resid2))))
         be.fill(a.dact, 0f);
@@ -283,7 +424,8 @@ public final class GptModel implements AutoCloseable {
             be.geluBackward(a.dfc1, la.fc1, a.dact);
         }
         be.fill(a.dln, 0f);
-        linearBackward(a.dln, a.dfc1, la.ln2, l, "mlp.linear_fc1", n, h, config.fc1Size());
+        linearBackward(a.dln, a.dfc1, la.ln2, l, "mlp.linear_fc1", n, h, fc1Rows);
+        tp.sum(a.dln); // column-parallel: each rank holds part of the input gradient
         normBackward(dres, a.dln, la.resid2, la.mean2, la.rstd2, ParameterLayout.layer(l, "pre_mlp_layernorm"), n, h);
         // Attention branch: resid2 = x + proj(attn(qkv(ln1(x))))
         be.fill(a.datt, 0f);
@@ -293,7 +435,8 @@ public final class GptModel implements AutoCloseable {
             be.ropeBackward(a.dqkv, a.batch, a.seq, heads, groups, d, config.ropeTheta());
         }
         be.fill(a.dln, 0f);
-        linearBackward(a.dln, a.dqkv, la.ln1, l, "self_attention.linear_qkv", n, h, config.qkvSize());
+        linearBackward(a.dln, a.dqkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
+        tp.sum(a.dln);
         normBackward(dres, a.dln, a.resid[l], la.mean1, la.rstd1, ParameterLayout.layer(l, "input_layernorm"), n, h);
     }
 
@@ -320,16 +463,16 @@ public final class GptModel implements AutoCloseable {
             ln1 = be.zeros(n, h);
             mean1 = be.zeros(n);
             rstd1 = be.zeros(n);
-            qkv = be.zeros(n, config.qkvSize());
-            att = be.zeros(n, config.numAttentionHeads() * config.headDim());
-            lse = be.zeros(b * config.numAttentionHeads() * t);
+            qkv = be.zeros(n, qkvRows);
+            att = be.zeros(n, heads * config.headDim());
+            lse = be.zeros(b * heads * t);
             attProj = be.zeros(n, h);
             resid2 = be.zeros(n, h);
             ln2 = be.zeros(n, h);
             mean2 = be.zeros(n);
             rstd2 = be.zeros(n);
-            fc1 = be.zeros(n, config.fc1Size());
-            act = be.zeros(n, config.ffnHiddenSize());
+            fc1 = be.zeros(n, fc1Rows);
+            act = be.zeros(n, ffn);
             fc2 = be.zeros(n, h);
         }
     }
@@ -347,6 +490,9 @@ public final class GptModel implements AutoCloseable {
         final Tensor logits;
         final Tensor losses;
         final Tensor lse;
+        final Tensor ceMax;
+        final Tensor ceSum;
+        final Tensor ceTarget;
         final Tensor dlogits;
         final Tensor dlnf;
         final Tensor dresid;
@@ -374,17 +520,20 @@ public final class GptModel implements AutoCloseable {
             lnf = be.zeros(rows, h);
             meanf = be.zeros(rows);
             rstdf = be.zeros(rows);
-            logits = be.zeros(rows, config.paddedVocabSize());
+            logits = be.zeros(rows, vocabRows);
             losses = be.zeros(rows);
             lse = be.zeros(rows);
-            dlogits = be.zeros(rows, config.paddedVocabSize());
+            ceMax = be.zeros(rows);
+            ceSum = be.zeros(rows);
+            ceTarget = be.zeros(rows);
+            dlogits = be.zeros(rows, vocabRows);
             dlnf = be.zeros(rows, h);
             dresid = be.zeros(rows, h);
             dln = be.zeros(rows, h);
-            dqkv = be.zeros(rows, config.qkvSize());
-            datt = be.zeros(rows, config.numAttentionHeads() * config.headDim());
-            dfc1 = be.zeros(rows, config.fc1Size());
-            dact = be.zeros(rows, config.ffnHiddenSize());
+            dqkv = be.zeros(rows, qkvRows);
+            datt = be.zeros(rows, heads * config.headDim());
+            dfc1 = be.zeros(rows, fc1Rows);
+            dact = be.zeros(rows, ffn);
         }
 
         LayerActivations layer(int l) {

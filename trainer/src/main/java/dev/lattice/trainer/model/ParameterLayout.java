@@ -12,7 +12,7 @@ import java.util.List;
 public final class ParameterLayout {
 
     /** One parameter: name, shape, whether AdamW decays it, and its initialisation. */
-    public record Spec(String name, int[] shape, boolean weightDecay, Init init) {
+    public record Spec(String name, int[] shape, boolean weightDecay, Init init, TpSplit split) {
 
         public long numel() {
             long n = 1;
@@ -39,22 +39,24 @@ public final class ParameterLayout {
         List<Spec> s = new ArrayList<>();
         int h = c.hiddenSize();
         boolean gpt = c.family() == ModelConfig.Family.GPT2;
-        s.add(new Spec(WORD_EMBEDDINGS, new int[] {c.paddedVocabSize(), h}, true, Init.NORMAL));
+        s.add(new Spec(WORD_EMBEDDINGS, new int[] {c.paddedVocabSize(), h}, true, Init.NORMAL, TpSplit.ROWS));
         if (gpt) {
-            s.add(new Spec(POSITION_EMBEDDINGS, new int[] {c.maxPositionEmbeddings(), h}, true, Init.NORMAL));
+            s.add(new Spec(POSITION_EMBEDDINGS, new int[] {c.maxPositionEmbeddings(), h}, true, Init.NORMAL,
+                    TpSplit.REPLICATED));
         }
+        TpSplit fc1 = c.family() == ModelConfig.Family.LLAMA ? TpSplit.GATE_UP_ROWS : TpSplit.ROWS;
         for (int l = 0; l < c.numLayers(); l++) {
             norm(s, layer(l, "input_layernorm"), h, gpt);
-            linear(s, layer(l, "self_attention.linear_qkv"), c.qkvSize(), h, c.biases(), Init.NORMAL);
-            linear(s, layer(l, "self_attention.linear_proj"), h, c.numAttentionHeads() * c.headDim(), c.biases(),
-                    Init.SCALED_NORMAL);
+            columnParallel(s, layer(l, "self_attention.linear_qkv"), c.qkvSize(), h, c.biases(), TpSplit.ROWS);
+            rowParallel(s, layer(l, "self_attention.linear_proj"), h, c.numAttentionHeads() * c.headDim(),
+                    c.biases());
             norm(s, layer(l, "pre_mlp_layernorm"), h, gpt);
-            linear(s, layer(l, "mlp.linear_fc1"), c.fc1Size(), h, c.biases(), Init.NORMAL);
-            linear(s, layer(l, "mlp.linear_fc2"), h, c.ffnHiddenSize(), c.biases(), Init.SCALED_NORMAL);
+            columnParallel(s, layer(l, "mlp.linear_fc1"), c.fc1Size(), h, c.biases(), fc1);
+            rowParallel(s, layer(l, "mlp.linear_fc2"), h, c.ffnHiddenSize(), c.biases());
         }
         norm(s, FINAL_NORM, h, gpt);
         if (!c.tiedEmbeddings()) {
-            s.add(new Spec(OUTPUT_LAYER, new int[] {c.paddedVocabSize(), h}, true, Init.NORMAL));
+            s.add(new Spec(OUTPUT_LAYER, new int[] {c.paddedVocabSize(), h}, true, Init.NORMAL, TpSplit.ROWS));
         }
         this.specs = Collections.unmodifiableList(s);
     }
@@ -65,16 +67,25 @@ public final class ParameterLayout {
     }
 
     private static void norm(List<Spec> s, String prefix, int h, boolean withBias) {
-        s.add(new Spec(prefix + ".weight", new int[] {h}, false, Init.ONES));
+        s.add(new Spec(prefix + ".weight", new int[] {h}, false, Init.ONES, TpSplit.REPLICATED));
         if (withBias) {
-            s.add(new Spec(prefix + ".bias", new int[] {h}, false, Init.ZEROS));
+            s.add(new Spec(prefix + ".bias", new int[] {h}, false, Init.ZEROS, TpSplit.REPLICATED));
         }
     }
 
-    private static void linear(List<Spec> s, String prefix, int out, int in, boolean bias, Init init) {
-        s.add(new Spec(prefix + ".weight", new int[] {out, in}, true, init));
+    /** Output features split over TP ranks (weight rows and bias). */
+    private static void columnParallel(List<Spec> s, String prefix, int out, int in, boolean bias, TpSplit split) {
+        s.add(new Spec(prefix + ".weight", new int[] {out, in}, true, Init.NORMAL, split));
         if (bias) {
-            s.add(new Spec(prefix + ".bias", new int[] {out}, false, Init.ZEROS));
+            s.add(new Spec(prefix + ".bias", new int[] {out}, false, Init.ZEROS, split));
+        }
+    }
+
+    /** Input features split over TP ranks (weight columns); the bias is added once, after the all-reduce. */
+    private static void rowParallel(List<Spec> s, String prefix, int out, int in, boolean bias) {
+        s.add(new Spec(prefix + ".weight", new int[] {out, in}, true, Init.SCALED_NORMAL, TpSplit.COLUMNS));
+        if (bias) {
+            s.add(new Spec(prefix + ".bias", new int[] {out}, false, Init.ZEROS, TpSplit.REPLICATED));
         }
     }
 

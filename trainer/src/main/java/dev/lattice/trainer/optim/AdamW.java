@@ -27,14 +27,24 @@ public final class AdamW {
 
     public AdamW(Backend backend, List<ParameterLayout.Spec> specs, double beta1, double beta2, double eps,
                  double weightDecay) {
+        this(backend, specs, null, beta1, beta2, eps, weightDecay);
+    }
+
+    /**
+     * @param params the parameters the moments mirror (their local, possibly tensor-parallel, shapes); null to use
+     *               the specs' full shapes
+     */
+    public AdamW(Backend backend, List<ParameterLayout.Spec> specs, Map<String, Tensor> params, double beta1,
+                 double beta2, double eps, double weightDecay) {
         this.be = backend;
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
         for (ParameterLayout.Spec s : specs) {
-            m.put(s.name(), be.zeros(s.shape()));
-            v.put(s.name(), be.zeros(s.shape()));
+            int[] shape = params == null ? s.shape() : params.get(s.name()).shape();
+            m.put(s.name(), be.zeros(shape));
+            v.put(s.name(), be.zeros(shape));
             decays.put(s.name(), s.weightDecay());
         }
     }

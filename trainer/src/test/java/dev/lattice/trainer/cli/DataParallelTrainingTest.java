@@ -40,15 +40,17 @@ class DataParallelTrainingTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"gpt2, 0", "gpt2, 1", "gpt2, 2", "llama, 0", "llama, 1"})
-    void dataParallelReproducesTheSingleRankRun(String model, int zero) throws Exception {
+    @CsvSource({"gpt2, 2, 1, 0", "gpt2, 2, 1, 1", "gpt2, 2, 1, 2", "llama, 2, 1, 0", "llama, 2, 1, 1",
+            "gpt2, 2, 2, 0", "llama, 2, 2, 0", "gpt2, 4, 2, 1", "llama, 4, 2, 1"})
+    void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int zero) throws Exception {
         Path single = tmp.resolve("single");
         TrainFixtures.Run one = train(args(model, single));
         assertEquals(0, one.code(), one.err());
-        Path dp = tmp.resolve("dp" + zero);
-        TrainFixtures.Run two = train(args(model, dp, "--world-size", "2", "--zero-stage", Integer.toString(zero)));
+        Path dp = tmp.resolve("w" + world + "tp" + tp + "z" + zero);
+        TrainFixtures.Run two = train(args(model, dp, "--world-size", Integer.toString(world),
+                "--tensor-model-parallel-size", Integer.toString(tp), "--zero-stage", Integer.toString(zero)));
         assertEquals(0, two.code(), two.err());
-        assertTrue(two.out().contains("DP 2"), two.out());
+        assertTrue(two.out().contains("TP " + tp + " × CP 1 × DP " + (world / tp)), two.out());
         List<Double> a = losses(single);
         List<Double> b = losses(dp);
         assertEquals(20, b.size());

@@ -226,6 +226,50 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void vocabParallelEmbedding(Tensor out, int[] tokens, Tensor wteShard, int start, int count, int rows,
+                                       int channels) {
+        VocabParallelKernels.embedding(d(out), tokens, d(wteShard), start, count, rows, channels);
+    }
+
+    @Override
+    public void vocabParallelEmbeddingBackward(Tensor dwteShard, Tensor dout, int[] tokens, int start, int count,
+                                               int rows, int channels) {
+        VocabParallelKernels.embeddingBackward(d(dwteShard), d(dout), tokens, start, count, rows, channels);
+    }
+
+    @Override
+    public void addPositionEmbedding(Tensor x, Tensor wpe, int batch, int seq, int channels) {
+        VocabParallelKernels.addPositions(d(x), d(wpe), batch, seq, channels);
+    }
+
+    @Override
+    public void addPositionEmbeddingBackward(Tensor dwpe, Tensor dout, int batch, int seq, int channels) {
+        VocabParallelKernels.addPositionsBackward(d(dwpe), d(dout), batch, seq, channels);
+    }
+
+    @Override
+    public void logitsRowMax(Tensor max, Tensor logits, int rows, int cols, int valid) {
+        VocabParallelKernels.rowMax(d(max), d(logits), rows, cols, valid);
+    }
+
+    @Override
+    public void logitsRowSumExp(Tensor sum, Tensor logits, Tensor max, int rows, int cols, int valid) {
+        VocabParallelKernels.rowSumExp(d(sum), d(logits), d(max), rows, cols, valid);
+    }
+
+    @Override
+    public void logitsTarget(Tensor out, Tensor logits, int[] targets, int start, int rows, int cols, int valid) {
+        VocabParallelKernels.targetLogit(d(out), d(logits), targets, start, rows, cols, valid);
+    }
+
+    @Override
+    public void vocabParallelCrossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets,
+                                                  float[] dlosses, int start, int rows, int cols, int valid) {
+        VocabParallelKernels.crossEntropyBackward(d(dlogits), d(logits), d(lse), targets, dlosses, start, rows, cols,
+                valid);
+    }
+
+    @Override
     public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
                                  int rows, int cols, float eps) {
         LayerNormKernels.forward(d(out), d(mean), d(rstd), d(inp), d(weight), d(bias), rows, cols, eps);
