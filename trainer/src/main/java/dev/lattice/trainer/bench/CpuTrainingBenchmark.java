@@ -50,7 +50,7 @@ public final class CpuTrainingBenchmark {
         Backend be = new CpuBackend();
         GptModel model = new GptModel(c, be, false);
         model.initialize(1, 0.02);
-        AdamW adam = new AdamW(be, model.layout().specs(), 0.9, 0.95, 1e-8, 0.1);
+        AdamW adam = new AdamW(be, model.specs(), 0.9, 0.95, 1e-8, 0.1);
         Random r = new Random(1);
         int n = mbs * seq;
         int[] tokens = r.ints(n, 0, 50257).toArray();

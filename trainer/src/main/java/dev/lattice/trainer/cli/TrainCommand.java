@@ -232,7 +232,7 @@ public final class TrainCommand {
             GptModel model = new GptModel(config, be, recompute, tp);
             GradientSync sync;
             if (world == null || (topology.dp() == 1 && zero == 0)) {
-                sync = new SingleRankSync(new AdamW(be, model.layout().specs(), model.parameters(), o.adamBeta1,
+                sync = new SingleRankSync(new AdamW(be, model.specs(), model.parameters(), o.adamBeta1,
                         o.adamBeta2, o.adamEps, o.weightDecay));
             } else {
                 sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
@@ -301,7 +301,7 @@ public final class TrainCommand {
 
         private static Map<String, Tensor> fullZeros(Backend be, GptModel model) {
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.layout().specs()) {
+            for (var s : model.specs()) {
                 out.put(s.name(), be.zeros(s.shape()));
             }
             return out;
@@ -317,7 +317,7 @@ public final class TrainCommand {
         private static Map<String, Tensor> shard(Backend be, GptModel model, Map<String, Tensor> full) {
             TensorParallel tp = model.tensorParallel();
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.layout().specs()) {
+            for (var s : model.specs()) {
                 out.put(s.name(), be.fromHost(s.split().shard(be.toHost(full.get(s.name())), s.shape(), tp.size(),
                         tp.rank()), model.parameters().get(s.name()).shape()));
             }
@@ -326,7 +326,7 @@ public final class TrainCommand {
 
         private static Map<String, Tensor> tensors(Backend be, GptModel model, Map<String, float[]> full) {
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.layout().specs()) {
+            for (var s : model.specs()) {
                 out.put(s.name(), be.fromHost(full.get(s.name()), s.shape()));
             }
             return out;

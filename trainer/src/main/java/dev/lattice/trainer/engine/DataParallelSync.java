@@ -55,7 +55,7 @@ public final class DataParallelSync implements GradientSync {
     public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
                             double weightDecay, long bucketElements) {
         Backend be = model.backend();
-        List<ParameterLayout.Spec> specs = model.layout().specs();
+        List<ParameterLayout.Spec> specs = model.specs();
         if (zeroStage < 0 || zeroStage > 2) {
             throw new IllegalArgumentException("--zero-stage " + zeroStage + " is not supported (0, 1 or 2; ZeRO-3 is"
                     + " not implemented yet)");

@@ -20,7 +20,7 @@ final class GradientNorm {
         Backend be = model.backend();
         double sharded = 0;
         double replicated = 0;
-        for (ParameterLayout.Spec s : model.layout().specs()) {
+        for (ParameterLayout.Spec s : model.specs()) {
             Tensor g = model.gradients().get(s.name());
             double sq = be.sumOfSquares(g);
             if (s.split() == TpSplit.REPLICATED) {

@@ -35,11 +35,13 @@ public final class GptModel implements AutoCloseable {
     private final int vocabRows;  // padded-vocabulary rows on this rank
     private final int vocabStart;
     private final int vocabValid; // of them, real (non-padding) vocabulary entries
+    private final PipelineStage stage;
+    private final java.util.List<ParameterLayout.Spec> specs;
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
+    private final java.util.ArrayDeque<Activations> pool = new java.util.ArrayDeque<>();
 
-    private Activations acts;
-    private Batch batch;
+    private Microbatch last; // the legacy forward/backward pair's micro-batch
 
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations) {
         this(config, backend, recomputeActivations, TensorParallel.NONE);
@@ -52,7 +54,14 @@ public final class GptModel implements AutoCloseable {
      * @throws IllegalArgumentException naming the constraint when the model cannot be split over {@code tp.size()}
      */
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations, TensorParallel tp) {
+        this(config, backend, recomputeActivations, tp, PipelineStage.whole(config));
+    }
+
+    /** One pipeline stage's part of the model (see {@link PipelineStage}), sharded for tensor parallelism. */
+    public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations, TensorParallel tp,
+                    PipelineStage stage) {
         this.config = config;
+        this.stage = stage;
         this.be = backend;
         this.layout = new ParameterLayout(config);
         this.recompute = recomputeActivations;
@@ -79,11 +88,21 @@ public final class GptModel implements AutoCloseable {
         this.vocabRows = config.paddedVocabSize() / t;
         this.vocabStart = tp.rank() * vocabRows;
         this.vocabValid = Math.max(0, Math.min(vocabRows, config.vocabSize() - vocabStart));
-        for (ParameterLayout.Spec s : layout.specs()) {
+        this.specs = layout.specs().stream().filter(sp -> stage.holds(sp.name(), config)).toList();
+        for (ParameterLayout.Spec s : specs) {
             int[] local = s.split().localShape(s.shape(), t, s.name());
             params.put(s.name(), be.zeros(local));
             grads.put(s.name(), be.zeros(local));
         }
+    }
+
+    public PipelineStage stage() {
+        return stage;
+    }
+
+    /** The parameters this model (stage) holds, in layout order. */
+    public java.util.List<ParameterLayout.Spec> specs() {
+        return specs;
     }
 
     public TensorParallel tensorParallel() {
@@ -92,7 +111,7 @@ public final class GptModel implements AutoCloseable {
 
     /** Uploads full (unsharded) values, keeping this rank's shard of each. */
     public void loadFull(Map<String, float[]> full) {
-        for (ParameterLayout.Spec s : layout.specs()) {
+        for (ParameterLayout.Spec s : specs) {
             float[] v = full.get(s.name());
             if (v == null) {
                 throw new IllegalArgumentException("no values for parameter " + s.name());
@@ -107,7 +126,7 @@ public final class GptModel implements AutoCloseable {
      */
     public Map<String, float[]> gatherFull(Map<String, Tensor> local) {
         Map<String, float[]> out = new LinkedHashMap<>();
-        for (ParameterLayout.Spec s : layout.specs()) {
+        for (ParameterLayout.Spec s : specs) {
             Tensor t = local.get(s.name());
             float[] mine = be.toHost(t);
             if (!tp.enabled() || s.split() == TpSplit.REPLICATED) {
@@ -173,8 +192,11 @@ public final class GptModel implements AutoCloseable {
                 // Padding rows never produce a logit that counts; keep them zero.
                 java.util.Arrays.fill(v, config.vocabSize() * config.hiddenSize(), v.length, 0f);
             }
-            // Drawn in full, then sharded: every tensor-parallel layout starts from the single-rank model.
-            be.upload(params.get(s.name()), s.split().shard(v, s.shape(), tp.size(), tp.rank()));
+            // Drawn in full for every parameter (so each keeps its random stream), then sharded and kept where this
+            // stage holds it: every parallel layout starts from the single-rank model.
+            if (params.containsKey(s.name())) {
+                be.upload(params.get(s.name()), s.split().shard(v, s.shape(), tp.size(), tp.rank()));
+            }
         }
     }
 
@@ -207,24 +229,64 @@ public final class GptModel implements AutoCloseable {
         return config.tiedEmbeddings() ? g(ParameterLayout.WORD_EMBEDDINGS) : g(ParameterLayout.OUTPUT_LAYER);
     }
 
+    /** One micro-batch in flight: its batch and the activations its backward pass needs. */
+    public final class Microbatch {
+        private final Batch batch;
+        private Activations acts;
+        private float[] losses;
+
+        private Microbatch(Batch batch, Activations acts) {
+            this.batch = batch;
+            this.acts = acts;
+        }
+
+        /** Per-token losses (last stage only). */
+        public float[] losses() {
+            return losses;
+        }
+
+        /** The stage's output hidden states [B·T, h], to send to the next stage (not the last stage). */
+        public Tensor output() {
+            return acts.resid[stage.layers()];
+        }
+
+        public Batch batch() {
+            return batch;
+        }
+    }
+
     /**
      * Runs the forward pass and returns the per-token losses [B·T] (unmasked; the caller weights them). Keeps the
      * activations for {@link #backward}.
      */
     public float[] forward(Batch b) {
+        if (last != null) {
+            release(last); // a forward without backward (evaluation, scoring)
+        }
+        last = forwardStage(b, null);
+        return last.losses;
+    }
+
+    /**
+     * This stage's forward pass of one micro-batch. The first stage embeds {@code b}'s tokens; later stages start
+     * from {@code input}, the previous stage's output. The last stage also computes the losses.
+     */
+    public Microbatch forwardStage(Batch b, Tensor input) {
         if (b.seq() > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + b.seq() + " exceeds --max-position-embeddings "
                     + config.maxPositionEmbeddings());
         }
         checkTokens(b.tokens(), "input");
         checkTokens(b.targets(), "target");
-        if (acts == null || acts.batch != b.batch() || acts.seq != b.seq()) {
-            acts = new Activations(b.batch(), b.seq());
-        }
-        batch = b;
-        Activations a = acts;
+        Activations a = acquire(b.batch(), b.seq());
+        Microbatch mb = new Microbatch(b, a);
         boolean gpt = config.family() == ModelConfig.Family.GPT2;
-        if (tp.enabled()) {
+        if (!stage.embedding()) {
+            if (input == null) {
+                throw new IllegalStateException("stage without the embedding needs its input hidden states");
+            }
+            be.copy(a.resid[0], input);
+        } else if (tp.enabled()) {
             be.vocabParallelEmbedding(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS), vocabStart,
                     vocabRows, a.rows, config.hiddenSize());
             tp.sum(a.resid[0]);
@@ -236,17 +298,21 @@ public final class GptModel implements AutoCloseable {
             be.embeddingForward(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS),
                     gpt ? p(ParameterLayout.POSITION_EMBEDDINGS) : null, b.batch(), b.seq(), config.hiddenSize());
         }
-        for (int l = 0; l < config.numLayers(); l++) {
-            layerForward(l, a.layer(l));
+        for (int l = stage.layerStart(); l < stage.layerEnd(); l++) {
+            layerForward(a, l, a.layer(l - stage.layerStart()));
+        }
+        if (!stage.head()) {
+            return mb;
         }
         int n = a.rows;
         int h = config.hiddenSize();
-        norm(a.lnf, a.meanf, a.rstdf, a.resid[config.numLayers()], ParameterLayout.FINAL_NORM, n, h);
+        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers()], ParameterLayout.FINAL_NORM, n, h);
         be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
         if (!tp.enabled()) {
             be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
                     config.paddedVocabSize());
-            return be.toHost(a.losses);
+            mb.losses = be.toHost(a.losses);
+            return mb;
         }
         // Vocabulary-parallel cross-entropy: global max, sum of exps and target logit by all-reduce.
         be.logitsRowMax(a.ceMax, a.logits, n, vocabRows, vocabValid);
@@ -266,7 +332,26 @@ public final class GptModel implements AutoCloseable {
         }
         be.upload(a.lse, lse);
         be.upload(a.losses, losses);
-        return losses;
+        mb.losses = losses;
+        return mb;
+    }
+
+    private Activations acquire(int b, int t) {
+        for (java.util.Iterator<Activations> it = pool.iterator(); it.hasNext(); ) {
+            Activations a = it.next();
+            if (a.batch == b && a.seq == t) {
+                it.remove();
+                return a;
+            }
+        }
+        return new Activations(b, t);
+    }
+
+    private void release(Microbatch mb) {
+        if (mb.acts != null) {
+            pool.push(mb.acts);
+            mb.acts = null;
+        }
     }
 
     private void checkTokens(int[] ids, String what) {
@@ -283,15 +368,15 @@ public final class GptModel implements AutoCloseable {
      * parallelism, this rank's vocabulary shard.
      */
     public float[] logits() {
-        return be.toHost(acts.logits);
+        return be.toHost(last.acts.logits);
     }
 
-    private void layerForward(int l, LayerActivations la) {
-        Activations a = acts;
+    private void layerForward(Activations a, int l, LayerActivations la) {
         int n = a.rows;
         int h = config.hiddenSize();
         int d = config.headDim();
-        Tensor x = a.resid[l];
+        int i = l - stage.layerStart();
+        Tensor x = a.resid[i];
         norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), n, h);
         linear(la.qkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
         if (config.family() == ModelConfig.Family.LLAMA) {
@@ -308,7 +393,7 @@ public final class GptModel implements AutoCloseable {
             be.geluForward(la.act, la.fc1);
         }
         rowParallelLinear(la.fc2, la.act, l, "mlp.linear_fc2", n, ffn, h);
-        be.add(a.resid[l + 1], la.resid2, la.fc2);
+        be.add(a.resid[i + 1], la.resid2, la.fc2);
     }
 
     private void norm(Tensor out, Tensor mean, Tensor rstd, Tensor inp, String prefix, int n, int h) {
@@ -366,50 +451,82 @@ public final class GptModel implements AutoCloseable {
      * (accumulating). For a token-averaged loss over a global batch, the weight is mask / tokens-in-the-batch.
      */
     public void backward(float[] lossWeights) {
-        Activations a = acts;
-        if (a == null || batch == null) {
+        if (last == null || last.acts == null) {
             throw new IllegalStateException("backward without a forward pass");
         }
+        Microbatch mb = last;
+        last = null;
+        backwardStage(mb, lossWeights, null);
+    }
+
+    /**
+     * This stage's backward pass of a micro-batch from its forward: the last stage starts from the loss weights,
+     * the others from {@code doutput}, the gradient of their output received from the next stage. Accumulates the
+     * parameter gradients and returns the gradient of the stage's input (null on the first stage). The micro-batch's
+     * activations are released.
+     */
+    public Tensor backwardStage(Microbatch mb, float[] lossWeights, Tensor doutput) {
+        Activations a = mb.acts;
+        if (a == null) {
+            throw new IllegalStateException("micro-batch already back-propagated");
+        }
+        Batch batch = mb.batch;
         int n = a.rows;
         int h = config.hiddenSize();
-        if (tp.enabled()) {
-            be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
-                    vocabStart, n, vocabRows, vocabValid);
+        if (stage.head()) {
+            if (tp.enabled()) {
+                be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
+                        vocabStart, n, vocabRows, vocabValid);
+            } else {
+                be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n,
+                        config.vocabSize(), config.paddedVocabSize());
+            }
+            // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
+            be.fill(a.dlnf, 0f);
+            be.matmul(a.dlnf, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
+            tp.sum(a.dlnf);
+            be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, vocabRows, h, n, 1f, 1f);
+            be.fill(a.dresid, 0f);
+            normBackward(a.dresid, a.dlnf, a.resid[stage.layers()], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM, n,
+                    h);
         } else {
-            be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n, config.vocabSize(),
-                    config.paddedVocabSize());
+            if (doutput == null) {
+                throw new IllegalStateException("stage without the head needs the gradient of its output");
+            }
+            be.copy(a.dresid, doutput);
         }
-        // logits = lnf · Woutᵀ (a column-parallel layer over the vocabulary: input gradients are summed over TP)
-        be.fill(a.dlnf, 0f);
-        be.matmul(a.dlnf, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
-        tp.sum(a.dlnf);
-        be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, vocabRows, h, n, 1f, 1f);
-        be.fill(a.dresid, 0f);
-        normBackward(a.dresid, a.dlnf, a.resid[config.numLayers()], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM, n,
-                h);
-        for (int l = config.numLayers() - 1; l >= 0; l--) {
-            LayerActivations la = a.layer(l);
+        for (int l = stage.layerEnd() - 1; l >= stage.layerStart(); l--) {
+            LayerActivations la = a.layer(l - stage.layerStart());
             if (recompute) {
-                layerForward(l, la);
+                layerForward(a, l, la);
             }
-            layerBackward(l, la);
+            layerBackward(a, l, la);
         }
-        boolean gpt = config.family() == ModelConfig.Family.GPT2;
-        if (tp.enabled()) {
-            be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresid, batch.tokens(),
-                    vocabStart, vocabRows, n, h);
-            if (gpt) {
-                be.addPositionEmbeddingBackward(g(ParameterLayout.POSITION_EMBEDDINGS), a.dresid, a.batch, a.seq, h);
+        Tensor dinput = null;
+        if (stage.embedding()) {
+            boolean gpt = config.family() == ModelConfig.Family.GPT2;
+            if (tp.enabled()) {
+                be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresid, batch.tokens(),
+                        vocabStart, vocabRows, n, h);
+                if (gpt) {
+                    be.addPositionEmbeddingBackward(g(ParameterLayout.POSITION_EMBEDDINGS), a.dresid, a.batch, a.seq,
+                            h);
+                }
+            } else {
+                be.embeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS),
+                        gpt ? g(ParameterLayout.POSITION_EMBEDDINGS) : null, a.dresid, batch.tokens(), a.batch,
+                        a.seq, h);
             }
         } else {
-            be.embeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS),
-                    gpt ? g(ParameterLayout.POSITION_EMBEDDINGS) : null, a.dresid, batch.tokens(), a.batch, a.seq, h);
+            dinput = be.zeros(n, h);
+            be.copy(dinput, a.dresid);
         }
+        release(mb);
+        return dinput;
     }
 
     /** On entry a.dresid = dL/d(layer output); on exit dL/d(layer input). */
-    private void layerBackward(int l, LayerActivations la) {
-        Activations a = acts;
+    private void layerBackward(Activations a, int l, LayerActivations la) {
         int n = a.rows;
         int h = config.hiddenSize();
         int d = config.headDim();
@@ -437,7 +554,8 @@ public final class GptModel implements AutoCloseable {
         be.fill(a.dln, 0f);
         linearBackward(a.dln, a.dqkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
         tp.sum(a.dln);
-        normBackward(dres, a.dln, a.resid[l], la.mean1, la.rstd1, ParameterLayout.layer(l, "input_layernorm"), n, h);
+        normBackward(dres, a.dln, a.resid[l - stage.layerStart()], la.mean1, la.rstd1,
+                ParameterLayout.layer(l, "input_layernorm"), n, h);
     }
 
     /** Activations of one layer. */
@@ -507,13 +625,13 @@ public final class GptModel implements AutoCloseable {
             seq = t;
             rows = b * t;
             int h = config.hiddenSize();
-            int layersCount = config.numLayers();
+            int layersCount = stage.layers();
             resid = new Tensor[layersCount + 1];
             for (int i = 0; i <= layersCount; i++) {
                 resid[i] = be.zeros(rows, h);
             }
             // With recomputation one set of layer activations is reused by every layer.
-            layers = new LayerActivations[recompute ? 1 : layersCount];
+            layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
             for (int i = 0; i < layers.length; i++) {
                 layers[i] = new LayerActivations(b, t);
             }
@@ -543,6 +661,7 @@ public final class GptModel implements AutoCloseable {
 
     @Override
     public void close() {
-        acts = null;
+        last = null;
+        pool.clear();
     }
 }
