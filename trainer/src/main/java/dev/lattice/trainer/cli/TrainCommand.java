@@ -27,6 +27,11 @@ import dev.lattice.trainer.io.NamedTensor;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.model.ModelConfig;
 import dev.lattice.trainer.model.TensorParallel;
+import dev.lattice.trainer.model.PipelineContext;
+import dev.lattice.trainer.model.PipelineStage;
+import dev.lattice.trainer.engine.PipelineGather;
+import dev.lattice.trainer.engine.PipelineRunner;
+import dev.lattice.parallel.comm.Communicator;
 import dev.lattice.trainer.optim.AdamW;
 import dev.lattice.trainer.optim.LearningRateSchedule;
 import picocli.CommandLine;
@@ -98,9 +103,9 @@ public final class TrainCommand {
             zero = zeroFromConfig;
         }
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
-        if (topology.pp() > 1) {
-            throw new IllegalArgumentException("--pipeline-model-parallel-size > 1 is not implemented yet (tensor and"
-                    + " data parallelism are)");
+        if (topology.pp() > 1 && o.numLayers != null && o.numLayers % topology.pp() != 0) {
+            throw new IllegalArgumentException("--num-layers " + o.numLayers + " is not divisible by"
+                    + " --pipeline-model-parallel-size " + topology.pp());
         }
         if (gbs % (o.microBatchSize * topology.dp()) != 0) {
             throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
@@ -229,7 +234,17 @@ public final class TrainCommand {
             boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
             TensorParallel tp = world == null || topology.tp() == 1 ? TensorParallel.NONE
                     : TensorParallel.of(world.group(rank, topology.groupOf(rank, Topology.Axis.TP), "tp"));
-            GptModel model = new GptModel(config, be, recompute, tp);
+            int ppRank = topology.ppRank(rank);
+            PipelineContext pipe = PipelineContext.NONE;
+            if (topology.pp() > 1) {
+                Communicator ppComm = world.group(rank, topology.groupOf(rank, Topology.Axis.PP), "pp");
+                Communicator emb = config.tiedEmbeddings() && (ppRank == 0 || ppRank == topology.pp() - 1)
+                        ? world.group(rank, topology.embeddingGroup(rank), "embedding") : null;
+                pipe = new PipelineContext(ppComm, emb, ppRank, topology.pp());
+            }
+            PipelineStage stage = topology.pp() > 1 ? PipelineGather.stageOf(config, topology.pp(), ppRank)
+                    : PipelineStage.whole(config);
+            GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe);
             GradientSync sync;
             if (world == null || (topology.dp() == 1 && zero == 0)) {
                 sync = new SingleRankSync(new AdamW(be, model.specs(), model.parameters(), o.adamBeta1,
@@ -274,6 +289,10 @@ public final class TrainCommand {
                 Map<String, float[]> params = model.gatherFull(model.parameters()); // collective over TP
                 Map<String, float[]> m = model.gatherFull(state[0]);
                 Map<String, float[]> v = model.gatherFull(state[1]);
+                if (topology.tpRank(rank) != 0) {
+                    return;
+                }
+                PipelineGather.toFirstStage(model.pipeline().pipeline(), config, java.util.List.of(params, m, v));
                 if (writer) {
                     store.save(st, config, be, tensors(be, model, params), tensors(be, model, m),
                             tensors(be, model, v), Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size",
@@ -288,6 +307,9 @@ public final class TrainCommand {
                         new SampleBatches(train, o.microBatchSize, o.seqLength),
                         valid == null ? null : new SampleBatches(valid, o.microBatchSize, o.seqLength),
                         checkpointer, metrics, out);
+                if (pipe.enabled()) {
+                    trainer.withRunner(new PipelineRunner(pipe));
+                }
                 TrainingState end = trainer.run(start);
                 if (metrics != null) {
                     Path png = metrics.plot();
@@ -324,9 +346,10 @@ public final class TrainCommand {
             return out;
         }
 
+        /** Every parameter of the whole model (the writer has gathered all stages). */
         private static Map<String, Tensor> tensors(Backend be, GptModel model, Map<String, float[]> full) {
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.specs()) {
+            for (var s : model.layout().specs()) {
                 out.put(s.name(), be.fromHost(full.get(s.name()), s.shape()));
             }
             return out;

@@ -156,14 +156,18 @@ public final class DataParallelSync implements GradientSync {
         for (int b = 0; b < layout.buckets().size(); b++) {
             long[] range = layout.shard(b, dp.rank());
             for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
+                String name = specs.get(seg.param()).name();
+                if (model.stage().isTiedCopy(name)) {
+                    continue;
+                }
                 if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
                     squares += be.sumOfSquares(shardGrad, shardOffsets[b] + (seg.flatOffset() - range[0]),
                             seg.count());
                 }
             }
         }
-        double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(),
-                sum(squares)));
+        double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.pipeline().pipeline(),
+                dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(), sum(squares))));
         if (!Double.isFinite(norm)) {
             return norm;
         }

@@ -8,8 +8,9 @@ import dev.lattice.trainer.model.ParameterLayout;
 import dev.lattice.trainer.model.TpSplit;
 
 /**
- * The squared global gradient norm of a model whose parameters may be tensor-parallel shards: shards add up over
- * the TP group, replicated parameters (identical on every TP rank) count once.
+ * The squared global gradient norm of a model whose parameters may be tensor-parallel shards of one pipeline
+ * stage: shards add up over the TP group, replicated parameters (identical on every TP rank) count once, stages add
+ * up over the pipeline, and the last stage's copy of tied embeddings is not counted twice.
  */
 final class GradientNorm {
 
@@ -21,6 +22,9 @@ final class GradientNorm {
         double sharded = 0;
         double replicated = 0;
         for (ParameterLayout.Spec s : model.specs()) {
+            if (model.stage().isTiedCopy(s.name())) {
+                continue; // the first stage counts the tied word embeddings
+            }
             Tensor g = model.gradients().get(s.name());
             double sq = be.sumOfSquares(g);
             if (s.split() == TpSplit.REPLICATED) {
@@ -29,6 +33,7 @@ final class GradientNorm {
                 sharded += sq;
             }
         }
-        return Collectives.sum(model.tensorParallel().comm(), sharded) + replicated;
+        double stageTotal = Collectives.sum(model.tensorParallel().comm(), sharded) + replicated;
+        return Collectives.sum(model.pipeline().pipeline(), stageTotal);
     }
 }

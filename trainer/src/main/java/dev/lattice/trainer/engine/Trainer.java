@@ -46,6 +46,7 @@ public final class Trainer {
     private final MetricsLog metrics;
     private final PrintStream out;
     private final Backend be;
+    private MicrobatchRunner runner = new SequentialRunner();
 
     /**
      * @param out where the log goes: the logging rank's console; null on the other ranks
@@ -67,6 +68,12 @@ public final class Trainer {
                     + " must be a multiple of --micro-batch-size " + settings.microBatch() + " × data-parallel size "
                     + sync.dpSize());
         }
+    }
+
+    /** Runs the micro-batches through a pipeline schedule instead of one after another. */
+    public Trainer withRunner(MicrobatchRunner r) {
+        this.runner = r;
+        return this;
     }
 
     /** The losses of one iteration: the token-averaged loss and the gradient norm (NaN when skipped). */
@@ -169,16 +176,7 @@ public final class Trainer {
             throw new IllegalStateException("a global batch without a single token to predict (all masked)");
         }
         model.zeroGradients();
-        double lossSum = 0;
-        for (Batch b : batches) {
-            float[] losses = model.forward(b);
-            float[] weights = new float[losses.length];
-            for (int i = 0; i < losses.length; i++) {
-                lossSum += (double) losses[i] * b.lossMask()[i];
-                weights[i] = (float) (b.lossMask()[i] / tokens);
-            }
-            model.backward(weights);
-        }
+        double lossSum = runner.trainStep(model, batches, tokens);
         double loss = sync.sum(lossSum) / tokens;
         if (!Double.isFinite(loss)) {
             return new Step(loss, Double.NaN, true);
@@ -195,18 +193,17 @@ public final class Trainer {
         int mbs = s.microBatch();
         int dpSize = sync.dpSize();
         for (int it = 0; it < s.evalIters(); it++) {
-            for (int m = 0; m < s.globalBatch() / (mbs * dpSize); m++) {
+            Batch[] batches = new Batch[s.globalBatch() / (mbs * dpSize)];
+            for (int m = 0; m < batches.length; m++) {
                 if (consumed + (long) mbs * dpSize > valid.size()) {
                     consumed = 0; // the validation split wraps rather than ending the run
                 }
-                Batch b = valid.batchAt(consumed + (long) sync.dpRank() * mbs);
+                batches[m] = valid.batchAt(consumed + (long) sync.dpRank() * mbs);
                 consumed += (long) mbs * dpSize;
-                float[] losses = model.forward(b);
-                for (int i = 0; i < losses.length; i++) {
-                    lossSum += (double) losses[i] * b.lossMask()[i];
-                    tokens += b.lossMask()[i];
-                }
             }
+            double[] r = runner.evaluate(model, batches);
+            lossSum += r[0];
+            tokens += r[1];
         }
         double loss = sync.sum(lossSum) / Math.max(1, sync.sum(tokens));
         String line = String.format(Locale.ROOT,

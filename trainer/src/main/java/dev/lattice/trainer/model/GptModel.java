@@ -36,6 +36,7 @@ public final class GptModel implements AutoCloseable {
     private final int vocabStart;
     private final int vocabValid; // of them, real (non-padding) vocabulary entries
     private final PipelineStage stage;
+    private PipelineContext pipeline = PipelineContext.NONE;
     private final java.util.List<ParameterLayout.Spec> specs;
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
@@ -98,6 +99,16 @@ public final class GptModel implements AutoCloseable {
 
     public PipelineStage stage() {
         return stage;
+    }
+
+    /** The pipeline this stage belongs to (NONE without pipeline parallelism). */
+    public PipelineContext pipeline() {
+        return pipeline;
+    }
+
+    public GptModel withPipeline(PipelineContext context) {
+        this.pipeline = context;
+        return this;
     }
 
     /** The parameters this model (stage) holds, in layout order. */

@@ -39,18 +39,22 @@ class DataParallelTrainingTest {
         return a;
     }
 
-    @ParameterizedTest
-    @CsvSource({"gpt2, 2, 1, 0", "gpt2, 2, 1, 1", "gpt2, 2, 1, 2", "llama, 2, 1, 0", "llama, 2, 1, 1",
-            "gpt2, 2, 2, 0", "llama, 2, 2, 0", "gpt2, 4, 2, 1", "llama, 4, 2, 1"})
-    void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int zero) throws Exception {
+    @ParameterizedTest(name = "{0} world={1} TP={2} PP={3} ZeRO={4} layers={5}")
+    @CsvSource({"gpt2, 2, 1, 1, 0, 2", "gpt2, 2, 1, 1, 1, 2", "gpt2, 2, 1, 1, 2, 2", "llama, 2, 1, 1, 0, 2",
+            "llama, 2, 1, 1, 1, 2", "gpt2, 2, 2, 1, 0, 2", "llama, 2, 2, 1, 0, 2", "gpt2, 4, 2, 1, 1, 2",
+            "llama, 4, 2, 1, 1, 2", "gpt2, 2, 1, 2, 0, 2", "llama, 2, 1, 2, 0, 2", "gpt2, 4, 1, 4, 0, 4",
+            "gpt2, 8, 2, 2, 1, 2", "llama, 8, 2, 2, 1, 2"})
+    void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int pp, int zero, int layers)
+            throws Exception {
         Path single = tmp.resolve("single");
-        TrainFixtures.Run one = train(args(model, single));
+        TrainFixtures.Run one = train(args(model, single, "--num-layers", Integer.toString(layers)));
         assertEquals(0, one.code(), one.err());
-        Path dp = tmp.resolve("w" + world + "tp" + tp + "z" + zero);
-        TrainFixtures.Run two = train(args(model, dp, "--world-size", Integer.toString(world),
-                "--tensor-model-parallel-size", Integer.toString(tp), "--zero-stage", Integer.toString(zero)));
+        Path dp = tmp.resolve("w" + world + "tp" + tp + "pp" + pp + "z" + zero);
+        TrainFixtures.Run two = train(args(model, dp, "--num-layers", Integer.toString(layers), "--world-size",
+                Integer.toString(world), "--tensor-model-parallel-size", Integer.toString(tp),
+                "--pipeline-model-parallel-size", Integer.toString(pp), "--zero-stage", Integer.toString(zero)));
         assertEquals(0, two.code(), two.err());
-        assertTrue(two.out().contains("TP " + tp + " × CP 1 × DP " + (world / tp)), two.out());
+        assertTrue(two.out().contains("TP " + tp + " × CP 1 × DP " + (world / tp / pp) + " × PP " + pp), two.out());
         List<Double> a = losses(single);
         List<Double> b = losses(dp);
         assertEquals(20, b.size());

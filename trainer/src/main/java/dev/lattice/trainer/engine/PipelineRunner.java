@@ -1,0 +1,110 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.comm.Collectives;
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.parallel.pipeline.Action;
+import dev.lattice.parallel.pipeline.P2pOp;
+import dev.lattice.parallel.pipeline.PipelineSchedules;
+import dev.lattice.parallel.pipeline.PipelineStep;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.model.Batch;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.model.ParameterLayout;
+import dev.lattice.trainer.model.PipelineContext;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs Megatron's 1F1B schedule ({@link PipelineSchedules}) for this stage: computes the forward and backward
+ * steps of its micro-batches and carries out the schedule's sends and receives of activations and their gradients
+ * with the neighbouring stages. Afterwards the tied word-embedding gradients of the first and last stage are summed
+ * (Megatron's embedding group).
+ */
+public final class PipelineRunner implements MicrobatchRunner {
+
+    private final PipelineContext pp;
+
+    public PipelineRunner(PipelineContext pp) {
+        this.pp = pp;
+    }
+
+    @Override
+    public double trainStep(GptModel model, Batch[] batches, double globalTokens) {
+        double lossSum = run(model, batches, globalTokens, false)[0];
+        if (model.config().tiedEmbeddings() && pp.embedding() != null) {
+            Tensor g = model.gradients().get(ParameterLayout.WORD_EMBEDDINGS);
+            pp.embedding().allReduce(g, 0, g.numel(), ReduceOp.SUM);
+        }
+        return lossSum;
+    }
+
+    @Override
+    public double[] evaluate(GptModel model, Batch[] batches) {
+        return run(model, batches, 1, true);
+    }
+
+    private double[] run(GptModel model, Batch[] batches, double globalTokens, boolean forwardOnly) {
+        Backend be = model.backend();
+        Communicator comm = pp.pipeline();
+        int m = batches.length;
+        List<Action> actions = PipelineSchedules.actions(pp.size(), pp.rank(), m, 1, pp.size(), forwardOnly);
+        Map<Integer, GptModel.Microbatch> states = new HashMap<>();
+        Map<Integer, Tensor> inputs = new HashMap<>();
+        Map<Integer, Tensor> outputGrads = new HashMap<>();
+        Map<Integer, Tensor> inputGrads = new HashMap<>();
+        boolean head = model.stage().head();
+        double lossSum = 0;
+        double tokens = 0;
+        int h = model.config().hiddenSize();
+        for (Action a : actions) {
+            if (a.isCompute()) {
+                PipelineStep step = a.step();
+                int mb = step.microbatch();
+                Batch b = batches[mb];
+                if (step.isForward()) {
+                    GptModel.Microbatch state = model.forwardStage(b,
+                            model.stage().embedding() ? null : inputs.remove(mb));
+                    if (head) {
+                        lossSum += MicrobatchRunner.maskedLoss(state.losses(), b);
+                        tokens += b.maskedTokens();
+                    }
+                    states.put(mb, state);
+                } else {
+                    GptModel.Microbatch state = states.remove(mb);
+                    Tensor din = model.backwardStage(state, head ? MicrobatchRunner.weights(b, globalTokens) : null,
+                            head ? null : outputGrads.remove(mb));
+                    if (din != null) {
+                        inputGrads.put(mb, din);
+                    }
+                }
+                continue;
+            }
+            // Sends first, then receives, each in list order (the schedule's contract).
+            for (P2pOp op : a.ops()) {
+                if (!op.kind().isSend()) {
+                    continue;
+                }
+                Tensor t = op.kind() == P2pOp.Kind.SEND_FORWARD ? states.get(op.microbatch()).output()
+                        : inputGrads.remove(op.microbatch());
+                comm.send(t, 0, t.numel(), op.peerRank());
+            }
+            for (P2pOp op : a.ops()) {
+                if (op.kind().isSend()) {
+                    continue;
+                }
+                Batch b = batches[op.microbatch()];
+                Tensor t = be.zeros(b.batch() * b.seq(), h);
+                comm.recv(t, 0, t.numel(), op.peerRank());
+                (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch(), t);
+            }
+        }
+        if (forwardOnly) {
+            states.clear(); // activations of forward-only passes return to nothing; the next forward reallocates
+        }
+        return new double[] {Collectives.sum(comm, lossSum), Collectives.sum(comm, tokens)};
+    }
+}
