@@ -176,7 +176,8 @@ public final class TrainCommand {
         new GptModel(config, new CpuBackend(), false, new dev.lattice.trainer.model.TensorParallel(null, 0,
                 topology.tp())).close();
         InJvmWorld world = new InJvmWorld(topology.world(),
-                java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)));
+                java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)), o.commJitterMicros,
+                o.seed);
         out.printf(" > %s, ZeRO stage %d, ranks as threads%n", topology, zero);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
                 topology.world());

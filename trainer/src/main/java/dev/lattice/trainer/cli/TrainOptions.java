@@ -73,6 +73,9 @@ public final class TrainOptions {
     @Option(names = "--distributed-timeout-minutes", defaultValue = "10",
             description = "How long a rank waits in a collective before failing. Default: ${DEFAULT-VALUE}.")
     public double distributedTimeoutMinutes = 10;
+    @Option(names = "--comm-jitter-us", defaultValue = "0", hidden = true,
+            description = "Testing: up to this many microseconds of random delay before every communication.")
+    public int commJitterMicros;
     @Option(names = "--data-path", arity = "1..*", split = ",",
             description = "Indexed dataset prefixes, optionally with weights: [w1] p1 [w2 p2 ...].")
     public List<String> dataPath = new ArrayList<>();

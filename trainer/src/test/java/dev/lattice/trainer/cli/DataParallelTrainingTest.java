@@ -120,6 +120,60 @@ class DataParallelTrainingTest {
         }
     }
 
+    /**
+     * A checkpoint saved by TP2×PP2×DP2 with ZeRO-1 resumes on one rank, and one saved on one rank resumes at
+     * TP2×PP2×DP2: both continue the uninterrupted loss curve (checkpoints hold whole tensors; each layout cuts
+     * its shards on load).
+     */
+    @Test
+    void checkpointsReshardAcrossLayouts() throws Exception {
+        String[] big = {"--world-size", "8", "--tensor-model-parallel-size", "2", "--pipeline-model-parallel-size",
+                "2", "--zero-stage", "1"};
+        Path whole = tmp.resolve("whole");
+        assertEquals(0, train(args("llama", whole)).code());
+        List<Double> reference = losses(whole);
+
+        Path down = tmp.resolve("down");
+        List<String> first = args("llama", down, "--exit-interval", "10");
+        first.addAll(List.of(big));
+        TrainFixtures.Run a = train(first);
+        assertEquals(0, a.code(), a.err());
+        TrainFixtures.Run b = train(args("llama", down, "--load", down.toString()));
+        assertEquals(0, b.code(), b.err());
+        assertClose(reference, losses(down));
+
+        Path up = tmp.resolve("up");
+        assertEquals(0, train(args("llama", up, "--exit-interval", "10")).code());
+        List<String> second = args("llama", up, "--load", up.toString());
+        second.addAll(List.of(big));
+        TrainFixtures.Run c = train(second);
+        assertEquals(0, c.code(), c.err());
+        assertClose(reference, losses(up));
+    }
+
+    /** Random delays before every send, receive and collective change neither the schedule's outcome nor results. */
+    @Test
+    void randomCommunicationDelaysNeitherDeadlockNorChangeResults() throws Exception {
+        Path calm = tmp.resolve("calm");
+        Path jittery = tmp.resolve("jittery");
+        String[] layout = {"--world-size", "8", "--tensor-model-parallel-size", "2", "--pipeline-model-parallel-size",
+                "2", "--zero-stage", "1", "--train-iters", "6"};
+        List<String> a = args("gpt2", calm, layout);
+        assertEquals(0, train(a).code());
+        List<String> b = args("gpt2", jittery, layout);
+        b.addAll(List.of("--comm-jitter-us", "400"));
+        TrainFixtures.Run run = train(b);
+        assertEquals(0, run.code(), run.err());
+        assertEquals(losses(calm), losses(jittery), "rank-ordered reductions: bit-identical under any timing");
+    }
+
+    private static void assertClose(List<Double> want, List<Double> got) {
+        assertEquals(want.size(), got.size());
+        for (int i = 0; i < want.size(); i++) {
+            assertEquals(want.get(i), got.get(i), 1e-5 * Math.abs(want.get(i)), "iteration " + (i + 1));
+        }
+    }
+
     @Test
     void layoutsThatDoNotDivideFailBeforeTraining() throws IOException {
         TrainFixtures.Run run = train(args("gpt2", tmp.resolve("bad"), "--world-size", "3"));
