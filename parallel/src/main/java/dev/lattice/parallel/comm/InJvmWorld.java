@@ -19,6 +19,7 @@ public final class InJvmWorld {
     private final Map<String, GroupState> groups = new ConcurrentHashMap<>();
     private final Map<String, java.util.concurrent.BlockingQueue<float[]>> channels = new ConcurrentHashMap<>();
     private volatile String abortReason;
+    private final java.util.List<InJvmCommunicator> created = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public InJvmWorld(int size, Duration timeout) {
         this(size, timeout, 0, 0);
@@ -50,6 +51,19 @@ public final class InJvmWorld {
         for (GroupState g : groups.values()) {
             g.wakeAll();
         }
+    }
+
+    /**
+     * Bytes moved per kind of group (the name given to {@link #group}, e.g. "tp", "dp", "pp"), summed over every
+     * rank's communicator of that kind.
+     */
+    public java.util.Map<String, Long> bytesByGroupName() {
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        for (InJvmCommunicator c : created) {
+            String name = c.name().substring(0, c.name().indexOf('['));
+            out.merge(name, c.stats().totalBytes(), Long::sum);
+        }
+        return out;
     }
 
     /** Throws if the world was aborted. */
@@ -103,7 +117,9 @@ public final class InJvmWorld {
         }
         String label = name + Arrays.toString(members).replace(" ", "");
         GroupState state = groups.computeIfAbsent(label, k -> new GroupState(k, members.clone()));
-        return new InJvmCommunicator(this, state, groupRank, rank);
+        InJvmCommunicator c = new InJvmCommunicator(this, state, groupRank, rank);
+        created.add(c);
+        return c;
     }
 
     java.util.concurrent.BlockingQueue<float[]> channel(int fromWorld, int toWorld, String group) {

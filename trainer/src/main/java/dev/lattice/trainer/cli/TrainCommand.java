@@ -167,6 +167,7 @@ public final class TrainCommand {
             store.checkWritable();
         }
         boolean resume = o.load != null && new CheckpointStore(o.load).latestIteration() >= 0;
+        long startIteration = resume ? new CheckpointStore(o.load).latestIteration() : 0;
         RankSetup setup = new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
                 tokenizer.identifier());
         if (topology.world() == 1 && zero == 0) {
@@ -219,6 +220,11 @@ public final class TrainCommand {
             if (first != null) {
                 throw new IllegalStateException(first);
             }
+            long iterations = Math.max(1, last.iteration() - startIteration);
+            StringBuilder comm = new StringBuilder(" > communication per rank per iteration (ring bytes):");
+            world.bytesByGroupName().forEach((group, bytes) -> comm.append(String.format(java.util.Locale.ROOT,
+                    " %s %.3f MB |", group, bytes / 1e6 / topology.world() / iterations)));
+            out.println(comm);
             return last;
         } finally {
             pool.shutdownNow();
