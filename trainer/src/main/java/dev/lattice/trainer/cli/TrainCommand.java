@@ -114,6 +114,25 @@ public final class TrainCommand {
         if (zero < 0 || zero > 2) {
             throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1 or 2)");
         }
+        int chunks = 1;
+        if (o.layersPerVirtualStage != null) {
+            if (topology.pp() < 2) {
+                throw new IllegalArgumentException("--num-layers-per-virtual-pipeline-stage needs"
+                        + " --pipeline-model-parallel-size > 1");
+            }
+            int layers = o.numLayers != null ? o.numLayers : 0;
+            if (o.layersPerVirtualStage <= 0 || layers % (topology.pp() * o.layersPerVirtualStage) != 0) {
+                throw new IllegalArgumentException("--num-layers " + layers + " is not divisible by"
+                        + " --pipeline-model-parallel-size " + topology.pp() + " × --num-layers-per-virtual-pipeline-stage "
+                        + o.layersPerVirtualStage);
+            }
+            chunks = layers / (topology.pp() * o.layersPerVirtualStage);
+            if (chunks > 1) {
+                // Megatron's constraints (M ≥ PP and M mod PP == 0), checked by the schedule before any compute.
+                dev.lattice.parallel.pipeline.InterleavedSchedule.validate(topology.pp(), 0,
+                        gbs / (o.microBatchSize * topology.dp()), chunks, topology.pp());
+            }
+        }
         TextTokenizer tokenizer = TokenizerSpec.of(o.tokenizer).tokenizer();
         ModelConfig config;
         Map<String, NamedTensor> hfWeights = null;
@@ -169,7 +188,7 @@ public final class TrainCommand {
         boolean resume = o.load != null && new CheckpointStore(o.load).latestIteration() >= 0;
         long startIteration = resume ? new CheckpointStore(o.load).latestIteration() : 0;
         RankSetup setup = new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
-                tokenizer.identifier());
+                tokenizer.identifier(), chunks);
         if (topology.world() == 1 && zero == 0) {
             return setup.run(0, null, out);
         }
@@ -234,7 +253,8 @@ public final class TrainCommand {
     /** Everything a rank needs, shared read-only by the rank threads (datasets are thread-safe readers). */
     private record RankSetup(TrainOptions o, ModelConfig config, Map<String, NamedTensor> hfWeights,
                              SampleSource train, SampleSource valid, CheckpointStore store, boolean resume,
-                             Trainer.Settings settings, int zero, Topology topology, String tokenizerId) {
+                             Trainer.Settings settings, int zero, Topology topology, String tokenizerId,
+                             int chunks) {
 
         TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
             Backend be = new CpuBackend();
@@ -249,8 +269,8 @@ public final class TrainCommand {
                         ? world.group(rank, topology.embeddingGroup(rank), "embedding") : null;
                 pipe = new PipelineContext(ppComm, emb, ppRank, topology.pp());
             }
-            PipelineStage stage = topology.pp() > 1 ? PipelineGather.stageOf(config, topology.pp(), ppRank)
-                    : PipelineStage.whole(config);
+            PipelineStage stage = topology.pp() > 1
+                    ? PipelineGather.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
             GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe);
             GradientSync sync;
             if (world == null || (topology.dp() == 1 && zero == 0)) {
@@ -299,7 +319,8 @@ public final class TrainCommand {
                 if (topology.tpRank(rank) != 0) {
                     return;
                 }
-                PipelineGather.toFirstStage(model.pipeline().pipeline(), config, java.util.List.of(params, m, v));
+                PipelineGather.toFirstStage(model.pipeline().pipeline(), config, chunks,
+                        java.util.List.of(params, m, v));
                 if (writer) {
                     store.save(st, config, be, tensors(be, model, params), tensors(be, model, m),
                             tensors(be, model, v), Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size",

@@ -65,6 +65,9 @@ public final class TrainOptions {
     public int worldSize = 1;
     @Option(names = "--tensor-model-parallel-size", defaultValue = "1") public int tensorParallel = 1;
     @Option(names = "--pipeline-model-parallel-size", defaultValue = "1") public int pipelineParallel = 1;
+    @Option(names = "--num-layers-per-virtual-pipeline-stage",
+            description = "Interleaved pipeline schedule: layers per virtual stage (V = layers / (PP × this)).")
+    public Integer layersPerVirtualStage;
     @Option(names = "--zero-stage", defaultValue = "0",
             description = "ZeRO stage for data parallelism: 0, 1 or 2. Default: ${DEFAULT-VALUE}.")
     public int zeroStage;

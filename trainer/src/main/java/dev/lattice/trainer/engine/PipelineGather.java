@@ -23,8 +23,20 @@ public final class PipelineGather {
 
     /** The stage of pipeline rank {@code r} (one model chunk per rank). */
     public static PipelineStage stageOf(ModelConfig c, int pp, int r) {
-        List<Integer> layers = LayerAssignment.layersOf(c.numLayers(), pp, r, 1).get(0);
-        return new PipelineStage(layers.get(0), layers.get(layers.size() - 1) + 1, r == 0, r == pp - 1);
+        return stageOf(c, pp, r, 1);
+    }
+
+    /** The stage of pipeline rank {@code r} with {@code chunks} virtual stages (Megatron's interleaved placement). */
+    public static PipelineStage stageOf(ModelConfig c, int pp, int r, int chunks) {
+        List<List<Integer>> layers = LayerAssignment.layersOf(c.numLayers(), pp, r, chunks);
+        int[] starts = new int[chunks];
+        int[] ends = new int[chunks];
+        for (int k = 0; k < chunks; k++) {
+            List<Integer> l = layers.get(k);
+            starts[k] = l.get(0);
+            ends[k] = l.get(l.size() - 1) + 1;
+        }
+        return new PipelineStage(starts, ends, r == 0, r == pp - 1);
     }
 
     private static List<ParameterLayout.Spec> sent(ModelConfig c, ParameterLayout layout, PipelineStage stage) {
@@ -42,12 +54,16 @@ public final class PipelineGather {
      * ranks' maps are unchanged).
      */
     public static void toFirstStage(Communicator pp, ModelConfig c, List<Map<String, float[]>> maps) {
+        toFirstStage(pp, c, 1, maps);
+    }
+
+    public static void toFirstStage(Communicator pp, ModelConfig c, int chunks, List<Map<String, float[]>> maps) {
         if (pp == null || pp.size() == 1) {
             return;
         }
         ParameterLayout layout = new ParameterLayout(c);
         if (pp.rank() != 0) {
-            List<ParameterLayout.Spec> mine = sent(c, layout, stageOf(c, pp.size(), pp.rank()));
+            List<ParameterLayout.Spec> mine = sent(c, layout, stageOf(c, pp.size(), pp.rank(), chunks));
             for (Map<String, float[]> map : maps) {
                 int total = 0;
                 for (ParameterLayout.Spec s : mine) {
@@ -65,7 +81,7 @@ public final class PipelineGather {
             return;
         }
         for (int r = 1; r < pp.size(); r++) {
-            List<ParameterLayout.Spec> theirs = sent(c, layout, stageOf(c, pp.size(), r));
+            List<ParameterLayout.Spec> theirs = sent(c, layout, stageOf(c, pp.size(), r, chunks));
             long total = 0;
             for (ParameterLayout.Spec s : theirs) {
                 total += s.numel();

@@ -19,7 +19,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runs Megatron's 1F1B schedule ({@link PipelineSchedules}) for this stage: computes the forward and backward
+ * Runs Megatron's 1F1B or interleaved schedule ({@link PipelineSchedules}) for this rank's model chunks: computes the forward and backward
  * steps of its micro-batches and carries out the schedule's sends and receives of activations and their gradients
  * with the neighbouring stages. Afterwards the tied word-embedding gradients of the first and last stage are summed
  * (Megatron's embedding group).
@@ -51,34 +51,37 @@ public final class PipelineRunner implements MicrobatchRunner {
         Backend be = model.backend();
         Communicator comm = pp.pipeline();
         int m = batches.length;
-        List<Action> actions = PipelineSchedules.actions(pp.size(), pp.rank(), m, 1, pp.size(), forwardOnly);
+        int chunks = model.stage().chunks();
+        List<Action> actions = PipelineSchedules.actions(pp.size(), pp.rank(), m, chunks, pp.size(), forwardOnly);
+        // Keyed by microbatch · chunks + chunk.
         Map<Integer, GptModel.Microbatch> states = new HashMap<>();
         Map<Integer, Tensor> inputs = new HashMap<>();
         Map<Integer, Tensor> outputGrads = new HashMap<>();
         Map<Integer, Tensor> inputGrads = new HashMap<>();
-        boolean head = model.stage().head();
         double lossSum = 0;
         double tokens = 0;
         int h = model.config().hiddenSize();
         for (Action a : actions) {
             if (a.isCompute()) {
                 PipelineStep step = a.step();
-                int mb = step.microbatch();
-                Batch b = batches[mb];
+                int c = step.chunk();
+                int key = step.microbatch() * chunks + c;
+                Batch b = batches[step.microbatch()];
+                boolean head = model.stage().computesLoss(c);
                 if (step.isForward()) {
                     GptModel.Microbatch state = model.forwardStage(b,
-                            model.stage().embedding() ? null : inputs.remove(mb));
+                            model.stage().embeds(c) ? null : inputs.remove(key), c);
                     if (head) {
                         lossSum += MicrobatchRunner.maskedLoss(state.losses(), b);
                         tokens += b.maskedTokens();
                     }
-                    states.put(mb, state);
+                    states.put(key, state);
                 } else {
-                    GptModel.Microbatch state = states.remove(mb);
+                    GptModel.Microbatch state = states.remove(key);
                     Tensor din = model.backwardStage(state, head ? MicrobatchRunner.weights(b, globalTokens) : null,
-                            head ? null : outputGrads.remove(mb));
+                            head ? null : outputGrads.remove(key));
                     if (din != null) {
-                        inputGrads.put(mb, din);
+                        inputGrads.put(key, din);
                     }
                 }
                 continue;
@@ -88,8 +91,8 @@ public final class PipelineRunner implements MicrobatchRunner {
                 if (!op.kind().isSend()) {
                     continue;
                 }
-                Tensor t = op.kind() == P2pOp.Kind.SEND_FORWARD ? states.get(op.microbatch()).output()
-                        : inputGrads.remove(op.microbatch());
+                int key = op.microbatch() * chunks + op.chunk();
+                Tensor t = op.kind() == P2pOp.Kind.SEND_FORWARD ? states.get(key).output() : inputGrads.remove(key);
                 comm.send(t, 0, t.numel(), op.peerRank());
             }
             for (P2pOp op : a.ops()) {
@@ -99,7 +102,8 @@ public final class PipelineRunner implements MicrobatchRunner {
                 Batch b = batches[op.microbatch()];
                 Tensor t = be.zeros(b.batch() * b.seq(), h);
                 comm.recv(t, 0, t.numel(), op.peerRank());
-                (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch(), t);
+                (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch() * chunks + op.chunk(),
+                        t);
             }
         }
         if (forwardOnly) {

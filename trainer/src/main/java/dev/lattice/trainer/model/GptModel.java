@@ -243,12 +243,18 @@ public final class GptModel implements AutoCloseable {
     /** One micro-batch in flight: its batch and the activations its backward pass needs. */
     public final class Microbatch {
         private final Batch batch;
+        private final int chunk;
         private Activations acts;
         private float[] losses;
 
-        private Microbatch(Batch batch, Activations acts) {
+        private Microbatch(Batch batch, int chunk, Activations acts) {
             this.batch = batch;
+            this.chunk = chunk;
             this.acts = acts;
+        }
+
+        public int chunk() {
+            return chunk;
         }
 
         /** Per-token losses (last stage only). */
@@ -258,7 +264,7 @@ public final class GptModel implements AutoCloseable {
 
         /** The stage's output hidden states [B·T, h], to send to the next stage (not the last stage). */
         public Tensor output() {
-            return acts.resid[stage.layers()];
+            return acts.resid[stage.layers(chunk)];
         }
 
         public Batch batch() {
@@ -283,16 +289,21 @@ public final class GptModel implements AutoCloseable {
      * from {@code input}, the previous stage's output. The last stage also computes the losses.
      */
     public Microbatch forwardStage(Batch b, Tensor input) {
+        return forwardStage(b, input, 0);
+    }
+
+    /** The forward pass of model chunk {@code chunk} (a virtual pipeline stage) of this rank. */
+    public Microbatch forwardStage(Batch b, Tensor input, int chunk) {
         if (b.seq() > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + b.seq() + " exceeds --max-position-embeddings "
                     + config.maxPositionEmbeddings());
         }
         checkTokens(b.tokens(), "input");
         checkTokens(b.targets(), "target");
-        Activations a = acquire(b.batch(), b.seq());
-        Microbatch mb = new Microbatch(b, a);
+        Activations a = acquire(b.batch(), b.seq(), chunk);
+        Microbatch mb = new Microbatch(b, chunk, a);
         boolean gpt = config.family() == ModelConfig.Family.GPT2;
-        if (!stage.embedding()) {
+        if (!stage.embeds(chunk)) {
             if (input == null) {
                 throw new IllegalStateException("stage without the embedding needs its input hidden states");
             }
@@ -309,15 +320,15 @@ public final class GptModel implements AutoCloseable {
             be.embeddingForward(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS),
                     gpt ? p(ParameterLayout.POSITION_EMBEDDINGS) : null, b.batch(), b.seq(), config.hiddenSize());
         }
-        for (int l = stage.layerStart(); l < stage.layerEnd(); l++) {
-            layerForward(a, l, a.layer(l - stage.layerStart()));
+        for (int l = stage.layerStart(chunk); l < stage.layerEnd(chunk); l++) {
+            layerForward(a, l, a.layer(l - stage.layerStart(chunk)));
         }
-        if (!stage.head()) {
+        if (!stage.computesLoss(chunk)) {
             return mb;
         }
         int n = a.rows;
         int h = config.hiddenSize();
-        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers()], ParameterLayout.FINAL_NORM, n, h);
+        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, n, h);
         be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
         if (!tp.enabled()) {
             be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
@@ -347,15 +358,15 @@ public final class GptModel implements AutoCloseable {
         return mb;
     }
 
-    private Activations acquire(int b, int t) {
+    private Activations acquire(int b, int t, int chunk) {
         for (java.util.Iterator<Activations> it = pool.iterator(); it.hasNext(); ) {
             Activations a = it.next();
-            if (a.batch == b && a.seq == t) {
+            if (a.batch == b && a.seq == t && a.chunk == chunk) {
                 it.remove();
                 return a;
             }
         }
-        return new Activations(b, t);
+        return new Activations(b, t, chunk);
     }
 
     private void release(Microbatch mb) {
@@ -386,7 +397,7 @@ public final class GptModel implements AutoCloseable {
         int n = a.rows;
         int h = config.hiddenSize();
         int d = config.headDim();
-        int i = l - stage.layerStart();
+        int i = l - stage.layerStart(a.chunk);
         Tensor x = a.resid[i];
         norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), n, h);
         linear(la.qkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
@@ -484,7 +495,8 @@ public final class GptModel implements AutoCloseable {
         Batch batch = mb.batch;
         int n = a.rows;
         int h = config.hiddenSize();
-        if (stage.head()) {
+        int chunk = mb.chunk;
+        if (stage.computesLoss(chunk)) {
             if (tp.enabled()) {
                 be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
                         vocabStart, n, vocabRows, vocabValid);
@@ -498,23 +510,23 @@ public final class GptModel implements AutoCloseable {
             tp.sum(a.dlnf);
             be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, vocabRows, h, n, 1f, 1f);
             be.fill(a.dresid, 0f);
-            normBackward(a.dresid, a.dlnf, a.resid[stage.layers()], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM, n,
-                    h);
+            normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,
+                    n, h);
         } else {
             if (doutput == null) {
                 throw new IllegalStateException("stage without the head needs the gradient of its output");
             }
             be.copy(a.dresid, doutput);
         }
-        for (int l = stage.layerEnd() - 1; l >= stage.layerStart(); l--) {
-            LayerActivations la = a.layer(l - stage.layerStart());
+        for (int l = stage.layerEnd(chunk) - 1; l >= stage.layerStart(chunk); l--) {
+            LayerActivations la = a.layer(l - stage.layerStart(chunk));
             if (recompute) {
                 layerForward(a, l, la);
             }
             layerBackward(a, l, la);
         }
         Tensor dinput = null;
-        if (stage.embedding()) {
+        if (stage.embeds(chunk)) {
             boolean gpt = config.family() == ModelConfig.Family.GPT2;
             if (tp.enabled()) {
                 be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresid, batch.tokens(),
@@ -565,7 +577,7 @@ public final class GptModel implements AutoCloseable {
         be.fill(a.dln, 0f);
         linearBackward(a.dln, a.dqkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
         tp.sum(a.dln);
-        normBackward(dres, a.dln, a.resid[l - stage.layerStart()], la.mean1, la.rstd1,
+        normBackward(dres, a.dln, a.resid[l - stage.layerStart(a.chunk)], la.mean1, la.rstd1,
                 ParameterLayout.layer(l, "input_layernorm"), n, h);
     }
 
@@ -610,6 +622,7 @@ public final class GptModel implements AutoCloseable {
     private final class Activations {
         final int batch;
         final int seq;
+        final int chunk;
         final int rows;
         final Tensor[] resid;
         final LayerActivations[] layers;
@@ -631,12 +644,13 @@ public final class GptModel implements AutoCloseable {
         final Tensor dfc1;
         final Tensor dact;
 
-        Activations(int b, int t) {
+        Activations(int b, int t, int chunk) {
             batch = b;
             seq = t;
+            this.chunk = chunk;
             rows = b * t;
             int h = config.hiddenSize();
-            int layersCount = stage.layers();
+            int layersCount = stage.layers(chunk);
             resid = new Tensor[layersCount + 1];
             for (int i = 0; i <= layersCount; i++) {
                 resid[i] = be.zeros(rows, h);

@@ -120,6 +120,40 @@ class DataParallelTrainingTest {
         }
     }
 
+    /** Megatron's interleaved schedule: each pipeline rank runs two model chunks (virtual stages). */
+    @ParameterizedTest(name = "{0} world={1} TP={2} PP={3} layers={4}")
+    @CsvSource({"gpt2, 2, 1, 2, 4", "llama, 2, 1, 2, 4", "gpt2, 4, 2, 2, 4", "llama, 4, 1, 4, 8"})
+    void interleavedPipelineReproducesTheSingleRankRun(String model, int world, int tp, int pp, int layers)
+            throws Exception {
+        Path single = tmp.resolve("single");
+        assertEquals(0, train(args(model, single, "--num-layers", Integer.toString(layers))).code());
+        Path inter = tmp.resolve("interleaved");
+        TrainFixtures.Run run = train(args(model, inter, "--num-layers", Integer.toString(layers), "--world-size",
+                Integer.toString(world), "--tensor-model-parallel-size", Integer.toString(tp),
+                "--pipeline-model-parallel-size", Integer.toString(pp), "--num-layers-per-virtual-pipeline-stage",
+                "1", "--global-batch-size", Integer.toString(2 * pp * 2)));
+        assertEquals(0, run.code(), run.err());
+        Path singleSameBatch = tmp.resolve("single-b");
+        assertEquals(0, train(args(model, singleSameBatch, "--num-layers", Integer.toString(layers),
+                "--global-batch-size", Integer.toString(2 * pp * 2))).code());
+        assertClose(losses(singleSameBatch), losses(inter));
+    }
+
+    @Test
+    void interleavingConstraintsAreCheckedBeforeTraining() throws IOException {
+        TrainFixtures.Run run = train(args("gpt2", tmp.resolve("c"), "--num-layers", "6", "--world-size", "4",
+                "--pipeline-model-parallel-size", "4", "--num-layers-per-virtual-pipeline-stage", "1",
+                "--global-batch-size", "12", "--micro-batch-size", "2"));
+        assertEquals(2, run.code(), run.out());
+        assertTrue(run.err().contains("--num-layers 6 is not divisible by --pipeline-model-parallel-size 4"),
+                run.err());
+        TrainFixtures.Run m = train(args("gpt2", tmp.resolve("c2"), "--num-layers", "8", "--world-size", "4",
+                "--pipeline-model-parallel-size", "4", "--num-layers-per-virtual-pipeline-stage", "1",
+                "--global-batch-size", "12", "--micro-batch-size", "2"));
+        assertEquals(2, m.code(), m.out());
+        assertTrue(m.err().contains("M mod N must be 0 or >= PP"), m.err());
+    }
+
     /**
      * A checkpoint saved by TP2×PP2×DP2 with ZeRO-1 resumes on one rank, and one saved on one rank resumes at
      * TP2×PP2×DP2: both continue the uninterrupted loss curve (checkpoints hold whole tensors; each layout cuts
