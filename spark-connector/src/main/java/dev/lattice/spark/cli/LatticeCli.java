@@ -19,6 +19,7 @@ public final class LatticeCli {
         COMMANDS.put("preprocess", "tokenize text into Parquet shards and Megatron indexed datasets (Spark job; "
                 + "spark-submit class " + PreprocessJob.class.getName() + ")");
         COMMANDS.put("train", "train a GPT-2 or Llama model on this node (Megatron flags, no Spark)");
+        COMMANDS.put("plan", "per-rank memory of a model and parallel layout, before anything runs");
         COMMANDS.put("score", "loss and perplexity of a checkpoint or HuggingFace model on JSONL input");
         COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
         COMMANDS.put("export-hf", "write a checkpoint as a HuggingFace model directory");
@@ -40,6 +41,7 @@ public final class LatticeCli {
         switch (args[0]) {
             case "preprocess" -> PreprocessJob.main(rest);
             case "train" -> TrainCommand.main(rest);
+            case "plan" -> dev.lattice.trainer.cli.PlanCommand.main(rest);
             case "score" -> ScoreCommand.main(rest);
             case "generate" -> GenerateCommand.main(rest);
             case "export-hf" -> ExportHfCommand.main(rest);

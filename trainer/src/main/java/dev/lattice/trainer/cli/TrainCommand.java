@@ -339,6 +339,15 @@ public final class TrainCommand {
                     trainer.withRunner(new PipelineRunner(pipe));
                 }
                 TrainingState end = trainer.run(start);
+                if (out != null) {
+                    log.println(new dev.lattice.trainer.engine.MemoryPlan(model.parameterBytes(),
+                            model.parameterBytes(), sync.optimizerStateBytes(), model.activationBytes(), -1)
+                            .render("of rank " + rank + " (measured)"));
+                    log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
+                            topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
+                            o.recomputeActivations || "full".equals(o.recomputeGranularity), chunks, rank)
+                            .render("of rank " + rank + " (plan)"));
+                }
                 if (metrics != null) {
                     Path png = metrics.plot();
                     if (png != null) {

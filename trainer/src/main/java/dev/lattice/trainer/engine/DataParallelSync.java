@@ -107,8 +107,16 @@ public final class DataParallelSync implements GradientSync {
     }
 
     /** Bytes of optimizer state this rank holds (ZeRO shards it by the DP size). */
+    @Override
     public long optimizerStateBytes() {
-        return zeroStage == 0 ? 2 * 4 * layout.flatLength() : 2 * 4 * m.numel();
+        if (zeroStage > 0) {
+            return 2 * 4 * m.numel();
+        }
+        long n = 0;
+        for (Tensor t : replicated.firstMoments().values()) {
+            n += t.numel();
+        }
+        return 2 * 4 * n;
     }
 
     @Override

@@ -25,6 +25,9 @@ public interface GradientSync {
      */
     double reduceClipStep(GptModel model, double lr, double clip);
 
+    /** Bytes of optimizer state (Adam's two moments) this rank holds. */
+    long optimizerStateBytes();
+
     /** Successful optimizer steps so far. */
     int steps();
 

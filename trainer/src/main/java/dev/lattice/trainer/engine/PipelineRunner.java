@@ -107,7 +107,8 @@ public final class PipelineRunner implements MicrobatchRunner {
             }
         }
         if (forwardOnly) {
-            states.clear(); // activations of forward-only passes return to nothing; the next forward reallocates
+            states.values().forEach(model::release); // back to the pool for the next pass
+            states.clear();
         }
         return new double[] {Collectives.sum(comm, lossSum), Collectives.sum(comm, tokens)};
     }

@@ -42,6 +42,15 @@ public final class SingleRankSync implements GradientSync {
     }
 
     @Override
+    public long optimizerStateBytes() {
+        long n = 0;
+        for (Tensor t : adam.firstMoments().values()) {
+            n += t.numel();
+        }
+        return 2 * 4 * n;
+    }
+
+    @Override
     public int steps() {
         return adam.steps();
     }

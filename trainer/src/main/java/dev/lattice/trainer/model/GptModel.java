@@ -43,6 +43,7 @@ public final class GptModel implements AutoCloseable {
     private final java.util.ArrayDeque<Activations> pool = new java.util.ArrayDeque<>();
 
     private Microbatch last; // the legacy forward/backward pair's micro-batch
+    private long activationBytes; // every activation buffer allocated (they are pooled, never freed)
 
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations) {
         this(config, backend, recomputeActivations, TensorParallel.NONE);
@@ -366,10 +367,27 @@ public final class GptModel implements AutoCloseable {
                 return a;
             }
         }
-        return new Activations(b, t, chunk);
+        Activations a = new Activations(b, t, chunk);
+        activationBytes += a.bytes;
+        return a;
     }
 
-    private void release(Microbatch mb) {
+    /** Bytes of activation buffers this model has allocated (the peak: buffers are pooled and reused). */
+    public long activationBytes() {
+        return activationBytes;
+    }
+
+    /** Bytes of parameters and of gradients (each) this rank holds. */
+    public long parameterBytes() {
+        long n = 0;
+        for (Tensor t : params.values()) {
+            n += t.numel();
+        }
+        return 4 * n;
+    }
+
+    /** Returns a micro-batch's activations to the pool without a backward pass (forward-only pipelines). */
+    public void release(Microbatch mb) {
         if (mb.acts != null) {
             pool.push(mb.acts);
             mb.acts = null;
@@ -616,6 +634,15 @@ public final class GptModel implements AutoCloseable {
             act = be.zeros(n, ffn);
             fc2 = be.zeros(n, h);
         }
+
+        long numel() {
+            long s = 0;
+            for (Tensor x : new Tensor[] {ln1, mean1, rstd1, qkv, att, lse, attProj, resid2, ln2, mean2, rstd2, fc1,
+                    act, fc2}) {
+                s += x.numel();
+            }
+            return s;
+        }
     }
 
     /** All activations and backward scratch for one micro-batch shape. */
@@ -643,6 +670,8 @@ public final class GptModel implements AutoCloseable {
         final Tensor datt;
         final Tensor dfc1;
         final Tensor dact;
+
+        final long bytes;
 
         Activations(int b, int t, int chunk) {
             batch = b;
@@ -677,6 +706,18 @@ public final class GptModel implements AutoCloseable {
             datt = be.zeros(rows, heads * config.headDim());
             dfc1 = be.zeros(rows, fc1Rows);
             dact = be.zeros(rows, ffn);
+            long n = 0;
+            for (Tensor x : resid) {
+                n += x.numel();
+            }
+            for (LayerActivations la : layers) {
+                n += la.numel();
+            }
+            for (Tensor x : new Tensor[] {lnf, meanf, rstdf, logits, losses, lse, ceMax, ceSum, ceTarget, dlogits,
+                    dlnf, dresid, dln, dqkv, datt, dfc1, dact}) {
+                n += x.numel();
+            }
+            bytes = 4 * n;
         }
 
         LayerActivations layer(int l) {

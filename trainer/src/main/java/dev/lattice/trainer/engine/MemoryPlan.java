@@ -1,0 +1,108 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.pipeline.PipelineSchedules;
+import dev.lattice.parallel.pipeline.PipelineStep;
+import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.ParameterLayout;
+import dev.lattice.trainer.model.PipelineStage;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Bytes one rank holds for a model and layout, computed before anything runs (what {@code bin/lattice plan} prints):
+ * parameters and gradients (its tensor-parallel shards of its pipeline stage), Adam's two moments (divided by the
+ * data-parallel size under ZeRO ≥ 1), and activations: one set per micro-batch in flight, as many as the pipeline
+ * schedule keeps alive at once. fp32 throughout (4 bytes per element).
+ */
+public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizerBytes, long activationBytes,
+                         int microbatchesInFlight) {
+
+    public long totalBytes() {
+        return parameterBytes + gradientBytes + optimizerBytes + activationBytes;
+    }
+
+    /**
+     * @param rank the global rank (its TP/PP/DP coordinates follow Megatron's order tp-cp-dp-pp)
+     */
+    public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
+                                int seq, boolean recompute, int chunks, int rank) {
+        int dp = world / (tp * pp);
+        int ppRank = rank / (tp * dp);
+        PipelineStage stage = pp > 1 ? PipelineGather.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
+        long params = 0;
+        java.util.List<Long> sizes = new java.util.ArrayList<>();
+        for (ParameterLayout.Spec s : new ParameterLayout(c).specs()) {
+            if (stage.holds(s.name(), c)) {
+                long n = 1;
+                for (int d : s.split().localShape(s.shape(), tp, s.name())) {
+                    n *= d;
+                }
+                params += n;
+                sizes.add(n);
+            }
+        }
+        long optimizer = 2 * params;
+        if (zero > 0) {
+            // ZeRO: Adam's moments for this rank's shard of each bucket (buckets padded to the DP size)
+            long[] arr = sizes.stream().mapToLong(Long::longValue).toArray();
+            int dpRank = (rank / tp) % dp;
+            optimizer = 2 * new dev.lattice.parallel.zero.ZeroLayout(arr, dp, DataParallelSync.DEFAULT_BUCKET_ELEMENTS)
+                    .ownedElements(dpRank);
+        }
+        int m = globalBatch / (microBatch * dp);
+        long acts = 0;
+        int inFlight = 0;
+        for (int k = 0; k < stage.chunks(); k++) {
+            int live = pp > 1 ? peakLive(pp, ppRank, m, stage.chunks(), k) : 1;
+            inFlight += live;
+            acts += live * activationElements(c, tp, microBatch, seq, stage.layers(k), recompute);
+        }
+        return new MemoryPlan(4 * params, 4 * params, 4 * optimizer, 4 * acts, inFlight);
+    }
+
+    /** The most micro-batches of chunk {@code chunk} forwarded but not yet back-propagated at any point. */
+    static int peakLive(int pp, int rank, int m, int chunks, int chunk) {
+        List<PipelineStep> steps = PipelineSchedules.steps(pp, rank, m, chunks, pp, false);
+        int live = 0;
+        int peak = 0;
+        for (PipelineStep s : steps) {
+            if (s.chunk() != chunk) {
+                continue;
+            }
+            live += s.isForward() ? 1 : -1;
+            peak = Math.max(peak, live);
+        }
+        return peak;
+    }
+
+    /**
+     * fp32 elements of one micro-batch's activations and backward scratch for a chunk of {@code layers} layers:
+     * the residual stream at every layer boundary; per kept layer the norm outputs and statistics, QKV, attention
+     * output and log-sum-exp, projections, MLP intermediates; the head's logits (and their gradient) and the
+     * backward pass's scratch.
+     */
+    static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute) {
+        long n = (long) mbs * seq;
+        long h = c.hiddenSize();
+        long heads = c.numAttentionHeads() / tp;
+        long hd = heads * c.headDim();
+        long qkv = c.qkvSize() / tp;
+        long fc1 = c.fc1Size() / tp;
+        long ffn = c.ffnHiddenSize() / tp;
+        long vocab = c.paddedVocabSize() / tp;
+        long residual = (layers + 1) * n * h;
+        long perLayer = n * (5 * h + 4 + qkv + hd + heads + fc1 + ffn);
+        long kept = recompute ? Math.min(1, layers) : layers;
+        long scratch = n * (4 * h + 7 + 2 * vocab + qkv + hd + fc1 + ffn);
+        return residual + kept * perLayer + scratch;
+    }
+
+    /** One line per category, in MB. */
+    public String render(String who) {
+        return String.format(Locale.ROOT, " > memory %s: parameters %.2f MB | gradients %.2f MB | optimizer %.2f MB |"
+                        + " activations %.2f MB (%d micro-batch sets) | total %.2f MB", who, parameterBytes / 1e6,
+                gradientBytes / 1e6, optimizerBytes / 1e6, activationBytes / 1e6, microbatchesInFlight,
+                totalBytes() / 1e6);
+    }
+}

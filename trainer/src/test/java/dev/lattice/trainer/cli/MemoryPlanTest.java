@@ -1,0 +1,88 @@
+package dev.lattice.trainer.cli;
+
+import dev.lattice.trainer.engine.MemoryPlan;
+import dev.lattice.trainer.model.ModelConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static dev.lattice.trainer.cli.TrainFixtures.baseArgs;
+import static dev.lattice.trainer.cli.TrainFixtures.train;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The plan (computed from the config) against the bytes a run actually allocated, rank by rank. */
+class MemoryPlanTest {
+
+    @TempDir
+    Path tmp;
+
+    private static final Pattern LINE = Pattern.compile("memory of rank (\\d+) \\((measured|plan)\\): parameters"
+            + " ([0-9.]+) MB \\| gradients ([0-9.]+) MB \\| optimizer ([0-9.]+) MB \\| activations ([0-9.]+) MB");
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "--world-size 1",
+        "--world-size 1 --recompute-activations",
+        "--world-size 4 --tensor-model-parallel-size 2 --zero-stage 1",
+        "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4",
+        "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
+        "--world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1"})
+    void measuredBytesEqualThePlan(String layout) throws IOException {
+        Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
+        String data = TrainFixtures.corpus(tmp.resolve("data"), tok, 200, 1);
+        List<String> a = new ArrayList<>(baseArgs("llama", tok, data));
+        a.addAll(List.of("--global-batch-size", "8", "--train-iters", "2", "--eval-iters", "0"));
+        a.addAll(List.of(layout.split(" ")));
+        TrainFixtures.Run run = train(a);
+        assertEquals(0, run.code(), run.err());
+        Matcher m = LINE.matcher(run.out());
+        List<String[]> found = new ArrayList<>();
+        while (m.find()) {
+            found.add(new String[] {m.group(2), m.group(3), m.group(4), m.group(5), m.group(6)});
+        }
+        assertEquals(2, found.size(), run.out());
+        for (int i = 1; i < 5; i++) {
+            assertEquals(found.get(1)[i], found.get(0)[i], "category " + i + " of " + layout + ":\n" + run.out());
+        }
+    }
+
+    @Test
+    void zeroShardsTheOptimizerStateByTheDataParallelSize() {
+        ModelConfig c = ModelConfig.gpt2(256, 4, 8, 50257, 128);
+        MemoryPlan one = MemoryPlan.of(c, 1, 1, 1, 0, 4, 16, 128, false, 1, 0);
+        MemoryPlan four = MemoryPlan.of(c, 4, 1, 1, 1, 4, 16, 128, false, 1, 0);
+        assertEquals(one.parameterBytes(), four.parameterBytes());
+        assertEquals(one.optimizerBytes() / 4.0, four.optimizerBytes(), 64, "ZeRO-1 optimizer ≈ 1/DP");
+        MemoryPlan tp = MemoryPlan.of(c, 2, 2, 1, 0, 4, 16, 128, false, 1, 0);
+        assertTrue(tp.parameterBytes() < 0.55 * one.parameterBytes(), "TP2 halves the sharded parameters");
+        MemoryPlan pp = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, false, 1, 0);
+        assertEquals(4, pp.microbatchesInFlight(), "the first 1F1B stage keeps PP micro-batches alive");
+        MemoryPlan ppLast = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, false, 1, 3);
+        assertEquals(1, ppLast.microbatchesInFlight());
+    }
+
+    @Test
+    void planCommandPrintsEveryStage() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int code = PlanCommand.execute(new String[] {"--num-layers", "8", "--hidden-size", "512",
+                "--num-attention-heads", "8", "--seq-length", "256", "--micro-batch-size", "2",
+                "--global-batch-size", "16", "--world-size", "8", "--tensor-model-parallel-size", "2",
+                "--pipeline-model-parallel-size", "2", "--zero-stage", "1"},
+                new PrintStream(out, true, StandardCharsets.UTF_8), System.err);
+        assertEquals(0, code);
+        String s = out.toString(StandardCharsets.UTF_8);
+        assertTrue(s.contains("(pipeline stage 0)") && s.contains("(pipeline stage 1)"), s);
+    }
+}
