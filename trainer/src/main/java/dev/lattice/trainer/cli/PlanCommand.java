@@ -53,7 +53,7 @@ public final class PlanCommand {
             for (int pp = 0; pp < t.pp(); pp++) {
                 int rank = t.rankOf(0, 0, 0, pp);
                 out.println(MemoryPlan.of(c, t.world(), t.tp(), t.pp(), zero, o.microBatchSize, gbs, o.seqLength,
-                        recompute, chunks, rank).render("of rank " + rank + " (pipeline stage " + pp + ")"));
+                        recompute, chunks, rank, o.sequenceParallel).render("of rank " + rank + " (pipeline stage " + pp + ")"));
             }
             return 0;
         } catch (IllegalArgumentException e) {

@@ -271,7 +271,8 @@ public final class TrainCommand {
             }
             PipelineStage stage = topology.pp() > 1
                     ? PipelineGather.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
-            GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe);
+            GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe)
+                    .withSequenceParallel(o.sequenceParallel);
             GradientSync sync;
             if (world == null || (topology.dp() == 1 && zero == 0)) {
                 sync = new SingleRankSync(new AdamW(be, model.specs(), model.parameters(), o.adamBeta1,
@@ -345,8 +346,8 @@ public final class TrainCommand {
                             .render("of rank " + rank + " (measured)"));
                     log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
                             topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
-                            o.recomputeActivations || "full".equals(o.recomputeGranularity), chunks, rank)
-                            .render("of rank " + rank + " (plan)"));
+                            o.recomputeActivations || "full".equals(o.recomputeGranularity), chunks, rank,
+                            o.sequenceParallel).render("of rank " + rank + " (plan)"));
                 }
                 if (metrics != null) {
                     Path png = metrics.plot();

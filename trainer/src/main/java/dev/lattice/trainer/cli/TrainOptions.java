@@ -68,6 +68,9 @@ public final class TrainOptions {
     @Option(names = "--num-layers-per-virtual-pipeline-stage",
             description = "Interleaved pipeline schedule: layers per virtual stage (V = layers / (PP × this)).")
     public Integer layersPerVirtualStage;
+    @Option(names = "--sequence-parallel",
+            description = "Megatron's sequence parallelism: norm regions sharded over the TP group.")
+    public boolean sequenceParallel;
     @Option(names = "--zero-stage", defaultValue = "0",
             description = "ZeRO stage for data parallelism: 0, 1 or 2. Default: ${DEFAULT-VALUE}.")
     public int zeroStage;

@@ -27,6 +27,12 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
      */
     public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
                                 int seq, boolean recompute, int chunks, int rank) {
+        return of(c, world, tp, pp, zero, microBatch, globalBatch, seq, recompute, chunks, rank, false);
+    }
+
+    /** As above, with Megatron's sequence parallelism (norm regions hold 1/TP of the rows). */
+    public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
+                                int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel) {
         int dp = world / (tp * pp);
         int ppRank = rank / (tp * dp);
         PipelineStage stage = pp > 1 ? PipelineGather.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
@@ -56,7 +62,8 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         for (int k = 0; k < stage.chunks(); k++) {
             int live = pp > 1 ? peakLive(pp, ppRank, m, stage.chunks(), k) : 1;
             inFlight += live;
-            acts += live * activationElements(c, tp, microBatch, seq, stage.layers(k), recompute);
+            acts += live * activationElements(c, tp, microBatch, seq, stage.layers(k), recompute,
+                    sequenceParallel && tp > 1);
         }
         return new MemoryPlan(4 * params, 4 * params, 4 * optimizer, 4 * acts, inFlight);
     }
@@ -82,8 +89,10 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
      * output and log-sum-exp, projections, MLP intermediates; the head's logits (and their gradient) and the
      * backward pass's scratch.
      */
-    static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute) {
+    static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
+                                   boolean sp) {
         long n = (long) mbs * seq;
+        long nl = sp ? n / tp : n; // rows of the residual stream and norm regions on this rank
         long h = c.hiddenSize();
         long heads = c.numAttentionHeads() / tp;
         long hd = heads * c.headDim();
@@ -91,10 +100,14 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long fc1 = c.fc1Size() / tp;
         long ffn = c.ffnHiddenSize() / tp;
         long vocab = c.paddedVocabSize() / tp;
-        long residual = (layers + 1) * n * h;
-        long perLayer = n * (5 * h + 4 + qkv + hd + heads + fc1 + ffn);
+        long residual = (layers + 1) * nl * h;
+        // local rows: ln1, attn proj, resid2, ln2, fc2 (h each) + 4 norm statistics; full rows: the rest; with
+        // sequence parallelism also full-row twins of ln1, ln2 and the two row-parallel outputs
+        long perLayer = nl * (5 * h + 4) + n * (qkv + hd + heads + fc1 + ffn) + (sp ? 4 * n * h : 0);
         long kept = recompute ? Math.min(1, layers) : layers;
-        long scratch = n * (4 * h + 7 + 2 * vocab + qkv + hd + fc1 + ffn);
+        // local: lnf, dlnf, dresid, dln (h each) + 2 statistics; full: 5 per-row values, logits and their
+        // gradient, backward scratch; with sequence parallelism 5 full-row twins (embedding, lnf, dlnf, dres, dln)
+        long scratch = nl * (4 * h + 2) + n * (5 + 2 * vocab + qkv + hd + fc1 + ffn) + (sp ? 5 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
 

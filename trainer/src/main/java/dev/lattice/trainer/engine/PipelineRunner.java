@@ -100,7 +100,7 @@ public final class PipelineRunner implements MicrobatchRunner {
                     continue;
                 }
                 Batch b = batches[op.microbatch()];
-                Tensor t = be.zeros(b.batch() * b.seq(), h);
+                Tensor t = be.zeros(model.boundaryRows(b), h);
                 comm.recv(t, 0, t.numel(), op.peerRank());
                 (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch() * chunks + op.chunk(),
                         t);

@@ -177,6 +177,7 @@ public final class Trainer {
         }
         model.zeroGradients();
         double lossSum = runner.trainStep(model, batches, tokens);
+        model.finishGradients();
         double loss = sync.sum(lossSum) / tokens;
         if (!Double.isFinite(loss)) {
             return new Step(loss, Double.NaN, true);

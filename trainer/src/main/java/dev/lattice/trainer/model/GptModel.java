@@ -37,6 +37,7 @@ public final class GptModel implements AutoCloseable {
     private final int vocabValid; // of them, real (non-padding) vocabulary entries
     private final PipelineStage stage;
     private PipelineContext pipeline = PipelineContext.NONE;
+    private boolean sequenceParallel;
     private final java.util.List<ParameterLayout.Spec> specs;
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
@@ -110,6 +111,55 @@ public final class GptModel implements AutoCloseable {
     public GptModel withPipeline(PipelineContext context) {
         this.pipeline = context;
         return this;
+    }
+
+    /**
+     * Megatron's sequence parallelism (with TP > 1): the residual stream, norms and dropout-free regions hold only
+     * this rank's block of rows; all-gathers before column-parallel layers and reduce-scatters after row-parallel
+     * layers replace the all-reduces. Parameters replicated over TP then receive partial gradients, which
+     * {@link #finishGradients} sums.
+     */
+    public GptModel withSequenceParallel(boolean on) {
+        this.sequenceParallel = on && tp.enabled();
+        return this;
+    }
+
+    public boolean sequenceParallel() {
+        return sequenceParallel;
+    }
+
+    /** Completes the gradients of one step: under sequence parallelism, sums replicated parameters over TP. */
+    public void finishGradients() {
+        if (!sequenceParallel) {
+            return;
+        }
+        for (ParameterLayout.Spec s : specs) {
+            if (s.split() == TpSplit.REPLICATED) {
+                tp.sum(grads.get(s.name()));
+            }
+        }
+    }
+
+    /** Rows of the hidden states a stage sends and receives: this rank's block under sequence parallelism. */
+    public int boundaryRows(Batch b) {
+        int n = b.batch() * b.seq();
+        return sequenceParallel ? n / tp.size() : n;
+    }
+
+    /** Full rows into {@code full} from each rank's block ({@code local}); a no-op without sequence parallelism. */
+    private void gather(Tensor local, Tensor full) {
+        if (sequenceParallel) {
+            tp.comm().allGather(local, 0, full, 0, local.numel());
+        }
+    }
+
+    /** Sums partial full rows over TP: into each rank's block under sequence parallelism, else in place. */
+    private void reduce(Tensor full, Tensor local) {
+        if (sequenceParallel) {
+            tp.comm().reduceScatter(full, 0, local, 0, local.numel(), dev.lattice.parallel.comm.ReduceOp.SUM);
+        } else {
+            tp.sum(full);
+        }
     }
 
     /** The parameters this model (stage) holds, in layout order. */
@@ -309,6 +359,16 @@ public final class GptModel implements AutoCloseable {
                 throw new IllegalStateException("stage without the embedding needs its input hidden states");
             }
             be.copy(a.resid[0], input);
+        } else if (sequenceParallel) {
+            // Partial embeddings of every row (each rank's vocabulary shard); positions added once (rank 0); the
+            // reduce-scatter sums them and leaves each rank its block of rows.
+            be.vocabParallelEmbedding(a.embFull, b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS), vocabStart,
+                    vocabRows, a.rows, config.hiddenSize());
+            if (gpt && tp.rank() == 0) {
+                be.addPositionEmbedding(a.embFull, p(ParameterLayout.POSITION_EMBEDDINGS), b.batch(), b.seq(),
+                        config.hiddenSize());
+            }
+            reduce(a.embFull, a.resid[0]);
         } else if (tp.enabled()) {
             be.vocabParallelEmbedding(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS), vocabStart,
                     vocabRows, a.rows, config.hiddenSize());
@@ -329,8 +389,9 @@ public final class GptModel implements AutoCloseable {
         }
         int n = a.rows;
         int h = config.hiddenSize();
-        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, n, h);
-        be.matmul(a.logits, a.lnf, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
+        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, a.localRows, h);
+        gather(a.lnf, a.lnfFull);
+        be.matmul(a.logits, a.lnfFull, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
         if (!tp.enabled()) {
             be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
                     config.paddedVocabSize());
@@ -417,22 +478,25 @@ public final class GptModel implements AutoCloseable {
         int d = config.headDim();
         int i = l - stage.layerStart(a.chunk);
         Tensor x = a.resid[i];
-        norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), n, h);
-        linear(la.qkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
+        int nl = a.localRows;
+        norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), nl, h);
+        gather(la.ln1, la.ln1Full);
+        linear(la.qkv, la.ln1Full, l, "self_attention.linear_qkv", n, h, qkvRows);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.ropeForward(la.qkv, a.batch, a.seq, heads, groups, d, config.ropeTheta());
         }
         be.attentionForward(la.att, la.lse, la.qkv, a.batch, a.seq, heads, groups, d);
-        rowParallelLinear(la.attProj, la.att, l, "self_attention.linear_proj", n, heads * d, h);
+        rowParallelLinear(la.projFull, la.attProj, la.att, l, "self_attention.linear_proj", n, nl, heads * d, h);
         be.add(la.resid2, x, la.attProj);
-        norm(la.ln2, la.mean2, la.rstd2, la.resid2, ParameterLayout.layer(l, "pre_mlp_layernorm"), n, h);
-        linear(la.fc1, la.ln2, l, "mlp.linear_fc1", n, h, fc1Rows);
+        norm(la.ln2, la.mean2, la.rstd2, la.resid2, ParameterLayout.layer(l, "pre_mlp_layernorm"), nl, h);
+        gather(la.ln2, la.ln2Full);
+        linear(la.fc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.swigluForward(la.act, la.fc1, n, ffn);
         } else {
             be.geluForward(la.act, la.fc1);
         }
-        rowParallelLinear(la.fc2, la.act, l, "mlp.linear_fc2", n, ffn, h);
+        rowParallelLinear(la.fc2Full, la.fc2, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
         be.add(a.resid[i + 1], la.resid2, la.fc2);
     }
 
@@ -467,12 +531,27 @@ public final class GptModel implements AutoCloseable {
      * A row-parallel linear layer: each rank multiplies its slice of the input features, the partial outputs are
      * summed over the tensor-parallel group, and the (replicated) bias is added once, after the sum.
      */
-    private void rowParallelLinear(Tensor out, Tensor inp, int l, String name, int n, int in, int outDim) {
+    private void rowParallelLinear(Tensor outFull, Tensor out, Tensor inp, int l, String name, int n, int nl, int in,
+                                   int outDim) {
         String prefix = ParameterLayout.layer(l, name);
-        be.matmul(out, inp, false, p(prefix + ".weight"), true, n, outDim, in, 1f, 0f);
-        tp.sum(out);
+        be.matmul(outFull, inp, false, p(prefix + ".weight"), true, n, outDim, in, 1f, 0f);
+        reduce(outFull, out); // all-reduce, or reduce-scatter into this rank's rows under sequence parallelism
         if (config.biases()) {
-            be.addBias(out, p(prefix + ".bias"), n, outDim);
+            be.addBias(out, p(prefix + ".bias"), nl, outDim);
+        }
+    }
+
+    /**
+     * Backward of a row-parallel layer: input and weight gradients from the full output gradient; the replicated
+     * bias from this rank's rows (summed over TP later under sequence parallelism).
+     */
+    private void rowParallelBackward(Tensor dinp, Tensor doutFull, Tensor dout, Tensor inp, int l, String name, int n,
+                                     int nl, int in, int outDim) {
+        String prefix = ParameterLayout.layer(l, name);
+        be.matmul(dinp, doutFull, false, p(prefix + ".weight"), false, n, in, outDim, 1f, 1f);
+        be.matmul(g(prefix + ".weight"), doutFull, true, inp, false, outDim, in, n, 1f, 1f);
+        if (config.biases()) {
+            be.biasBackward(g(prefix + ".bias"), dout, nl, outDim);
         }
     }
 
@@ -523,13 +602,13 @@ public final class GptModel implements AutoCloseable {
                         config.vocabSize(), config.paddedVocabSize());
             }
             // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
-            be.fill(a.dlnf, 0f);
-            be.matmul(a.dlnf, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
-            tp.sum(a.dlnf);
-            be.matmul(outputGrad(), a.dlogits, true, a.lnf, false, vocabRows, h, n, 1f, 1f);
+            be.fill(a.dlnfFull, 0f);
+            be.matmul(a.dlnfFull, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
+            reduce(a.dlnfFull, a.dlnf);
+            be.matmul(outputGrad(), a.dlogits, true, a.lnfFull, false, vocabRows, h, n, 1f, 1f);
             be.fill(a.dresid, 0f);
             normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,
-                    n, h);
+                    a.localRows, h);
         } else {
             if (doutput == null) {
                 throw new IllegalStateException("stage without the head needs the gradient of its output");
@@ -546,7 +625,15 @@ public final class GptModel implements AutoCloseable {
         Tensor dinput = null;
         if (stage.embeds(chunk)) {
             boolean gpt = config.family() == ModelConfig.Family.GPT2;
-            if (tp.enabled()) {
+            if (sequenceParallel) {
+                gather(a.dresid, a.dresFull);
+                be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresFull, batch.tokens(),
+                        vocabStart, vocabRows, n, h);
+                if (gpt && tp.rank() == 0) { // the rank that added the positions
+                    be.addPositionEmbeddingBackward(g(ParameterLayout.POSITION_EMBEDDINGS), a.dresFull, a.batch,
+                            a.seq, h);
+                }
+            } else if (tp.enabled()) {
                 be.vocabParallelEmbeddingBackward(g(ParameterLayout.WORD_EMBEDDINGS), a.dresid, batch.tokens(),
                         vocabStart, vocabRows, n, h);
                 if (gpt) {
@@ -559,7 +646,7 @@ public final class GptModel implements AutoCloseable {
                         a.seq, h);
             }
         } else {
-            dinput = be.zeros(n, h);
+            dinput = be.zeros(a.localRows, h);
             be.copy(dinput, a.dresid);
         }
         release(mb);
@@ -569,80 +656,108 @@ public final class GptModel implements AutoCloseable {
     /** On entry a.dresid = dL/d(layer output); on exit dL/d(layer input). */
     private void layerBackward(Activations a, int l, LayerActivations la) {
         int n = a.rows;
+        int nl = a.localRows;
         int h = config.hiddenSize();
         int d = config.headDim();
         Tensor dres = a.dresid;
         // MLP branch: out = resid2 + fc2(act(fc1(ln2(resid2))))
+        gather(dres, a.dresFull);
         be.fill(a.dact, 0f);
-        linearBackward(a.dact, dres, la.act, l, "mlp.linear_fc2", n, ffn, h);
+        rowParallelBackward(a.dact, a.dresFull, dres, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.swigluBackward(a.dfc1, la.fc1, a.dact, n, ffn);
         } else {
             be.fill(a.dfc1, 0f);
             be.geluBackward(a.dfc1, la.fc1, a.dact);
         }
-        be.fill(a.dln, 0f);
-        linearBackward(a.dln, a.dfc1, la.ln2, l, "mlp.linear_fc1", n, h, fc1Rows);
-        tp.sum(a.dln); // column-parallel: each rank holds part of the input gradient
-        normBackward(dres, a.dln, la.resid2, la.mean2, la.rstd2, ParameterLayout.layer(l, "pre_mlp_layernorm"), n, h);
+        be.fill(a.dlnFull, 0f);
+        linearBackward(a.dlnFull, a.dfc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
+        reduce(a.dlnFull, a.dln); // column-parallel: each rank holds part of the input gradient
+        normBackward(dres, a.dln, la.resid2, la.mean2, la.rstd2, ParameterLayout.layer(l, "pre_mlp_layernorm"), nl,
+                h);
         // Attention branch: resid2 = x + proj(attn(qkv(ln1(x))))
+        gather(dres, a.dresFull);
         be.fill(a.datt, 0f);
-        linearBackward(a.datt, dres, la.att, l, "self_attention.linear_proj", n, heads * d, h);
+        rowParallelBackward(a.datt, a.dresFull, dres, la.att, l, "self_attention.linear_proj", n, nl, heads * d, h);
         be.attentionBackward(a.dqkv, a.datt, la.qkv, la.att, la.lse, a.batch, a.seq, heads, groups, d);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.ropeBackward(a.dqkv, a.batch, a.seq, heads, groups, d, config.ropeTheta());
         }
-        be.fill(a.dln, 0f);
-        linearBackward(a.dln, a.dqkv, la.ln1, l, "self_attention.linear_qkv", n, h, qkvRows);
-        tp.sum(a.dln);
+        be.fill(a.dlnFull, 0f);
+        linearBackward(a.dlnFull, a.dqkv, la.ln1Full, l, "self_attention.linear_qkv", n, h, qkvRows);
+        reduce(a.dlnFull, a.dln);
         normBackward(dres, a.dln, a.resid[l - stage.layerStart(a.chunk)], la.mean1, la.rstd1,
-                ParameterLayout.layer(l, "input_layernorm"), n, h);
+                ParameterLayout.layer(l, "input_layernorm"), nl, h);
     }
 
-    /** Activations of one layer. */
+    /**
+     * Activations of one layer. "Local" tensors hold this rank's rows (all rows without sequence parallelism);
+     * the {@code *Full} tensors hold every row and are the same objects as their local twins without it.
+     */
     private final class LayerActivations {
         final Tensor ln1;
+        final Tensor ln1Full;
         final Tensor mean1;
         final Tensor rstd1;
         final Tensor qkv;
         final Tensor att;
         final Tensor lse;
+        final Tensor projFull;
         final Tensor attProj;
         final Tensor resid2;
         final Tensor ln2;
+        final Tensor ln2Full;
         final Tensor mean2;
         final Tensor rstd2;
         final Tensor fc1;
         final Tensor act;
+        final Tensor fc2Full;
         final Tensor fc2;
 
-        LayerActivations(int b, int t) {
+        LayerActivations(int b, int t, int nl) {
             int n = b * t;
             int h = config.hiddenSize();
-            ln1 = be.zeros(n, h);
-            mean1 = be.zeros(n);
-            rstd1 = be.zeros(n);
+            ln1 = be.zeros(nl, h);
+            ln1Full = full(ln1, n, h);
+            mean1 = be.zeros(nl);
+            rstd1 = be.zeros(nl);
             qkv = be.zeros(n, qkvRows);
             att = be.zeros(n, heads * config.headDim());
             lse = be.zeros(b * heads * t);
-            attProj = be.zeros(n, h);
-            resid2 = be.zeros(n, h);
-            ln2 = be.zeros(n, h);
-            mean2 = be.zeros(n);
-            rstd2 = be.zeros(n);
+            attProj = be.zeros(nl, h);
+            projFull = full(attProj, n, h);
+            resid2 = be.zeros(nl, h);
+            ln2 = be.zeros(nl, h);
+            ln2Full = full(ln2, n, h);
+            mean2 = be.zeros(nl);
+            rstd2 = be.zeros(nl);
             fc1 = be.zeros(n, fc1Rows);
             act = be.zeros(n, ffn);
-            fc2 = be.zeros(n, h);
+            fc2 = be.zeros(nl, h);
+            fc2Full = full(fc2, n, h);
         }
 
         long numel() {
-            long s = 0;
-            for (Tensor x : new Tensor[] {ln1, mean1, rstd1, qkv, att, lse, attProj, resid2, ln2, mean2, rstd2, fc1,
-                    act, fc2}) {
-                s += x.numel();
-            }
-            return s;
+            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, projFull, attProj, resid2, ln2, ln2Full, mean2,
+                    rstd2, fc1, act, fc2Full, fc2);
         }
+    }
+
+    /** A full-rows twin of {@code local}: its own buffer under sequence parallelism, else {@code local} itself. */
+    private Tensor full(Tensor local, int rows, int cols) {
+        return sequenceParallel ? be.zeros(rows, cols) : local;
+    }
+
+    /** Elements of distinct tensors (aliases counted once). */
+    private static long total(Tensor... ts) {
+        java.util.Set<Tensor> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        long n = 0;
+        for (Tensor t : ts) {
+            if (seen.add(t)) {
+                n += t.numel();
+            }
+        }
+        return n;
     }
 
     /** All activations and backward scratch for one micro-batch shape. */
@@ -651,9 +766,12 @@ public final class GptModel implements AutoCloseable {
         final int seq;
         final int chunk;
         final int rows;
+        final int localRows;
         final Tensor[] resid;
         final LayerActivations[] layers;
+        final Tensor embFull;
         final Tensor lnf;
+        final Tensor lnfFull;
         final Tensor meanf;
         final Tensor rstdf;
         final Tensor logits;
@@ -664,8 +782,11 @@ public final class GptModel implements AutoCloseable {
         final Tensor ceTarget;
         final Tensor dlogits;
         final Tensor dlnf;
+        final Tensor dlnfFull;
         final Tensor dresid;
+        final Tensor dresFull;
         final Tensor dln;
+        final Tensor dlnFull;
         final Tensor dqkv;
         final Tensor datt;
         final Tensor dfc1;
@@ -678,20 +799,27 @@ public final class GptModel implements AutoCloseable {
             seq = t;
             this.chunk = chunk;
             rows = b * t;
+            if (sequenceParallel && rows % tp.size() != 0) {
+                throw new IllegalArgumentException("--sequence-parallel: micro-batch × sequence = " + rows
+                        + " tokens do not split over --tensor-model-parallel-size " + tp.size());
+            }
+            localRows = sequenceParallel ? rows / tp.size() : rows;
             int h = config.hiddenSize();
             int layersCount = stage.layers(chunk);
             resid = new Tensor[layersCount + 1];
             for (int i = 0; i <= layersCount; i++) {
-                resid[i] = be.zeros(rows, h);
+                resid[i] = be.zeros(localRows, h);
             }
             // With recomputation one set of layer activations is reused by every layer.
             layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
             for (int i = 0; i < layers.length; i++) {
-                layers[i] = new LayerActivations(b, t);
+                layers[i] = new LayerActivations(b, t, localRows);
             }
-            lnf = be.zeros(rows, h);
-            meanf = be.zeros(rows);
-            rstdf = be.zeros(rows);
+            embFull = full(resid[0], rows, h);
+            lnf = be.zeros(localRows, h);
+            lnfFull = full(lnf, rows, h);
+            meanf = be.zeros(localRows);
+            rstdf = be.zeros(localRows);
             logits = be.zeros(rows, vocabRows);
             losses = be.zeros(rows);
             lse = be.zeros(rows);
@@ -699,9 +827,12 @@ public final class GptModel implements AutoCloseable {
             ceSum = be.zeros(rows);
             ceTarget = be.zeros(rows);
             dlogits = be.zeros(rows, vocabRows);
-            dlnf = be.zeros(rows, h);
-            dresid = be.zeros(rows, h);
-            dln = be.zeros(rows, h);
+            dlnf = be.zeros(localRows, h);
+            dlnfFull = full(dlnf, rows, h);
+            dresid = be.zeros(localRows, h);
+            dresFull = full(dresid, rows, h);
+            dln = be.zeros(localRows, h);
+            dlnFull = full(dln, rows, h);
             dqkv = be.zeros(rows, qkvRows);
             datt = be.zeros(rows, heads * config.headDim());
             dfc1 = be.zeros(rows, fc1Rows);
@@ -713,10 +844,8 @@ public final class GptModel implements AutoCloseable {
             for (LayerActivations la : layers) {
                 n += la.numel();
             }
-            for (Tensor x : new Tensor[] {lnf, meanf, rstdf, logits, losses, lse, ceMax, ceSum, ceTarget, dlogits,
-                    dlnf, dresid, dln, dqkv, datt, dfc1, dact}) {
-                n += x.numel();
-            }
+            n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, logits, losses, lse, ceMax,
+                    ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact);
             bytes = 4 * n;
         }
 

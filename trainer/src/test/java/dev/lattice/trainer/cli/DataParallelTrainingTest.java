@@ -120,6 +120,22 @@ class DataParallelTrainingTest {
         }
     }
 
+    /** Megatron's sequence parallelism on top of tensor parallelism (and with PP and ZeRO around it). */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"gpt2, --world-size 2 --tensor-model-parallel-size 2",
+            "llama, --world-size 2 --tensor-model-parallel-size 2",
+            "gpt2, --world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1"})
+    void sequenceParallelReproducesTheSingleRankRun(String model, String layout) throws Exception {
+        Path single = tmp.resolve("single");
+        assertEquals(0, train(args(model, single)).code());
+        Path sp = tmp.resolve("sp");
+        List<String> a = args(model, sp, "--sequence-parallel");
+        a.addAll(List.of(layout.split(" ")));
+        TrainFixtures.Run run = train(a);
+        assertEquals(0, run.code(), run.err());
+        assertClose(losses(single), losses(sp));
+    }
+
     /** Megatron's interleaved schedule: each pipeline rank runs two model chunks (virtual stages). */
     @ParameterizedTest(name = "{0} world={1} TP={2} PP={3} layers={4}")
     @CsvSource({"gpt2, 2, 1, 2, 4", "llama, 2, 1, 2, 4", "gpt2, 4, 2, 2, 4", "llama, 4, 1, 4, 8"})

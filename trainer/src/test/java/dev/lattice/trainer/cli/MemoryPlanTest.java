@@ -38,7 +38,8 @@ class MemoryPlanTest {
         "--world-size 4 --tensor-model-parallel-size 2 --zero-stage 1",
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4",
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
-        "--world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1"})
+        "--world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1",
+        "--world-size 2 --tensor-model-parallel-size 2 --sequence-parallel"})
     void measuredBytesEqualThePlan(String layout) throws IOException {
         Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
         String data = TrainFixtures.corpus(tmp.resolve("data"), tok, 200, 1);
