@@ -19,6 +19,7 @@ import dev.lattice.trainer.engine.DataParallelSync;
 import dev.lattice.trainer.engine.GradientSync;
 import dev.lattice.trainer.engine.MetricsLog;
 import dev.lattice.trainer.engine.SingleRankSync;
+import dev.lattice.trainer.engine.Zero3Sync;
 import dev.lattice.trainer.engine.SampleBatches;
 import dev.lattice.trainer.engine.Trainer;
 import dev.lattice.trainer.engine.TrainingState;
@@ -111,8 +112,8 @@ public final class TrainCommand {
             throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
                     + " --micro-batch-size " + o.microBatchSize + " × data-parallel size " + topology.dp());
         }
-        if (zero < 0 || zero > 2) {
-            throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1 or 2)");
+        if (zero < 0 || zero > 3) {
+            throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1, 2 or 3)");
         }
         int chunks = 1;
         if (o.layersPerVirtualStage != null) {
@@ -273,27 +274,18 @@ public final class TrainCommand {
                     ? PipelineGather.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
             GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe)
                     .withSequenceParallel(o.sequenceParallel);
-            GradientSync sync;
-            if (world == null || (topology.dp() == 1 && zero == 0)) {
-                sync = new SingleRankSync(new AdamW(be, model.specs(), model.parameters(), o.adamBeta1,
-                        o.adamBeta2, o.adamEps, o.weightDecay));
-            } else {
-                sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
-                        model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
-                        DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
-            }
             PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
             TrainingState start = TrainingState.start();
+            Map<String, Tensor> loadedM = null;
+            Map<String, Tensor> loadedV = null;
             if (resume) {
                 // Checkpoints hold full tensors (the universal layout): each rank cuts its TP shard and ZeRO share.
                 Map<String, Tensor> p = fullZeros(be, model);
-                Map<String, Tensor> m = fullZeros(be, model);
-                Map<String, Tensor> v = fullZeros(be, model);
-                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, p, m, v);
+                loadedM = fullZeros(be, model);
+                loadedV = fullZeros(be, model);
+                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, p, loadedM, loadedV);
                 model.loadFull(host(be, p));
-                sync.loadOptimizerState(model, shard(be, model, m), shard(be, model, v));
                 start = c.state();
-                sync.restoreSteps(start.optimizerSteps());
                 log.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
             } else if (hfWeights != null) {
                 Map<String, float[]> full = new java.util.LinkedHashMap<>();
@@ -303,6 +295,22 @@ public final class TrainCommand {
             } else {
                 model.initialize(o.seed, o.initMethodStd); // the same full draw on every rank, then sharded
             }
+            GradientSync sync;
+            if (world == null || (topology.dp() == 1 && zero == 0)) {
+                sync = new SingleRankSync(new AdamW(be, model.specs(), model.parameters(), o.adamBeta1,
+                        o.adamBeta2, o.adamEps, o.weightDecay));
+            } else if (zero == 3) {
+                sync = new Zero3Sync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), model,
+                        o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay);
+            } else {
+                sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
+                        model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
+                        DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
+            }
+            if (resume) {
+                sync.loadOptimizerState(model, shard(be, model, loadedM), shard(be, model, loadedV));
+                sync.restoreSteps(start.optimizerSteps());
+            }
             log.printf(" > %s model: %d parameters, %d layers, hidden %d, heads %d/%d, vocab %d (padded %d)%n",
                     config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
                     config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(),
@@ -311,10 +319,12 @@ public final class TrainCommand {
             boolean dpFirst = topology.dpRank(rank) == 0;
             Checkpointer checkpointer = store == null ? null : st -> {
                 Map<String, Tensor>[] state = sync.fullOptimizerState(model); // collective over DP under ZeRO
+                Map<String, Tensor> local = sync instanceof Zero3Sync z ? z.fullParameters() // collective over DP
+                        : model.parameters();
                 if (!dpFirst) {
                     return;
                 }
-                Map<String, float[]> params = model.gatherFull(model.parameters()); // collective over TP
+                Map<String, float[]> params = model.gatherFull(local); // collective over TP
                 Map<String, float[]> m = model.gatherFull(state[0]);
                 Map<String, float[]> v = model.gatherFull(state[1]);
                 if (topology.tpRank(rank) != 0) {
@@ -341,8 +351,10 @@ public final class TrainCommand {
                 }
                 TrainingState end = trainer.run(start);
                 if (out != null) {
-                    log.println(new dev.lattice.trainer.engine.MemoryPlan(model.parameterBytes(),
-                            model.parameterBytes(), sync.optimizerStateBytes(), model.activationBytes(), -1)
+                    long paramBytes = model.parameterBytes()
+                            + (sync instanceof Zero3Sync z ? z.parameterShardBytes() : 0);
+                    log.println(new dev.lattice.trainer.engine.MemoryPlan(paramBytes,
+                            model.gradientBytes(), sync.optimizerStateBytes(), model.activationBytes(), -1)
                             .render("of rank " + rank + " (measured)"));
                     log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
                             topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,

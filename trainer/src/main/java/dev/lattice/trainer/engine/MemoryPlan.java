@@ -49,7 +49,16 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
             }
         }
         long optimizer = 2 * params;
-        if (zero > 0) {
+        long gradients = params;
+        if (zero == 3) {
+            // ZeRO-3: each parameter padded to the DP size and cut in equal shards; parameters and moments sharded
+            long shard = 0;
+            for (long n : sizes) {
+                shard += (n + dp - 1) / dp;
+            }
+            params = shard;
+            optimizer = 2 * shard;
+        } else if (zero > 0) {
             // ZeRO: Adam's moments for this rank's shard of each bucket (buckets padded to the DP size)
             long[] arr = sizes.stream().mapToLong(Long::longValue).toArray();
             int dpRank = (rank / tp) % dp;
@@ -65,7 +74,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
             acts += live * activationElements(c, tp, microBatch, seq, stage.layers(k), recompute,
                     sequenceParallel && tp > 1);
         }
-        return new MemoryPlan(4 * params, 4 * params, 4 * optimizer, 4 * acts, inFlight);
+        return new MemoryPlan(4 * params, 4 * gradients, 4 * optimizer, 4 * acts, inFlight);
     }
 
     /** The most micro-batches of chunk {@code chunk} forwarded but not yet back-propagated at any point. */

@@ -38,6 +38,18 @@ public final class GptModel implements AutoCloseable {
     private final PipelineStage stage;
     private PipelineContext pipeline = PipelineContext.NONE;
     private boolean sequenceParallel;
+    private ParameterHooks hooks;
+
+    /**
+     * Makes parameters present before they are used and lets them go afterwards: ZeRO-3 all-gathers a layer's
+     * parameters just before its forward or backward and frees them after. Every data-parallel rank makes the same
+     * calls in the same order.
+     */
+    public interface ParameterHooks {
+        void acquire(java.util.List<String> names);
+
+        void release(java.util.List<String> names);
+    }
     private final java.util.List<ParameterLayout.Spec> specs;
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
@@ -126,6 +138,49 @@ public final class GptModel implements AutoCloseable {
 
     public boolean sequenceParallel() {
         return sequenceParallel;
+    }
+
+    public GptModel withParameterHooks(ParameterHooks h) {
+        this.hooks = h;
+        return this;
+    }
+
+    /** Swaps the tensor behind a parameter (ZeRO-3 puts a gathered tensor in, and an empty one back). */
+    public void replaceParameter(String name, Tensor t) {
+        if (!params.containsKey(name)) {
+            throw new IllegalArgumentException("no parameter " + name + " on this stage");
+        }
+        params.put(name, t);
+    }
+
+    private final Map<Integer, java.util.List<String>> layerNames = new java.util.HashMap<>();
+
+    private java.util.List<String> namesOfLayer(int l) {
+        return layerNames.computeIfAbsent(l, k -> specs.stream().map(ParameterLayout.Spec::name)
+                .filter(n -> n.startsWith(ParameterLayout.layer(k, ""))).toList());
+    }
+
+    private java.util.List<String> embeddingNames() {
+        return specs.stream().map(ParameterLayout.Spec::name).filter(n -> n.equals(ParameterLayout.WORD_EMBEDDINGS)
+                || n.equals(ParameterLayout.POSITION_EMBEDDINGS)).toList();
+    }
+
+    private java.util.List<String> headNames() {
+        return specs.stream().map(ParameterLayout.Spec::name).filter(n -> n.startsWith(ParameterLayout.FINAL_NORM)
+                || n.equals(ParameterLayout.OUTPUT_LAYER)
+                || (config.tiedEmbeddings() && n.equals(ParameterLayout.WORD_EMBEDDINGS))).toList();
+    }
+
+    private void acquire(java.util.List<String> names) {
+        if (hooks != null) {
+            hooks.acquire(names);
+        }
+    }
+
+    private void release(java.util.List<String> names) {
+        if (hooks != null) {
+            hooks.release(names);
+        }
     }
 
     /** Completes the gradients of one step: under sequence parallelism, sums replicated parameters over TP. */
@@ -354,6 +409,9 @@ public final class GptModel implements AutoCloseable {
         Activations a = acquire(b.batch(), b.seq(), chunk);
         Microbatch mb = new Microbatch(b, chunk, a);
         boolean gpt = config.family() == ModelConfig.Family.GPT2;
+        if (stage.embeds(chunk)) {
+            acquire(embeddingNames());
+        }
         if (!stage.embeds(chunk)) {
             if (input == null) {
                 throw new IllegalStateException("stage without the embedding needs its input hidden states");
@@ -381,12 +439,27 @@ public final class GptModel implements AutoCloseable {
             be.embeddingForward(a.resid[0], b.tokens(), p(ParameterLayout.WORD_EMBEDDINGS),
                     gpt ? p(ParameterLayout.POSITION_EMBEDDINGS) : null, b.batch(), b.seq(), config.hiddenSize());
         }
+        if (stage.embeds(chunk)) {
+            release(embeddingNames());
+        }
         for (int l = stage.layerStart(chunk); l < stage.layerEnd(chunk); l++) {
+            acquire(namesOfLayer(l));
             layerForward(a, l, a.layer(l - stage.layerStart(chunk)));
+            release(namesOfLayer(l));
         }
         if (!stage.computesLoss(chunk)) {
             return mb;
         }
+        acquire(headNames());
+        try {
+            return head(mb, a, b);
+        } finally {
+            release(headNames());
+        }
+    }
+
+    private Microbatch head(Microbatch mb, Activations a, Batch b) {
+        int chunk = mb.chunk;
         int n = a.rows;
         int h = config.hiddenSize();
         norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, a.localRows, h);
@@ -438,7 +511,16 @@ public final class GptModel implements AutoCloseable {
         return activationBytes;
     }
 
-    /** Bytes of parameters and of gradients (each) this rank holds. */
+    /** Bytes of gradient accumulators this rank holds. */
+    public long gradientBytes() {
+        long n = 0;
+        for (Tensor t : grads.values()) {
+            n += t.numel();
+        }
+        return 4 * n;
+    }
+
+    /** Bytes of parameters this rank holds right now (ZeRO-3 keeps its shards elsewhere). */
     public long parameterBytes() {
         long n = 0;
         for (Tensor t : params.values()) {
@@ -594,6 +676,7 @@ public final class GptModel implements AutoCloseable {
         int h = config.hiddenSize();
         int chunk = mb.chunk;
         if (stage.computesLoss(chunk)) {
+            acquire(headNames());
             if (tp.enabled()) {
                 be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
                         vocabStart, n, vocabRows, vocabValid);
@@ -609,6 +692,7 @@ public final class GptModel implements AutoCloseable {
             be.fill(a.dresid, 0f);
             normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,
                     a.localRows, h);
+            release(headNames());
         } else {
             if (doutput == null) {
                 throw new IllegalStateException("stage without the head needs the gradient of its output");
@@ -617,10 +701,12 @@ public final class GptModel implements AutoCloseable {
         }
         for (int l = stage.layerEnd(chunk) - 1; l >= stage.layerStart(chunk); l--) {
             LayerActivations la = a.layer(l - stage.layerStart(chunk));
+            acquire(namesOfLayer(l));
             if (recompute) {
                 layerForward(a, l, la);
             }
             layerBackward(a, l, la);
+            release(namesOfLayer(l));
         }
         Tensor dinput = null;
         if (stage.embeds(chunk)) {

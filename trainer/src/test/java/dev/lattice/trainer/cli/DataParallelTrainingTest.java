@@ -43,7 +43,8 @@ class DataParallelTrainingTest {
     @CsvSource({"gpt2, 2, 1, 1, 0, 2", "gpt2, 2, 1, 1, 1, 2", "gpt2, 2, 1, 1, 2, 2", "llama, 2, 1, 1, 0, 2",
             "llama, 2, 1, 1, 1, 2", "gpt2, 2, 2, 1, 0, 2", "llama, 2, 2, 1, 0, 2", "gpt2, 4, 2, 1, 1, 2",
             "llama, 4, 2, 1, 1, 2", "gpt2, 2, 1, 2, 0, 2", "llama, 2, 1, 2, 0, 2", "gpt2, 4, 1, 4, 0, 4",
-            "gpt2, 8, 2, 2, 1, 2", "llama, 8, 2, 2, 1, 2"})
+            "gpt2, 8, 2, 2, 1, 2", "llama, 8, 2, 2, 1, 2", "gpt2, 2, 1, 1, 3, 2", "llama, 2, 1, 1, 3, 2",
+            "gpt2, 8, 2, 2, 3, 2"})
     void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int pp, int zero, int layers)
             throws Exception {
         Path single = tmp.resolve("single");

@@ -39,7 +39,8 @@ class MemoryPlanTest {
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4",
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
         "--world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1",
-        "--world-size 2 --tensor-model-parallel-size 2 --sequence-parallel"})
+        "--world-size 2 --tensor-model-parallel-size 2 --sequence-parallel",
+        "--world-size 2 --zero-stage 3"})
     void measuredBytesEqualThePlan(String layout) throws IOException {
         Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
         String data = TrainFixtures.corpus(tmp.resolve("data"), tok, 200, 1);
@@ -66,6 +67,9 @@ class MemoryPlanTest {
         MemoryPlan four = MemoryPlan.of(c, 4, 1, 1, 1, 4, 16, 128, false, 1, 0);
         assertEquals(one.parameterBytes(), four.parameterBytes());
         assertEquals(one.optimizerBytes() / 4.0, four.optimizerBytes(), 64, "ZeRO-1 optimizer ≈ 1/DP");
+        MemoryPlan zero3 = MemoryPlan.of(c, 4, 1, 1, 3, 4, 16, 128, false, 1, 0);
+        assertEquals(one.parameterBytes() / 4.0, zero3.parameterBytes(), 4 * 64, "ZeRO-3 parameters ≈ 1/DP");
+        assertEquals(one.optimizerBytes() / 4.0, zero3.optimizerBytes(), 8 * 64);
         MemoryPlan tp = MemoryPlan.of(c, 2, 2, 1, 0, 4, 16, 128, false, 1, 0);
         assertTrue(tp.parameterBytes() < 0.55 * one.parameterBytes(), "TP2 halves the sharded parameters");
         MemoryPlan pp = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, false, 1, 0);

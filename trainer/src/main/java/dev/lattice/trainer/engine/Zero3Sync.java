@@ -1,0 +1,212 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.comm.Collectives;
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.model.ParameterLayout;
+import dev.lattice.trainer.model.TpSplit;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * ZeRO stage 3: each data-parallel rank keeps only its shard of every parameter (each parameter padded to a
+ * multiple of the DP size and cut in equal pieces), together with Adam's moments for that shard. A layer's
+ * parameters are all-gathered just before its forward or backward pass and dropped right after
+ * ({@link GptModel.ParameterHooks}); gradients are reduce-scattered to their owners, which update their shards.
+ * Gradients are accumulated in full during the micro-batches (as in this engine's ZeRO-2), so the memory saved is
+ * that of the parameters and optimizer state.
+ */
+public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
+
+    private final Communicator dp;
+    private final GptModel model;
+    private final Backend be;
+    private final List<ParameterLayout.Spec> specs;
+    private final Map<String, Integer> index = new LinkedHashMap<>();
+    private final long[] sizes;
+    private final long[] shardLength;
+    private final int[][] shapes;
+    private final Tensor[] paramShard;
+    private final Tensor[] gradShard;
+    private final Tensor[] m;
+    private final Tensor[] v;
+    private final Tensor empty;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+    private int steps;
+
+    /** Takes the shards of the model's (full, initialised) parameters and releases the parameters. */
+    public Zero3Sync(Communicator dp, GptModel model, double beta1, double beta2, double eps, double weightDecay) {
+        this.dp = dp;
+        this.model = model;
+        this.be = model.backend();
+        this.specs = model.specs();
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        int n = specs.size();
+        sizes = new long[n];
+        shardLength = new long[n];
+        shapes = new int[n][];
+        paramShard = new Tensor[n];
+        gradShard = new Tensor[n];
+        m = new Tensor[n];
+        v = new Tensor[n];
+        empty = be.zeros(0);
+        int ranks = dp.size();
+        for (int p = 0; p < n; p++) {
+            String name = specs.get(p).name();
+            index.put(name, p);
+            Tensor full = model.parameters().get(name);
+            shapes[p] = full.shape();
+            sizes[p] = full.numel();
+            shardLength[p] = (sizes[p] + ranks - 1) / ranks;
+            int len = Math.toIntExact(shardLength[p]);
+            paramShard[p] = be.zeros(len);
+            gradShard[p] = be.zeros(len);
+            m[p] = be.zeros(len);
+            v[p] = be.zeros(len);
+            long start = dp.rank() * shardLength[p];
+            long count = Math.max(0, Math.min(shardLength[p], sizes[p] - start));
+            if (count > 0) {
+                be.copyRange(paramShard[p], 0, full, start, count);
+            }
+            model.replaceParameter(name, empty);
+        }
+        model.withParameterHooks(this);
+    }
+
+    @Override
+    public void acquire(List<String> names) {
+        for (String name : names) {
+            int p = index.get(name);
+            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
+            dp.allGather(paramShard[p], 0, padded, 0, shardLength[p]);
+            Tensor full = be.zeros(shapes[p]);
+            be.copyRange(full, 0, padded, 0, sizes[p]);
+            model.replaceParameter(name, full);
+        }
+    }
+
+    @Override
+    public void release(List<String> names) {
+        for (String name : names) {
+            model.replaceParameter(name, empty);
+        }
+    }
+
+    /** Bytes of parameter shards this rank keeps between uses. */
+    public long parameterShardBytes() {
+        long n = 0;
+        for (long s : shardLength) {
+            n += s;
+        }
+        return 4 * n;
+    }
+
+    @Override
+    public int dpRank() {
+        return dp.rank();
+    }
+
+    @Override
+    public int dpSize() {
+        return dp.size();
+    }
+
+    @Override
+    public double sum(double local) {
+        return Collectives.sum(dp, local);
+    }
+
+    @Override
+    public double reduceClipStep(GptModel mdl, double lr, double clip) {
+        int ranks = dp.size();
+        boolean tpFirst = mdl.tensorParallel().rank() == 0;
+        double squares = 0;
+        for (int p = 0; p < specs.size(); p++) {
+            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * ranks));
+            be.copyRange(padded, 0, mdl.gradients().get(specs.get(p).name()), 0, sizes[p]);
+            dp.reduceScatter(padded, 0, gradShard[p], 0, shardLength[p], ReduceOp.SUM);
+            String name = specs.get(p).name();
+            if (!mdl.stage().isTiedCopy(name) && (tpFirst || specs.get(p).split() != TpSplit.REPLICATED)) {
+                squares += be.sumOfSquares(gradShard[p]);
+            }
+        }
+        double norm = Math.sqrt(Collectives.sum(mdl.pipeline().pipeline(),
+                Collectives.sum(mdl.tensorParallel().comm(), sum(squares))));
+        if (!Double.isFinite(norm)) {
+            return norm;
+        }
+        double coeff = clip / (norm + 1.0e-6);
+        steps++;
+        for (int p = 0; p < specs.size(); p++) {
+            if (clip > 0 && coeff < 1.0) {
+                be.scale(gradShard[p], (float) coeff);
+            }
+            double wd = specs.get(p).weightDecay() ? weightDecay : 0.0;
+            be.adamW(paramShard[p], 0, gradShard[p], 0, m[p], v[p], 0, shardLength[p], lr, beta1, beta2, eps, wd,
+                    steps);
+        }
+        return norm;
+    }
+
+    @Override
+    public long optimizerStateBytes() {
+        return 2 * parameterShardBytes();
+    }
+
+    @Override
+    public int steps() {
+        return steps;
+    }
+
+    @Override
+    public void restoreSteps(int s) {
+        steps = s;
+    }
+
+    private Map<String, Tensor> gather(Tensor[] shards) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int p = 0; p < specs.size(); p++) {
+            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
+            dp.allGather(shards[p], 0, padded, 0, shardLength[p]);
+            Tensor full = be.zeros(shapes[p]);
+            be.copyRange(full, 0, padded, 0, sizes[p]);
+            out.put(specs.get(p).name(), full);
+        }
+        return out;
+    }
+
+    /** The full parameters (collective over DP), for checkpoints. */
+    public Map<String, Tensor> fullParameters() {
+        return gather(paramShard);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public Map<String, Tensor>[] fullOptimizerState(GptModel mdl) {
+        return new Map[] {gather(m), gather(v)};
+    }
+
+    @Override
+    public void loadOptimizerState(GptModel mdl, Map<String, Tensor> fullM, Map<String, Tensor> fullV) {
+        for (int p = 0; p < specs.size(); p++) {
+            String name = specs.get(p).name();
+            long start = dp.rank() * shardLength[p];
+            long count = Math.max(0, Math.min(shardLength[p], sizes[p] - start));
+            if (count > 0) {
+                be.copyRange(m[p], 0, fullM.get(name), start, count);
+                be.copyRange(v[p], 0, fullV.get(name), start, count);
+            }
+        }
+    }
+}
