@@ -5,10 +5,9 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.lattice.data.storage.LocalStorage;
 import dev.lattice.data.storage.Storage;
 import dev.lattice.data.storage.Storages;
-import dev.lattice.trainer.backend.Backend;
-import dev.lattice.trainer.backend.Tensor;
 import dev.lattice.trainer.engine.TrainingState;
 import dev.lattice.trainer.io.NamedTensor;
 import dev.lattice.trainer.io.Safetensors;
@@ -20,29 +19,29 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 /**
  * Megatron's checkpoint layout (megatron-formats.md §4) with safetensors instead of pickles:
  * <pre>
- * &lt;dir&gt;/latest_checkpointed_iteration.txt          written last: the commit
- * &lt;dir&gt;/iter_0000100/mp_rank_00/model.safetensors    parameters, Lattice names
- * &lt;dir&gt;/iter_0000100/mp_rank_00/optimizer.safetensors  Adam moments: exp_avg.&lt;name&gt;, exp_avg_sq.&lt;name&gt;
- * &lt;dir&gt;/iter_0000100/mp_rank_00/state.json         iteration, consumed samples, steps, scheduler, config
+ * &lt;dir&gt;/latest_checkpointed_iteration.txt             written last: the commit
+ * &lt;dir&gt;/iter_0000100/state.json                     iteration, consumed samples, steps, config, layout
+ * &lt;dir&gt;/iter_0000100/mp_rank_TT[_PPP]/model.safetensors     that (tensor, pipeline) rank's parameter shards
+ * &lt;dir&gt;/iter_0000100/mp_rank_TT[_PPP]/optimizer.safetensors    Adam's moments (no ZeRO), or
+ * &lt;dir&gt;/iter_0000100/mp_rank_TT[_PPP]/optimizer_dp_RRR.safetensors  each data-parallel rank's ZeRO shard
  * </pre>
- * Local paths use plain Java I/O; {@code hdfs://} and {@code s3a://} go through Hadoop when it is on the
- * classpath ({@link Storages}). A checkpoint never becomes "latest" before all its files are written.
+ * Every rank writes its own files (nothing passes through one rank); rank 0 writes state.json and the tracker after
+ * all of them. Loading reads any layout back into whole tensors ({@link ShardedCheckpoint}). Local paths use plain
+ * Java I/O; {@code hdfs://} and {@code s3a://} go through Hadoop when it is on the classpath ({@link Storages}).
  */
 public final class CheckpointStore {
 
     public static final String TRACKER = "latest_checkpointed_iteration.txt";
     static final String MODEL = "model.safetensors";
-    static final String OPTIMIZER = "optimizer.safetensors";
     static final String STATE = "state.json";
     private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
 
@@ -70,7 +69,16 @@ public final class CheckpointStore {
     }
 
     /** What a checkpoint holds besides tensors. */
-    public record Contents(TrainingState state, ModelConfig config, Map<String, Object> extra) {
+    public record Contents(TrainingState state, ModelConfig config, CheckpointLayout layout,
+                           Map<String, Object> extra) {
+    }
+
+    String resolve(String parent, String child) {
+        return storage.resolve(parent, child);
+    }
+
+    private String iterPath(long iteration) {
+        return storage.resolve(dir, iterationDir(iteration));
     }
 
     /** Checks up front that the directory can be written (so a long run does not fail at its first save). */
@@ -84,15 +92,25 @@ public final class CheckpointStore {
         storage.delete(probe);
     }
 
-    /** Writes the checkpoint of {@code state} and then moves the tracker to it. */
-    public void save(TrainingState state, ModelConfig config, Backend be, Map<String, Tensor> params,
-                     Map<String, Tensor> m, Map<String, Tensor> v, Map<String, Object> extra) throws IOException {
-        String shard = storage.resolve(storage.resolve(dir, iterationDir(state.iteration())), shardDir(0, 0, 1));
+    /**
+     * Writes one rank's files of iteration {@code iteration}: its parameter shards (null when another rank of its
+     * (tensor, pipeline) shard writes them) and its optimizer tensors (null when it writes none).
+     */
+    public void writeShard(long iteration, CheckpointLayout layout, int tpRank, int ppRank, int dpRank,
+                           Collection<NamedTensor> model, Collection<NamedTensor> optimizer) throws IOException {
+        String shard = storage.resolve(iterPath(iteration), shardDir(tpRank, ppRank, layout.pp()));
         storage.mkdirs(shard);
-        writeTensors(storage.resolve(shard, MODEL), named(be, params, ""), Map.of("format", "lattice"));
-        List<NamedTensor> opt = new ArrayList<>(named(be, m, "exp_avg."));
-        opt.addAll(named(be, v, "exp_avg_sq."));
-        writeTensors(storage.resolve(shard, OPTIMIZER), opt, Map.of("format", "lattice"));
+        if (model != null) {
+            writeTensors(storage.resolve(shard, MODEL), model);
+        }
+        if (optimizer != null) {
+            writeTensors(storage.resolve(shard, layout.optimizerFile(dpRank)), optimizer);
+        }
+    }
+
+    /** After every rank's {@link #writeShard}: state.json, then the tracker, which makes the checkpoint "latest". */
+    public void commit(TrainingState state, ModelConfig config, CheckpointLayout layout, Map<String, Object> extra)
+            throws IOException {
         JsonObject json = new JsonObject();
         json.addProperty("checkpoint_version", 3.0);
         json.addProperty("iteration", state.iteration());
@@ -101,34 +119,29 @@ public final class CheckpointStore {
         json.addProperty("skipped_iterations", state.skippedIterations());
         json.addProperty("optimizer_steps", state.optimizerSteps());
         json.add("model_config", GSON.toJsonTree(config));
+        json.add("layout", GSON.toJsonTree(layout));
         json.add("extra", GSON.toJsonTree(extra));
-        try (OutputStream out = storage.create(storage.resolve(shard, STATE), true)) {
+        try (OutputStream out = storage.create(storage.resolve(iterPath(state.iteration()), STATE), true)) {
             out.write(GSON.toJson(json).getBytes(StandardCharsets.UTF_8));
         }
-        writeTracker(Long.toString(state.iteration()));
-    }
-
-    private void writeTracker(String content) throws IOException {
         String tracker = storage.resolve(dir, TRACKER);
         String tmp = tracker + ".tmp";
         try (OutputStream out = storage.create(tmp, true)) {
-            out.write(content.getBytes(StandardCharsets.UTF_8));
+            out.write(Long.toString(state.iteration()).getBytes(StandardCharsets.UTF_8));
         }
         storage.rename(tmp, tracker);
     }
 
-    private static List<NamedTensor> named(Backend be, Map<String, Tensor> tensors, String prefix) {
-        List<NamedTensor> out = new ArrayList<>();
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-            out.add(new NamedTensor(prefix + e.getKey(), e.getValue().shape(), be.toHost(e.getValue())));
+    private void writeTensors(String path, Collection<NamedTensor> tensors) throws IOException {
+        if (storage == LocalStorage.INSTANCE) {
+            Path p = LocalStorage.toPath(path);
+            Files.createDirectories(p.getParent());
+            Safetensors.write(p, tensors, Map.of("format", "lattice"));
+            return;
         }
-        return out;
-    }
-
-    private void writeTensors(String path, List<NamedTensor> tensors, Map<String, String> meta) throws IOException {
         Path local = Files.createTempFile("lattice-ckpt", ".safetensors");
         try {
-            Safetensors.write(local, tensors, meta);
+            Safetensors.write(local, tensors, Map.of("format", "lattice"));
             try (OutputStream out = storage.create(path, true)) {
                 Files.copy(local, out);
             }
@@ -147,55 +160,37 @@ public final class CheckpointStore {
         try (InputStream in = storage.open(tracker)) {
             text = new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
         }
-        if (text.equals("release")) {
-            return 0;
-        }
         try {
             return Long.parseLong(text);
         } catch (NumberFormatException e) {
-            throw new IOException(tracker + ": expected an iteration number or 'release', found '" + text + "'");
+            throw new IOException(tracker + ": expected an iteration number, found '" + text + "'");
         }
     }
 
-    /**
-     * Loads the latest checkpoint into the given tensors (which fix the expected names and shapes), and returns its
-     * state. Missing, damaged or mismatched files are errors that name the file and tensor.
-     */
-    public Contents load(ModelConfig expected, Backend be, Map<String, Tensor> params, Map<String, Tensor> m,
-                         Map<String, Tensor> v) throws IOException {
-        long iteration = latestIteration();
-        if (iteration < 0) {
-            throw new IOException("--load " + dir + ": no " + TRACKER + " (not a checkpoint directory)");
-        }
-        String shard = storage.resolve(storage.resolve(dir, iteration == 0 && isRelease() ? "release"
-                : iterationDir(iteration)), shardDir(0, 0, 1));
-        Contents contents = readState(storage.resolve(shard, STATE));
-        if (expected != null && !expected.equals(contents.config())) {
-            throw new IOException("--load " + dir + ": checkpoint model " + contents.config()
-                    + " differs from the configured model " + expected);
-        }
-        readInto(storage.resolve(shard, MODEL), "", be, params);
-        if (m != null && v != null) {
-            readInto(storage.resolve(shard, OPTIMIZER), "exp_avg.", be, m);
-            readInto(storage.resolve(shard, OPTIMIZER), "exp_avg_sq.", be, v);
-        }
-        return contents;
-    }
-
-    private boolean isRelease() throws IOException {
-        try (InputStream in = storage.open(storage.resolve(dir, TRACKER))) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8).trim().equals("release");
-        }
-    }
-
-    /** Reads only the state and config of the latest checkpoint. */
+    /** The state, config and layout of the latest checkpoint. */
     public Contents readLatestState() throws IOException {
         long iteration = latestIteration();
         if (iteration < 0) {
             throw new IOException(dir + ": no " + TRACKER + " (not a checkpoint directory)");
         }
-        return readState(storage.resolve(storage.resolve(storage.resolve(dir, iterationDir(iteration)),
-                shardDir(0, 0, 1)), STATE));
+        return readState(storage.resolve(iterPath(iteration), STATE));
+    }
+
+    /**
+     * The latest checkpoint as whole tensors, whatever layout wrote it.
+     *
+     * @param expected the configured model (null to accept the checkpoint's); a different one is an error
+     * @param withOptimizer whether to read Adam's moments too
+     */
+    public ShardedCheckpoint.Full readFull(ModelConfig expected, ShardedCheckpoint.StageFunction stages,
+                                           boolean withOptimizer) throws IOException {
+        Contents contents = readLatestState();
+        if (expected != null && !expected.equals(contents.config())) {
+            throw new IOException("--load " + dir + ": checkpoint model " + contents.config()
+                    + " differs from the configured model " + expected);
+        }
+        return ShardedCheckpoint.read(this, iterPath(contents.state().iteration()), contents, contents.layout(),
+                stages, withOptimizer);
     }
 
     private Contents readState(String path) throws IOException {
@@ -213,50 +208,51 @@ public final class CheckpointStore {
                     json.get("consumed_train_samples").getAsLong(), json.get("consumed_valid_samples").getAsLong(),
                     json.get("skipped_iterations").getAsLong(), json.get("optimizer_steps").getAsInt());
             ModelConfig config = GSON.fromJson(json.get("model_config"), ModelConfig.class);
+            CheckpointLayout layout = json.has("layout") ? GSON.fromJson(json.get("layout"), CheckpointLayout.class)
+                    : CheckpointLayout.SINGLE;
             @SuppressWarnings("unchecked")
             Map<String, Object> extra = json.has("extra") ? GSON.fromJson(json.get("extra"), Map.class)
                     : new LinkedHashMap<>();
-            return new Contents(st, config, extra);
+            return new Contents(st, config, layout, extra);
         } catch (RuntimeException e) {
             throw new IOException(path + ": missing or malformed field: " + e.getMessage(), e);
         }
     }
 
-    private void readInto(String path, String prefix, Backend be, Map<String, Tensor> into) throws IOException {
+    /** Opens a checkpoint file for reading (a local copy of remote files), naming the file in errors. */
+    Safetensors openSafetensors(String path) throws IOException {
         if (!storage.exists(path)) {
             throw new IOException(path + ": missing (the checkpoint is incomplete or damaged)");
         }
-        boolean local = storage == dev.lattice.data.storage.LocalStorage.INSTANCE;
-        Path file = local ? dev.lattice.data.storage.LocalStorage.toPath(path)
-                : Files.createTempFile("lattice-ckpt", ".safetensors");
-        try {
-            if (!local) {
-                try (InputStream in = storage.open(path)) {
-                    Files.copy(in, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-            try (Safetensors st = Safetensors.open(file)) {
-                for (Map.Entry<String, Tensor> e : into.entrySet()) {
-                    String name = prefix + e.getKey();
-                    if (!st.contains(name)) {
-                        throw new IOException(path + ": no tensor '" + name + "'");
-                    }
-                    int[] shape = st.shape(name);
-                    if (!Arrays.equals(shape, e.getValue().shape())) {
-                        throw new IOException(path + ": tensor '" + name + "' has shape " + Arrays.toString(shape)
-                                + ", the model expects " + Arrays.toString(e.getValue().shape()));
-                    }
-                    be.upload(e.getValue(), st.readFloats(name));
-                }
-            } catch (IOException | RuntimeException e) {
-                // Name the checkpoint's file, not the local copy.
-                String msg = String.valueOf(e.getMessage()).replace(file.toString(), path);
-                throw new IOException(msg.startsWith(path) ? msg : path + ": " + msg, e);
-            }
-        } finally {
-            if (!local) {
-                Files.deleteIfExists(file);
+        Path file;
+        if (storage == LocalStorage.INSTANCE) {
+            file = LocalStorage.toPath(path);
+        } else {
+            file = Files.createTempFile("lattice-ckpt", ".safetensors");
+            file.toFile().deleteOnExit();
+            try (InputStream in = storage.open(path)) {
+                Files.copy(in, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
         }
+        try {
+            return Safetensors.open(file);
+        } catch (IOException | RuntimeException e) {
+            String msg = String.valueOf(e.getMessage()).replace(file.toString(), path);
+            throw new IOException(msg.startsWith(path) ? msg : path + ": " + msg, e);
+        }
+    }
+
+    /** A tensor of an open file, checked against the shape the model expects. */
+    float[] tensor(Safetensors st, String name, int[] shape) throws IOException {
+        String file = st.file().toString();
+        if (!st.contains(name)) {
+            throw new IOException(file + ": no tensor '" + name + "'");
+        }
+        int[] got = st.shape(name);
+        if (!Arrays.equals(got, shape)) {
+            throw new IOException(file + ": tensor '" + name + "' has shape " + Arrays.toString(got)
+                    + ", expected " + Arrays.toString(shape));
+        }
+        return st.readFloats(name);
     }
 }

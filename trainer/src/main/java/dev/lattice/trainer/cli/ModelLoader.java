@@ -5,7 +5,6 @@ import dev.lattice.trainer.backend.Tensor;
 import dev.lattice.trainer.checkpoint.CheckpointStore;
 import dev.lattice.trainer.hf.HfModelDirectory;
 import dev.lattice.trainer.model.GptModel;
-import dev.lattice.trainer.model.ModelConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -33,9 +32,10 @@ final class ModelLoader {
             throw new IOException("--checkpoint " + dir + ": neither a Lattice checkpoint ("
                     + CheckpointStore.TRACKER + ") nor a HuggingFace model directory (config.json)");
         }
-        ModelConfig config = store.readLatestState().config();
-        GptModel model = new GptModel(config, be, false);
-        store.load(config, be, model.parameters(), null, null);
+        dev.lattice.trainer.checkpoint.ShardedCheckpoint.Full full = store.readFull(null,
+                dev.lattice.trainer.engine.StagePlacement::stageOf, false);
+        GptModel model = new GptModel(full.contents().config(), be, false);
+        model.loadFull(full.params());
         return model;
     }
 }

@@ -30,7 +30,7 @@ import dev.lattice.trainer.model.ModelConfig;
 import dev.lattice.trainer.model.TensorParallel;
 import dev.lattice.trainer.model.PipelineContext;
 import dev.lattice.trainer.model.PipelineStage;
-import dev.lattice.trainer.engine.PipelineGather;
+import dev.lattice.trainer.engine.StagePlacement;
 import dev.lattice.trainer.engine.PipelineRunner;
 import dev.lattice.parallel.comm.Communicator;
 import dev.lattice.trainer.optim.AdamW;
@@ -271,7 +271,7 @@ public final class TrainCommand {
                 pipe = new PipelineContext(ppComm, emb, ppRank, topology.pp());
             }
             PipelineStage stage = topology.pp() > 1
-                    ? PipelineGather.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
+                    ? StagePlacement.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
             GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe)
                     .withSequenceParallel(o.sequenceParallel);
             PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
@@ -279,13 +279,13 @@ public final class TrainCommand {
             Map<String, Tensor> loadedM = null;
             Map<String, Tensor> loadedV = null;
             if (resume) {
-                // Checkpoints hold full tensors (the universal layout): each rank cuts its TP shard and ZeRO share.
-                Map<String, Tensor> p = fullZeros(be, model);
-                loadedM = fullZeros(be, model);
-                loadedV = fullZeros(be, model);
-                CheckpointStore.Contents c = new CheckpointStore(o.load).load(config, be, p, loadedM, loadedV);
-                model.loadFull(host(be, p));
-                start = c.state();
+                // Whatever layout wrote the checkpoint, it is read back as whole tensors; each rank cuts its own.
+                dev.lattice.trainer.checkpoint.ShardedCheckpoint.Full full = new CheckpointStore(o.load)
+                        .readFull(config, StagePlacement::stageOf, true);
+                model.loadFull(full.params());
+                loadedM = tensors(be, model, full.m());
+                loadedV = tensors(be, model, full.v());
+                start = full.contents().state();
                 log.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
             } else if (hfWeights != null) {
                 Map<String, float[]> full = new java.util.LinkedHashMap<>();
@@ -317,27 +317,37 @@ public final class TrainCommand {
                     config.paddedVocabSize());
             boolean writer = rank == 0;
             boolean dpFirst = topology.dpRank(rank) == 0;
+            Communicator everyone = world == null ? null : world.world(rank);
             Checkpointer checkpointer = store == null ? null : st -> {
-                Map<String, Tensor>[] state = sync.fullOptimizerState(model); // collective over DP under ZeRO
-                Map<String, Tensor> local = sync instanceof Zero3Sync z ? z.fullParameters() // collective over DP
-                        : model.parameters();
-                if (!dpFirst) {
-                    return;
+                // Each rank writes its own shard; nothing passes through one rank (ZeRO-3 first gathers each
+                // (tp, pp) shard's parameters over its DP group).
+                Map<String, Tensor> local = sync instanceof Zero3Sync z ? z.fullParameters() : model.parameters();
+                dev.lattice.trainer.checkpoint.CheckpointLayout layout = new dev.lattice.trainer.checkpoint
+                        .CheckpointLayout(topology.tp(), topology.pp(), chunks, topology.dp(),
+                        sync.checkpointZeroStage(), sync.bucketElements());
+                java.util.List<NamedTensor> mine = null;
+                if (dpFirst) {
+                    mine = new java.util.ArrayList<>();
+                    for (var s : model.specs()) {
+                        if (!model.stage().isTiedCopy(s.name())) {
+                            Tensor t = local.get(s.name());
+                            mine.add(new NamedTensor(s.name(), t.shape(), be.toHost(t)));
+                        }
+                    }
                 }
-                Map<String, float[]> params = model.gatherFull(local); // collective over TP
-                Map<String, float[]> m = model.gatherFull(state[0]);
-                Map<String, float[]> v = model.gatherFull(state[1]);
-                if (topology.tpRank(rank) != 0) {
-                    return;
+                store.writeShard(st.iteration(), layout, topology.tpRank(rank), ppRank, topology.dpRank(rank), mine,
+                        sync.optimizerPayload(model));
+                if (everyone != null) {
+                    everyone.barrier(); // every shard is written before the commit
                 }
-                PipelineGather.toFirstStage(model.pipeline().pipeline(), config, chunks,
-                        java.util.List.of(params, m, v));
                 if (writer) {
-                    store.save(st, config, be, tensors(be, model, params), tensors(be, model, m),
-                            tensors(be, model, v), Map.of("seed", o.seed, "tokenizer", tokenizerId, "world_size",
-                                    topology.world(), "tensor_parallel", topology.tp(), "zero_stage", zero));
+                    store.commit(st, config, layout, Map.of("seed", o.seed, "tokenizer", tokenizerId,
+                            "world_size", topology.world(), "zero_stage", zero));
                     log.printf("  successfully saved checkpoint from iteration %7d to %s%n", st.iteration(),
                             store.directory());
+                }
+                if (everyone != null) {
+                    everyone.barrier();
                 }
             };
             boolean metricsHere = out != null && o.save != null && isLocal(o.save);
@@ -371,19 +381,7 @@ public final class TrainCommand {
             }
         }
 
-        private static Map<String, Tensor> fullZeros(Backend be, GptModel model) {
-            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.specs()) {
-                out.put(s.name(), be.zeros(s.shape()));
-            }
-            return out;
-        }
 
-        private static Map<String, float[]> host(Backend be, Map<String, Tensor> t) {
-            Map<String, float[]> out = new java.util.LinkedHashMap<>();
-            t.forEach((k, v) -> out.put(k, be.toHost(v)));
-            return out;
-        }
 
         /** This rank's TP shards of full tensors. */
         private static Map<String, Tensor> shard(Backend be, GptModel model, Map<String, Tensor> full) {
@@ -396,22 +394,15 @@ public final class TrainCommand {
             return out;
         }
 
-        /** Every parameter of the whole model (the writer has gathered all stages). */
+        /** Full-shape tensors of this stage's parameters from whole-model values. */
         private static Map<String, Tensor> tensors(Backend be, GptModel model, Map<String, float[]> full) {
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (var s : model.layout().specs()) {
+            for (var s : model.specs()) {
                 out.put(s.name(), be.fromHost(full.get(s.name()), s.shape()));
             }
             return out;
         }
 
-        private static Map<String, Tensor> zerosLike(Backend be, GptModel model) {
-            Map<String, Tensor> out = new java.util.LinkedHashMap<>();
-            for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
-                out.put(e.getKey(), be.zeros(e.getValue().shape()));
-            }
-            return out;
-        }
     }
 
     private static boolean isLocal(String path) {

@@ -48,6 +48,7 @@ public final class DataParallelSync implements GradientSync {
     private final Tensor v;
     private final long[] shardOffsets;
     private int steps;
+    private final long bucketElements;
 
     /**
      * @param model the rank's model: its (possibly tensor-parallel) parameter shards fix the flat layout
@@ -69,6 +70,7 @@ public final class DataParallelSync implements GradientSync {
             sizes[i] = model.parameters().get(specs.get(i).name()).numel();
         }
         this.layout = new ZeroLayout(sizes, dp.size(), bucketElements);
+        this.bucketElements = bucketElements;
         this.flatGrad = be.zeros(Math.toIntExact(layout.flatLength()));
         this.flatParam = zeroStage > 0 ? be.zeros(Math.toIntExact(layout.flatLength())) : null;
         this.beta1 = beta1;
@@ -214,28 +216,24 @@ public final class DataParallelSync implements GradientSync {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
-    public Map<String, Tensor>[] fullOptimizerState(GptModel model) {
+    public java.util.List<dev.lattice.trainer.io.NamedTensor> optimizerPayload(GptModel model) {
         if (zeroStage == 0) {
-            return new Map[] {replicated.firstMoments(), replicated.secondMoments()};
+            return dp.rank() == 0 ? SingleRankSync.perParameter(model, replicated.firstMoments(),
+                    replicated.secondMoments()) : null;
         }
-        Map<String, Tensor>[] out = new Map[2];
-        Tensor[] shards = {m, v};
-        for (int i = 0; i < 2; i++) {
-            Tensor flat = be.zeros(Math.toIntExact(layout.flatLength()));
-            int n = dp.size();
-            for (int b = 0; b < layout.buckets().size(); b++) {
-                ZeroLayout.Bucket k = layout.buckets().get(b);
-                dp.allGather(shards[i], shardOffsets[b], flat, k.start(), k.length() / n);
-            }
-            Map<String, Tensor> full = new LinkedHashMap<>();
-            for (ParameterLayout.Spec s : specs) {
-                full.put(s.name(), be.zeros(model.parameters().get(s.name()).shape()));
-            }
-            unflatten(flat, full);
-            out[i] = full;
-        }
-        return out;
+        return java.util.List.of(
+                new dev.lattice.trainer.io.NamedTensor("exp_avg", m.shape(), be.toHost(m)),
+                new dev.lattice.trainer.io.NamedTensor("exp_avg_sq", v.shape(), be.toHost(v)));
+    }
+
+    @Override
+    public int checkpointZeroStage() {
+        return zeroStage == 0 ? 0 : 1;
+    }
+
+    @Override
+    public long bucketElements() {
+        return bucketElements;
     }
 
     @Override

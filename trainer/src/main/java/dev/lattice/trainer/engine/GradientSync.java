@@ -34,8 +34,20 @@ public interface GradientSync {
     /** Restores the step count from a checkpoint. */
     void restoreSteps(int steps);
 
-    /** The full first and second moments per parameter, as one rank would hold them (collective under ZeRO). */
-    Map<String, Tensor>[] fullOptimizerState(GptModel model);
+    /**
+     * The optimizer tensors this rank writes into a checkpoint (see {@code CheckpointLayout}): per-parameter
+     * moments of its shards without ZeRO (written by DP rank 0 only; null elsewhere), its flat ZeRO-1/2 shard, or its
+     * per-parameter ZeRO-3 shards. No communication.
+     */
+    java.util.List<dev.lattice.trainer.io.NamedTensor> optimizerPayload(GptModel model);
+
+    /** The ZeRO stage of the files {@link #optimizerPayload} produces (0 for replicated moments). */
+    int checkpointZeroStage();
+
+    /** Elements per ZeRO bucket (for reassembling flat shards); irrelevant without ZeRO-1/2. */
+    default long bucketElements() {
+        return Long.MAX_VALUE;
+    }
 
     /** Loads full per-parameter moments (each rank keeps what it owns). */
     void loadOptimizerState(GptModel model, Map<String, Tensor> m, Map<String, Tensor> v);

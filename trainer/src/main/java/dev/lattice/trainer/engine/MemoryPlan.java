@@ -35,7 +35,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                                 int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel) {
         int dp = world / (tp * pp);
         int ppRank = rank / (tp * dp);
-        PipelineStage stage = pp > 1 ? PipelineGather.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
+        PipelineStage stage = pp > 1 ? StagePlacement.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
         long params = 0;
         java.util.List<Long> sizes = new java.util.ArrayList<>();
         for (ParameterLayout.Spec s : new ParameterLayout(c).specs()) {

@@ -61,9 +61,30 @@ public final class SingleRankSync implements GradientSync {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
-    public Map<String, Tensor>[] fullOptimizerState(GptModel model) {
-        return new Map[] {adam.firstMoments(), adam.secondMoments()};
+    public java.util.List<dev.lattice.trainer.io.NamedTensor> optimizerPayload(GptModel model) {
+        return perParameter(model, adam.firstMoments(), adam.secondMoments());
+    }
+
+    @Override
+    public int checkpointZeroStage() {
+        return 0;
+    }
+
+    /** exp_avg.NAME / exp_avg_sq.NAME for every parameter this stage owns (the tied copy is the first stage's). */
+    static java.util.List<dev.lattice.trainer.io.NamedTensor> perParameter(GptModel model, Map<String, Tensor> m,
+                                                                           Map<String, Tensor> v) {
+        java.util.List<dev.lattice.trainer.io.NamedTensor> out = new java.util.ArrayList<>();
+        for (dev.lattice.trainer.model.ParameterLayout.Spec s : model.specs()) {
+            if (model.stage().isTiedCopy(s.name())) {
+                continue;
+            }
+            Tensor a = m.get(s.name());
+            out.add(new dev.lattice.trainer.io.NamedTensor("exp_avg." + s.name(), a.shape(),
+                    model.backend().toHost(a)));
+            out.add(new dev.lattice.trainer.io.NamedTensor("exp_avg_sq." + s.name(), a.shape(),
+                    model.backend().toHost(v.get(s.name()))));
+        }
+        return out;
     }
 
     @Override

@@ -192,9 +192,20 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
-    public Map<String, Tensor>[] fullOptimizerState(GptModel mdl) {
-        return new Map[] {gather(m), gather(v)};
+    public java.util.List<dev.lattice.trainer.io.NamedTensor> optimizerPayload(GptModel mdl) {
+        java.util.List<dev.lattice.trainer.io.NamedTensor> out = new java.util.ArrayList<>();
+        for (int p = 0; p < specs.size(); p++) {
+            String name = specs.get(p).name();
+            int[] shape = {Math.toIntExact(shardLength[p])};
+            out.add(new dev.lattice.trainer.io.NamedTensor("exp_avg." + name, shape, be.toHost(m[p])));
+            out.add(new dev.lattice.trainer.io.NamedTensor("exp_avg_sq." + name, shape, be.toHost(v[p])));
+        }
+        return out;
+    }
+
+    @Override
+    public int checkpointZeroStage() {
+        return 3;
     }
 
     @Override

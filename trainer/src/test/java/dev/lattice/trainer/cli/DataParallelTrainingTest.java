@@ -62,12 +62,15 @@ class DataParallelTrainingTest {
         for (int i = 0; i < a.size(); i++) {
             assertEquals(a.get(i), b.get(i), 1e-5 * Math.abs(a.get(i)), "iteration " + (i + 1));
         }
-        var w1 = dev.lattice.trainer.io.Safetensors.readAll(single.resolve("iter_0000020/mp_rank_00/model.safetensors"));
-        var w2 = dev.lattice.trainer.io.Safetensors.readAll(dp.resolve("iter_0000020/mp_rank_00/model.safetensors"));
+        // Both checkpoints read back as whole tensors, whatever layout wrote them (TP shards, stages, ZeRO files).
+        var w1 = new dev.lattice.trainer.checkpoint.CheckpointStore(single.toString())
+                .readFull(null, dev.lattice.trainer.engine.StagePlacement::stageOf, false).params();
+        var w2 = new dev.lattice.trainer.checkpoint.CheckpointStore(dp.toString())
+                .readFull(null, dev.lattice.trainer.engine.StagePlacement::stageOf, false).params();
         assertEquals(w1.keySet(), w2.keySet());
         for (String name : w1.keySet()) {
-            float[] x = w1.get(name).data();
-            float[] y = w2.get(name).data();
+            float[] x = w1.get(name);
+            float[] y = w2.get(name);
             // The key bias (GPT-2) adds q·b to every score of a row, which softmax ignores: its gradient is zero up to
             // rounding noise, and Adam turns that noise into full-size steps whose signs depend on summation order.
             // It cannot affect any output, so it is left out of the comparison.
@@ -189,6 +192,16 @@ class DataParallelTrainingTest {
         first.addAll(List.of(big));
         TrainFixtures.Run a = train(first);
         assertEquals(0, a.code(), a.err());
+        // Sharded as Megatron shards: one directory per (tp, pp) rank, one ZeRO optimizer file per dp rank.
+        Path iter = down.resolve("iter_0000010");
+        for (String shard : List.of("mp_rank_00_000", "mp_rank_01_000", "mp_rank_00_001", "mp_rank_01_001")) {
+            for (String file : List.of("model.safetensors", "optimizer_dp_000.safetensors",
+                    "optimizer_dp_001.safetensors")) {
+                assertTrue(Files.exists(iter.resolve(shard).resolve(file)), shard + "/" + file);
+            }
+        }
+        assertTrue(Files.exists(iter.resolve("state.json")));
+        assertTrue(Files.readString(iter.resolve("state.json")).contains("\"tp\": 2"));
         TrainFixtures.Run b = train(args("llama", down, "--load", down.toString()));
         assertEquals(0, b.code(), b.err());
         assertClose(reference, losses(down));

@@ -1,0 +1,17 @@
+package dev.lattice.trainer.checkpoint;
+
+/**
+ * The parallel layout a checkpoint was written with: how its tensors are cut into files. {@code mp_rank_TT[_PPP]}
+ * directories hold each (tensor, pipeline) rank's shards; ZeRO optimizer state is split further per
+ * data-parallel rank. Loading reassembles whole tensors and cuts them for the layout of the run that loads.
+ */
+public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements) {
+
+    public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE);
+
+    /** The optimizer file of a data-parallel rank: one replicated file without ZeRO, one per rank with it. */
+    public String optimizerFile(int dpRank) {
+        return zero == 0 ? "optimizer.safetensors" : String.format(java.util.Locale.ROOT,
+                "optimizer_dp_%03d.safetensors", dpRank);
+    }
+}
