@@ -33,6 +33,18 @@ public interface Communicator extends AutoCloseable {
     /** Every rank's {@code buf[off, off+count)} becomes the root's. */
     void broadcast(CommBuffer buf, long off, long count, int root);
 
+    /**
+     * Starts a group of point-to-point operations that progress together (NCCL's {@code ncclGroupStart}): a
+     * pipeline stage's sends and receives of one schedule step. The in-JVM communicator's sends never block, so
+     * grouping changes nothing there.
+     */
+    default void groupStart() {
+    }
+
+    /** Ends the group started by {@link #groupStart} (NCCL's {@code ncclGroupEnd}). */
+    default void groupEnd() {
+    }
+
     void send(CommBuffer buf, long off, long count, int peer);
 
     void recv(CommBuffer buf, long off, long count, int peer);

@@ -86,7 +86,8 @@ public final class PipelineRunner implements MicrobatchRunner {
                 }
                 continue;
             }
-            // Sends first, then receives, each in list order (the schedule's contract).
+            // Sends first, then receives, each in list order (the schedule's contract), as one group.
+            comm.groupStart();
             for (P2pOp op : a.ops()) {
                 if (!op.kind().isSend()) {
                     continue;
@@ -105,6 +106,7 @@ public final class PipelineRunner implements MicrobatchRunner {
                 (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch() * chunks + op.chunk(),
                         t);
             }
+            comm.groupEnd();
         }
         if (forwardOnly) {
             states.values().forEach(model::release); // back to the pool for the next pass

@@ -39,21 +39,37 @@ class DataParallelTrainingTest {
         return a;
     }
 
-    @ParameterizedTest(name = "{0} world={1} TP={2} PP={3} ZeRO={4} layers={5}")
-    @CsvSource({"gpt2, 2, 1, 1, 0, 2", "gpt2, 2, 1, 1, 1, 2", "gpt2, 2, 1, 1, 2, 2", "llama, 2, 1, 1, 0, 2",
-            "llama, 2, 1, 1, 1, 2", "gpt2, 2, 2, 1, 0, 2", "llama, 2, 2, 1, 0, 2", "gpt2, 4, 2, 1, 1, 2",
-            "llama, 4, 2, 1, 1, 2", "gpt2, 2, 1, 2, 0, 2", "llama, 2, 1, 2, 0, 2", "gpt2, 4, 1, 4, 0, 4",
-            "gpt2, 8, 2, 2, 1, 2", "llama, 8, 2, 2, 1, 2", "gpt2, 2, 1, 1, 3, 2", "llama, 2, 1, 1, 3, 2",
-            "gpt2, 8, 2, 2, 3, 2"})
-    void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int pp, int zero, int layers)
-            throws Exception {
+    @ParameterizedTest(name = "{0} world={1} TP={2} PP={3} ZeRO={4} layers={5} {6}")
+    @CsvSource(nullValues = "-", value = {
+            // data parallelism, every ZeRO stage
+            "gpt2, 2, 1, 1, 0, 2, -", "llama, 2, 1, 1, 0, 2, -",
+            "gpt2, 2, 1, 1, 1, 2, -", "llama, 2, 1, 1, 1, 2, -",
+            "gpt2, 2, 1, 1, 2, 2, -", "llama, 2, 1, 1, 2, 2, -",
+            "gpt2, 2, 1, 1, 3, 2, -", "llama, 2, 1, 1, 3, 2, -",
+            // tensor parallelism, with and without sequence parallelism
+            "gpt2, 2, 2, 1, 0, 2, -", "llama, 2, 2, 1, 0, 2, -",
+            "gpt2, 2, 2, 1, 0, 2, --sequence-parallel", "llama, 2, 2, 1, 0, 2, --sequence-parallel",
+            // pipeline parallelism: 1F1B on 2 and 4 stages, interleaved with 2 virtual stages per rank
+            "gpt2, 2, 1, 2, 0, 2, -", "llama, 2, 1, 2, 0, 2, -",
+            "gpt2, 4, 1, 4, 0, 4, -", "llama, 4, 1, 4, 0, 4, -",
+            "gpt2, 2, 1, 2, 0, 4, --num-layers-per-virtual-pipeline-stage=1",
+            "llama, 2, 1, 2, 0, 4, --num-layers-per-virtual-pipeline-stage=1",
+            // 3D: TP2 × PP2 × DP2
+            "gpt2, 8, 2, 2, 1, 2, -", "llama, 8, 2, 2, 1, 2, -",
+            "gpt2, 4, 2, 1, 1, 2, -", "llama, 4, 2, 1, 1, 2, -", "gpt2, 8, 2, 2, 3, 2, -"})
+    void parallelLayoutsReproduceTheSingleRankRun(String model, int world, int tp, int pp, int zero, int layers,
+                                                  String extra) throws Exception {
         Path single = tmp.resolve("single");
         TrainFixtures.Run one = train(args(model, single, "--num-layers", Integer.toString(layers)));
         assertEquals(0, one.code(), one.err());
         Path dp = tmp.resolve("w" + world + "tp" + tp + "pp" + pp + "z" + zero);
-        TrainFixtures.Run two = train(args(model, dp, "--num-layers", Integer.toString(layers), "--world-size",
+        List<String> flags = args(model, dp, "--num-layers", Integer.toString(layers), "--world-size",
                 Integer.toString(world), "--tensor-model-parallel-size", Integer.toString(tp),
-                "--pipeline-model-parallel-size", Integer.toString(pp), "--zero-stage", Integer.toString(zero)));
+                "--pipeline-model-parallel-size", Integer.toString(pp), "--zero-stage", Integer.toString(zero));
+        if (extra != null) {
+            flags.add(extra);
+        }
+        TrainFixtures.Run two = train(flags);
         assertEquals(0, two.code(), two.err());
         assertTrue(two.out().contains("TP " + tp + " × CP 1 × DP " + (world / tp / pp) + " × PP " + pp), two.out());
         List<Double> a = losses(single);
