@@ -122,9 +122,9 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
 
     /** One line per category, in MB. */
     public String render(String who) {
+        String sets = microbatchesInFlight >= 0 ? " (" + microbatchesInFlight + " micro-batch sets)" : "";
         return String.format(Locale.ROOT, " > memory %s: parameters %.2f MB | gradients %.2f MB | optimizer %.2f MB |"
-                        + " activations %.2f MB (%d micro-batch sets) | total %.2f MB", who, parameterBytes / 1e6,
-                gradientBytes / 1e6, optimizerBytes / 1e6, activationBytes / 1e6, microbatchesInFlight,
-                totalBytes() / 1e6);
+                        + " activations %.2f MB%s | total %.2f MB", who, parameterBytes / 1e6,
+                gradientBytes / 1e6, optimizerBytes / 1e6, activationBytes / 1e6, sets, totalBytes() / 1e6);
     }
 }
