@@ -92,6 +92,15 @@ public final class MetricsLog implements AutoCloseable {
         }
         JFreeChart chart = ChartFactory.createXYLineChart("Lattice training loss", "iteration", "lm loss", data,
                 PlotOrientation.VERTICAL, true, false, false);
+        org.jfree.chart.plot.XYPlot plot = chart.getXYPlot();
+        plot.setBackgroundPaint(java.awt.Color.WHITE);
+        plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
+        plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
+        ((org.jfree.chart.axis.NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
+        org.jfree.chart.renderer.xy.XYLineAndShapeRenderer renderer =
+                new org.jfree.chart.renderer.xy.XYLineAndShapeRenderer(true, false);
+        renderer.setSeriesShapesVisible(1, true); // validation points are few: show them
+        plot.setRenderer(renderer);
         Path png = dir.resolve("loss.png");
         ChartUtils.saveChartAsPNG(png.toFile(), chart, 900, 500);
         return png;
