@@ -18,7 +18,8 @@ public final class LatticeCli {
     static {
         COMMANDS.put("preprocess", "tokenize text into Parquet shards and Megatron indexed datasets (Spark job; "
                 + "spark-submit class " + PreprocessJob.class.getName() + ")");
-        COMMANDS.put("train", "train a GPT-2 or Llama model on this node (Megatron flags, no Spark)");
+        COMMANDS.put("train", "train a GPT-2 or Llama model (Megatron flags); ranks as threads, or with --spark MASTER"
+                + " as a Spark barrier stage (spark-submit class dev.lattice.spark.train.TrainJob)");
         COMMANDS.put("plan", "per-rank memory of a model and parallel layout, before anything runs");
         COMMANDS.put("score", "loss and perplexity of a checkpoint or HuggingFace model on JSONL input");
         COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
@@ -40,7 +41,13 @@ public final class LatticeCli {
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         switch (args[0]) {
             case "preprocess" -> PreprocessJob.main(rest);
-            case "train" -> TrainCommand.main(rest);
+            case "train" -> {
+                if (java.util.Arrays.asList(rest).contains("--spark")) {
+                    dev.lattice.spark.train.TrainJob.main(rest); // ranks as tasks of a Spark barrier stage
+                } else {
+                    TrainCommand.main(rest);
+                }
+            }
             case "plan" -> dev.lattice.trainer.cli.PlanCommand.main(rest);
             case "score" -> ScoreCommand.main(rest);
             case "generate" -> GenerateCommand.main(rest);

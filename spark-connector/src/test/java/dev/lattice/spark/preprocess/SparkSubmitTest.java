@@ -1,26 +1,20 @@
 package dev.lattice.spark.preprocess;
 
+import dev.lattice.spark.testing.SparkSubmitRunner;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.jar.JarEntry;
-import java.util.jar.JarOutputStream;
-import java.util.stream.Stream;
 
-import static dev.lattice.spark.preprocess.PreprocessFixtures.assertDataset;
 import static dev.lattice.spark.preprocess.PreprocessFixtures.jsonLine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Drives the job through {@code org.apache.spark.deploy.SparkSubmit}, the class the spark-submit script runs, in a
- * child JVM (a driver of its own, as spark-submit would start).
+ * Drives the jobs through {@code org.apache.spark.deploy.SparkSubmit}, the class the spark-submit script runs, in a
+ * child JVM (a driver of its own, as spark-submit would start): preprocessing, then training on its output.
  */
 class SparkSubmitTest {
 
@@ -28,61 +22,35 @@ class SparkSubmitTest {
     Path tmp;
 
     @Test
-    void preprocessJobRunsThroughSparkSubmit() throws Exception {
+    void preprocessAndTrainRunThroughSparkSubmit() throws Exception {
         Path input = tmp.resolve("corpus.jsonl");
-        Files.write(input, List.of(jsonLine("text", "Hello world"), jsonLine("text", "submitted by spark-submit")));
-        Path appJar = jarOf(Path.of("target/classes"));
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 80; i++) {
+            lines.add(jsonLine("text", "Hello world " + i + ", submitted by spark-submit to train a tiny model."));
+        }
+        Files.write(input, lines);
         String prefix = tmp.resolve("out/submitted").toString();
-
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path")));
-        cmd.addAll(javaModuleOptions());
-        cmd.addAll(List.of("org.apache.spark.deploy.SparkSubmit",
-                "--master", "local[2]",
-                "--conf", "spark.ui.enabled=false",
-                "--conf", "spark.driver.host=localhost",
-                "--conf", "spark.driver.bindAddress=127.0.0.1",
-                "--class", PreprocessJob.class.getName(),
-                appJar.toString(),
-                "--input", input.toString(), "--output-prefix", prefix, "--append-eod"));
-        Path log = tmp.resolve("submit.log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        boolean finished = p.waitFor(180, TimeUnit.SECONDS);
-        if (!finished) {
-            p.destroyForcibly();
+        SparkSubmitRunner.Result pre = SparkSubmitRunner.submit(tmp, PreprocessJob.class.getName(),
+                List.of("--input", input.toString(), "--output-prefix", prefix, "--append-eod"), 180);
+        assertTrue(pre.finished(), "spark-submit did not finish in 180 s:\n" + pre.output());
+        assertEquals(0, pre.exitCode(), pre.output());
+        assertTrue(pre.output().contains("[preprocess] done"), pre.output());
+        try (var ds = dev.lattice.data.indexed.IndexedDataset.open(Path.of(prefix + "_text_document"))) {
+            assertEquals(80, ds.documentCount());
+            assertEquals(PreprocessFixtures.expectedIds(
+                    "Hello world 0, submitted by spark-submit to train a tiny model.", true).length, ds.document(0).length);
         }
-        String output = Files.readString(log);
-        assertTrue(finished, "spark-submit did not finish in 180 s:\n" + output);
-        assertEquals(0, p.exitValue(), output);
-        assertTrue(output.contains("[preprocess] done"), output);
-        assertDataset(Path.of(prefix + "_text_document"), List.of("Hello world", "submitted by spark-submit"), true);
-    }
 
-    /** The --add-opens this test JVM was started with (Spark needs them on Java 17). */
-    private static List<String> javaModuleOptions() {
-        List<String> out = new ArrayList<>();
-        for (String arg : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (arg.startsWith("--add-opens") || arg.startsWith("-XX:+IgnoreUnrecognized")
-                    || arg.startsWith("-Dio.netty")) {
-                out.add(arg);
-            }
-        }
-        out.add("-Xmx1g");
-        out.add("-Dlog4j2.configurationFile=" + Path.of("../conf/log4j2.properties").toAbsolutePath());
-        return out;
-    }
-
-    /** The application jar spark-submit needs: this module's compiled classes. */
-    private Path jarOf(Path classes) throws IOException {
-        Path jar = tmp.resolve("lattice-spark-app.jar");
-        try (JarOutputStream out = new JarOutputStream(Files.newOutputStream(jar));
-             Stream<Path> files = Files.walk(classes)) {
-            for (Path f : files.filter(Files::isRegularFile).toList()) {
-                out.putNextEntry(new JarEntry(classes.relativize(f).toString().replace('\\', '/')));
-                Files.copy(f, out);
-                out.closeEntry();
-            }
-        }
-        return jar;
+        Path save = tmp.resolve("ckpt");
+        SparkSubmitRunner.Result train = SparkSubmitRunner.submit(tmp, "dev.lattice.spark.train.TrainJob",
+                List.of("--model", "gpt2", "--num-layers", "2", "--hidden-size", "32", "--num-attention-heads", "4",
+                        "--seq-length", "16", "--micro-batch-size", "2", "--global-batch-size", "4",
+                        "--train-iters", "4", "--data-path", prefix + "_text_document", "--split", "100,0,0",
+                        "--log-interval", "2", "--eval-iters", "0", "--save", save.toString(), "--world-size", "2",
+                        "--tensor-model-parallel-size", "2"), 240);
+        assertTrue(train.finished(), "spark-submit did not finish in 240 s:\n" + train.output());
+        assertEquals(0, train.exitCode(), train.output());
+        assertTrue(train.output().contains("training finished on 2 ranks"), train.output());
+        assertEquals("4", Files.readString(save.resolve("latest_checkpointed_iteration.txt")));
     }
 }

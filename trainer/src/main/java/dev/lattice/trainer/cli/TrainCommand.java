@@ -85,6 +85,29 @@ public final class TrainCommand {
 
     /** The whole run; returns the final state. */
     public static TrainingState run(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+        RankSetup setup = prepare(o, explicit, out);
+        return runRanks(setup, out);
+    }
+
+    /** Parses {@code args} like {@link #execute} and returns the parsed options and the flags the user typed. */
+    public static Parsed parse(String[] args) {
+        TrainOptions o = new TrainOptions();
+        CommandLine cl = new CommandLine(o).setOverwrittenOptionsAllowed(true);
+        cl.parseArgs(args);
+        Set<String> explicit = new HashSet<>();
+        cl.getParseResult().matchedOptions().forEach(opt -> explicit.add(opt.longestName()));
+        return new Parsed(o, explicit);
+    }
+
+    /** Options and the flags given explicitly (which win over a --config file). */
+    public record Parsed(TrainOptions options, Set<String> explicit) {
+    }
+
+    /**
+     * Everything before the ranks start: the config, checks that fail before any compute, the datasets (their index
+     * caches built here), the checkpoint directory. The result runs each rank.
+     */
+    public static RankSetup prepare(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
         Integer zeroFromConfig = null;
         if (o.config != null) {
             DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
@@ -188,14 +211,23 @@ public final class TrainCommand {
         }
         boolean resume = o.load != null && new CheckpointStore(o.load).latestIteration() >= 0;
         long startIteration = resume ? new CheckpointStore(o.load).latestIteration() : 0;
-        RankSetup setup = new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
-                tokenizer.identifier(), chunks);
-        if (topology.world() == 1 && zero == 0) {
-            return setup.run(0, null, out);
-        }
         // Fail before any compute if the model cannot be split this way (heads, groups, FFN, vocabulary).
         new GptModel(config, new CpuBackend(), false, new dev.lattice.trainer.model.TensorParallel(null, 0,
                 topology.tp())).close();
+        return new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
+                tokenizer.identifier(), chunks, startIteration);
+    }
+
+    /** Runs every rank of {@code setup} as a thread of this JVM (one rank inline). */
+    public static TrainingState runRanks(RankSetup setup, PrintStream out) throws IOException {
+        Topology topology = setup.topology();
+        TrainOptions o = setup.o();
+        int zero = setup.zero();
+        long startIteration = setup.startIteration();
+        boolean resume = setup.resume();
+        if (topology.world() == 1 && zero == 0) {
+            return setup.run(0, null, out);
+        }
         InJvmWorld world = new InJvmWorld(topology.world(),
                 java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)), o.commJitterMicros,
                 o.seed);
@@ -252,12 +284,19 @@ public final class TrainCommand {
     }
 
     /** Everything a rank needs, shared read-only by the rank threads (datasets are thread-safe readers). */
-    private record RankSetup(TrainOptions o, ModelConfig config, Map<String, NamedTensor> hfWeights,
-                             SampleSource train, SampleSource valid, CheckpointStore store, boolean resume,
-                             Trainer.Settings settings, int zero, Topology topology, String tokenizerId,
-                             int chunks) {
+    /** One prepared run: what each rank needs to start (datasets are thread-safe readers shared by the ranks). */
+    public record RankSetup(TrainOptions o, ModelConfig config, Map<String, NamedTensor> hfWeights,
+                            SampleSource train, SampleSource valid, CheckpointStore store, boolean resume,
+                            Trainer.Settings settings, int zero, Topology topology, String tokenizerId,
+                            int chunks, long startIteration) {
 
-        TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
+        /**
+         * Runs rank {@code rank} to the end of training.
+         *
+         * @param world the ranks' communicators (null for a single rank without ZeRO)
+         * @param out the log (the last rank's console), or null on the other ranks
+         */
+        public TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
             Backend be = new CpuBackend();
             boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
             TensorParallel tp = world == null || topology.tp() == 1 ? TensorParallel.NONE
@@ -358,6 +397,12 @@ public final class TrainCommand {
                         checkpointer, metrics, out);
                 if (pipe.enabled()) {
                     trainer.withRunner(new PipelineRunner(pipe));
+                }
+                if (o.failAtIteration > 0 && rank == o.failRank) {
+                    trainer.withFaultDrill(o.failAtIteration, "rank " + rank);
+                }
+                if (o.hangAtIteration > 0 && rank == o.failRank) {
+                    trainer.withHangDrill(o.hangAtIteration, "rank " + rank);
                 }
                 TrainingState end = trainer.run(start);
                 if (out != null) {

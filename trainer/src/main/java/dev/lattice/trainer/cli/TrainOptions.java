@@ -79,6 +79,15 @@ public final class TrainOptions {
     @Option(names = "--distributed-timeout-minutes", defaultValue = "10",
             description = "How long a rank waits in a collective before failing. Default: ${DEFAULT-VALUE}.")
     public double distributedTimeoutMinutes = 10;
+    @Option(names = "--fail-at-iteration", defaultValue = "0",
+            description = "Fault drill: rank --fail-rank throws once after this iteration (0 = off).")
+    public long failAtIteration;
+    @Option(names = "--fail-rank", defaultValue = "0", description = "Fault drill: the rank that fails.")
+    public int failRank;
+    @Option(names = "--hang-at-iteration", defaultValue = "0",
+            description = "Hang drill: rank --fail-rank stops answering after this iteration (0 = off); its peers"
+                    + " fail after --distributed-timeout-minutes.")
+    public long hangAtIteration;
     @Option(names = "--comm-jitter-us", defaultValue = "0", hidden = true,
             description = "Testing: up to this many microseconds of random delay before every communication.")
     public int commJitterMicros;

@@ -47,6 +47,9 @@ public final class Trainer {
     private final PrintStream out;
     private final Backend be;
     private MicrobatchRunner runner = new SequentialRunner();
+    private long failAt;
+    private long hangAt;
+    private String failWho;
 
     /**
      * @param out where the log goes: the logging rank's console; null on the other ranks
@@ -68,6 +71,20 @@ public final class Trainer {
                     + " must be a multiple of --micro-batch-size " + settings.microBatch() + " × data-parallel size "
                     + sync.dpSize());
         }
+    }
+
+    /** Fault drill: throw after iteration {@code iteration} (so users and tests can watch recovery work). */
+    public Trainer withFaultDrill(long iteration, String who) {
+        this.failAt = iteration;
+        this.failWho = who;
+        return this;
+    }
+
+    /** Hang drill: stop answering after iteration {@code iteration}, as a rank stuck outside a collective would. */
+    public Trainer withHangDrill(long iteration, String who) {
+        this.hangAt = iteration;
+        this.failWho = who;
+        return this;
     }
 
     /** Runs the micro-batches through a pipeline schedule instead of one after another. */
@@ -148,6 +165,19 @@ public final class Trainer {
             if (exit) {
                 out.println(" > exiting program at iteration " + st.iteration() + " (--exit-interval)");
                 return st;
+            }
+            if (hangAt > 0 && st.iteration() == hangAt) {
+                out.println(" > hang drill: " + failWho + " stops after iteration " + hangAt);
+                try {
+                    Thread.sleep(Long.MAX_VALUE); // until Spark kills the task (interrupt)
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("hang drill: " + failWho + " interrupted", e);
+                }
+            }
+            if (failAt > 0 && st.iteration() == failAt) {
+                throw new IllegalStateException("fault drill: " + failWho + " fails after iteration " + failAt
+                        + " (--fail-at-iteration)");
             }
         }
         if (checkpointer != null && (s.saveInterval() <= 0 || st.iteration() % s.saveInterval() != 0)) {

@@ -1,0 +1,115 @@
+package dev.lattice.spark.train;
+
+import dev.lattice.parallel.comm.InJvmWorld;
+import dev.lattice.trainer.cli.TrainCommand;
+import dev.lattice.trainer.engine.TrainingState;
+import org.apache.spark.BarrierTaskContext;
+import scala.Function1;
+import scala.collection.Iterator;
+import scala.jdk.javaapi.CollectionConverters;
+
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The body of one barrier task = one rank. Rendezvous through {@link BarrierTaskContext}: every rank reports its
+ * host and a hash of its arguments (a mismatch fails all ranks, naming the difference); rank 0 prepares first (it
+ * builds the sample-index caches), then the others; rank 0 creates the communicator world and the others join it;
+ * then every rank trains. A failing rank aborts the world so its peers stop waiting at once.
+ */
+final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    private final String[] args;
+    private final String worldId;
+
+    RankTask(String[] args, String worldId) {
+        this.args = args.clone();
+        this.worldId = worldId;
+    }
+
+    @Override
+    public Iterator<String> apply(Iterator<Integer> ignored) {
+        BarrierTaskContext ctx = BarrierTaskContext.get();
+        int rank = ctx.partitionId();
+        int world = ctx.numPartitions();
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            host = "unknown-host";
+        }
+        String me = rank + "|" + host + "|" + Arrays.hashCode(args);
+        String[] all = ctx.allGather(me);
+        for (String other : all) {
+            String[] f = other.split("\\|");
+            if (!f[2].equals(Integer.toString(Arrays.hashCode(args)))) {
+                throw new IllegalStateException("rank " + rank + ": rank " + f[0] + " on " + f[1]
+                        + " was started with different training arguments");
+            }
+        }
+        TrainCommand.Parsed parsed = TrainCommand.parse(args);
+        PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
+        PrintStream log = rank == world - 1 ? System.out : null;
+        TrainCommand.RankSetup setup = null;
+        try {
+            if (rank == 0) {
+                setup = prepareFirst(parsed, world, ctx);
+            }
+        } finally {
+            ctx.barrier(); // rank 0 has built the caches and the world (or failed; the others then find no world)
+        }
+        return runRank(ctx, parsed, rank, world, host, setup, quiet, log);
+    }
+
+    /** Rank 0: prepares the run (building the sample-index caches once) and creates the communicator world. */
+    private TrainCommand.RankSetup prepareFirst(TrainCommand.Parsed parsed, int world, BarrierTaskContext ctx) {
+        TrainCommand.RankSetup setup;
+        try {
+            setup = TrainCommand.prepare(parsed.options(), parsed.explicit(), System.out);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        if (setup.topology().world() != world) {
+            throw new IllegalStateException("the layout needs " + setup.topology().world()
+                    + " ranks but the barrier stage has " + world + " tasks");
+        }
+        WorldRegistry.register(worldId, new InJvmWorld(world, Duration.ofMillis(
+                (long) (parsed.options().distributedTimeoutMinutes * 60_000)), parsed.options().commJitterMicros,
+                parsed.options().seed));
+        ctx.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c ->
+                WorldRegistry.remove(worldId));
+        return setup;
+    }
+
+    private Iterator<String> runRank(BarrierTaskContext ctx, TrainCommand.Parsed parsed, int rank, int world,
+                                     String host, TrainCommand.RankSetup setup, PrintStream quiet, PrintStream log) {
+        InJvmWorld comm = WorldRegistry.lookup(worldId);
+        if (comm == null) {
+            throw new IllegalStateException("rank " + rank + " on " + host + " finds no communicator world "
+                    + worldId + ": CPU ranks share an in-JVM communicator, so all ranks must run in one executor JVM"
+                    + " (local[N], or one executor with N task slots); across JVMs use the NCCL communicator");
+        }
+        try {
+            TrainCommand.RankSetup mine = setup != null ? setup
+                    : TrainCommand.prepare(parsed.options(), parsed.explicit(), quiet);
+            TrainingState end = mine.run(rank, comm, log);
+            return CollectionConverters.asScala(List.of(rank + ":" + end.iteration() + ":"
+                    + end.consumedTrainSamples()).iterator());
+        } catch (Throwable t) {
+            comm.abort("rank " + rank + " failed: " + t);
+            if (t instanceof RuntimeException re) {
+                throw re;
+            }
+            if (t instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException("rank " + rank + " failed: " + t.getMessage(), t);
+        }
+    }
+}

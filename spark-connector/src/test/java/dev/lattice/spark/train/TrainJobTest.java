@@ -1,0 +1,149 @@
+package dev.lattice.spark.train;
+
+import dev.lattice.data.indexed.IndexedDatasetOutput;
+import dev.lattice.data.indexed.TokenDType;
+import dev.lattice.data.storage.LocalStorage;
+import dev.lattice.data.tokenizer.TextTokenizer;
+import dev.lattice.data.tokenizer.Tokenizers;
+import dev.lattice.spark.testing.SparkTestSession;
+import dev.lattice.trainer.cli.TrainCommand;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Training as a Spark barrier stage in local[2]: ranks are tasks, the driver restarts failed stages. */
+class TrainJobTest {
+
+    @TempDir
+    Path tmp;
+
+    private String corpus() throws IOException {
+        TextTokenizer gpt2 = Tokenizers.load("gpt2");
+        String prefix = tmp.resolve("data/corpus_text_document").toString();
+        Random r = new Random(3);
+        String[] words = {"spark", "barrier", "stage", "rank", "tensor", "pipeline", "data", "parallel", "loss"};
+        try (IndexedDatasetOutput out = IndexedDatasetOutput.create(LocalStorage.INSTANCE, prefix,
+                TokenDType.UINT16, gpt2.vocabSize(), false)) {
+            for (int d = 0; d < 120; d++) {
+                StringBuilder b = new StringBuilder();
+                for (int w = 0; w < 40; w++) {
+                    b.append(words[r.nextInt(words.length)]).append(w % 7 == 6 ? ". " : " ");
+                }
+                out.writer().addDocument(gpt2.encodeDocument(b.toString(), true));
+            }
+            out.commit();
+        }
+        return prefix;
+    }
+
+    private List<String> args(String data, Path save, String... more) {
+        List<String> a = new ArrayList<>(List.of("--model", "gpt2", "--num-layers", "2", "--hidden-size", "32",
+                "--num-attention-heads", "4", "--seq-length", "16", "--micro-batch-size", "2",
+                "--global-batch-size", "4", "--train-iters", "12", "--lr", "3e-3", "--lr-warmup-iters", "1",
+                "--data-path", data, "--split", "100,0,0", "--log-interval", "1", "--eval-iters", "0",
+                "--save", save.toString(), "--distributed-timeout-minutes", "1"));
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    private static List<Double> losses(Path save) throws IOException {
+        List<Double> out = new ArrayList<>();
+        for (String line : Files.readAllLines(save.resolve("metrics.jsonl"))) {
+            var o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+            if (o.has("lm_loss")) {
+                out.add(o.get("lm_loss").getAsDouble());
+            }
+        }
+        return out;
+    }
+
+    private static PrintStream sink(ByteArrayOutputStream b) {
+        return new PrintStream(b, true, StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void barrierStageEqualsTheStandaloneLauncher() throws Exception {
+        String data = corpus();
+        Path standalone = tmp.resolve("standalone");
+        List<String> layout = List.of("--world-size", "2", "--tensor-model-parallel-size", "2");
+        List<String> a = args(data, standalone);
+        a.addAll(layout);
+        assertEquals(0, TrainCommand.execute(a.toArray(new String[0]), sink(new ByteArrayOutputStream()), System.err));
+        Path spark = tmp.resolve("spark");
+        List<String> b = args(data, spark);
+        b.addAll(layout);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        TrainJob.run(SparkTestSession.get(), TrainJob.JobOptions.parse(b.toArray(new String[0])), sink(out));
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("training finished on 2 ranks"), out.toString());
+        assertEquals(losses(standalone), losses(spark), "ranks as barrier tasks = ranks as threads, bit for bit");
+    }
+
+    @Test
+    void aFailedRankIsRestartedFromTheLastCheckpoint() throws Exception {
+        String data = corpus();
+        Path whole = tmp.resolve("whole");
+        List<String> base = List.of("--world-size", "2", "--zero-stage", "1", "--save-interval", "4");
+        List<String> a = args(data, whole);
+        a.addAll(base);
+        TrainJob.run(SparkTestSession.get(), TrainJob.JobOptions.parse(a.toArray(new String[0])),
+                sink(new ByteArrayOutputStream()));
+        Path drill = tmp.resolve("drill");
+        List<String> b = args(data, drill, "--fail-at-iteration", "6", "--fail-rank", "1", "--max-restarts", "2",
+                "--restart-backoff-seconds", "0");
+        b.addAll(base);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        TrainJob.run(SparkTestSession.get(), TrainJob.JobOptions.parse(b.toArray(new String[0])), sink(out));
+        String log = out.toString(StandardCharsets.UTF_8);
+        assertTrue(log.contains("attempt 1 failed: fault drill: rank 1 fails after iteration 6"), log);
+        assertTrue(log.contains("training finished on 2 ranks (attempt 2)"), log);
+        List<Double> uninterrupted = losses(whole);
+        List<Double> recovered = losses(drill); // iterations 1-6, then 5-12 again from the checkpoint at 4
+        assertEquals(6 + 8, recovered.size());
+        assertEquals(uninterrupted.subList(4, 12), recovered.subList(6, 14), "resumed losses equal the originals");
+    }
+
+    /** A rank that stops answering: its peers time out in their collective, the stage fails and is restarted. */
+    @Test
+    void aHungRankTimesOutAndTheRunRecovers() throws Exception {
+        String data = corpus();
+        Path hang = tmp.resolve("hang");
+        List<String> a = args(data, hang, "--hang-at-iteration", "5", "--fail-rank", "0", "--max-restarts", "1",
+                "--restart-backoff-seconds", "0", "--world-size", "2", "--save-interval", "4",
+                "--distributed-timeout-minutes", "0.05");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        long t0 = System.nanoTime();
+        TrainJob.run(SparkTestSession.get(), TrainJob.JobOptions.parse(a.toArray(new String[0])), sink(out));
+        String log = out.toString(StandardCharsets.UTF_8);
+        assertTrue(log.contains("attempt 1 failed: rank 1 waited 3000 ms in allGather")
+                || log.contains("attempt 1 failed: rank 1 waited 3000 ms"), log);
+        assertTrue(log.contains("training finished on 2 ranks (attempt 2)"), log);
+        assertTrue(System.nanoTime() - t0 < 60_000_000_000L, "failed within the timeout, not after Spark's 365 days");
+    }
+
+    @Test
+    void setupsSparkCannotRunFailFast() {
+        IllegalArgumentException slots = assertThrows(IllegalArgumentException.class, () -> TrainJob.run(
+                SparkTestSession.get(), TrainJob.JobOptions.parse(args("x", tmp.resolve("s"), "--world-size", "4")
+                        .toArray(new String[0])), sink(new ByteArrayOutputStream())));
+        assertTrue(slots.getMessage().contains("needs 4 ranks, but the cluster offers 2 task slots"),
+                slots.getMessage());
+        IllegalArgumentException divide = assertThrows(IllegalArgumentException.class, () -> TrainJob.run(
+                SparkTestSession.get(), TrainJob.JobOptions.parse(args("x", tmp.resolve("s"), "--world-size", "2",
+                        "--pipeline-model-parallel-size", "4").toArray(new String[0])),
+                sink(new ByteArrayOutputStream())));
+        assertTrue(divide.getMessage().contains("--world-size 2 is not divisible"), divide.getMessage());
+    }
+}
