@@ -16,6 +16,8 @@ public final class LatticeCli {
     private static final Map<String, String> COMMANDS = new LinkedHashMap<>();
 
     static {
+        COMMANDS.put("demo", "the whole product on the JDK sources: preprocess, train TP2xDP2 on 4 CPU ranks in"
+                + " Spark, score, generate");
         COMMANDS.put("preprocess", "tokenize text into Parquet shards and Megatron indexed datasets (Spark job; "
                 + "spark-submit class " + PreprocessJob.class.getName() + ")");
         COMMANDS.put("train", "train a GPT-2 or Llama model (Megatron flags); ranks as threads, or with --spark MASTER"
@@ -41,6 +43,7 @@ public final class LatticeCli {
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
         switch (args[0]) {
             case "preprocess" -> PreprocessJob.main(rest);
+            case "demo" -> dev.lattice.spark.demo.Demo.main(rest);
             case "train" -> {
                 if (java.util.Arrays.asList(rest).contains("--spark")) {
                     dev.lattice.spark.train.TrainJob.main(rest); // ranks as tasks of a Spark barrier stage

@@ -57,12 +57,23 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         PrintStream log = rank == world - 1 ? System.out : null;
         TrainCommand.RankSetup setup = null;
-        try {
-            if (rank == 0) {
+        String status = "ok";
+        RuntimeException failure = null;
+        if (rank == 0) {
+            try {
                 setup = prepareFirst(parsed, world, ctx);
+            } catch (RuntimeException e) {
+                failure = e;
+                status = "rank 0 could not prepare the run: " + e.getMessage();
             }
-        } finally {
-            ctx.barrier(); // rank 0 has built the caches and the world (or failed; the others then find no world)
+        }
+        // rank 0 has built the caches and the world; everyone learns whether it succeeded
+        String first = ctx.allGather(status)[0];
+        if (failure != null) {
+            throw failure;
+        }
+        if (!first.equals("ok")) {
+            throw new IllegalStateException(first);
         }
         return runRank(ctx, parsed, rank, world, host, setup, quiet, log);
     }

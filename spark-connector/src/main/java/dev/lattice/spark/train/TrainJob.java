@@ -28,9 +28,9 @@ public final class TrainJob {
     }
 
     /** Job-level flags, taken out of the argument list before the trainer sees it. */
-    record JobOptions(int maxRestarts, double backoffSeconds, String master, List<String> trainArgs) {
+    public record JobOptions(int maxRestarts, double backoffSeconds, String master, List<String> trainArgs) {
 
-        static JobOptions parse(String[] args) {
+        public static JobOptions parse(String[] args) {
             int restarts = 0;
             double backoff = 1;
             String master = null;
@@ -106,6 +106,9 @@ public final class TrainJob {
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         checkCluster(spark, topology.world());
+        // The driver prepares once before launching: configuration errors fail here, not in every rank of every
+        // attempt, and the sample-index caches exist when the ranks start.
+        TrainCommand.prepare(o, parsed.explicit(), new PrintStream(java.io.OutputStream.nullOutputStream()));
         for (int attempt = 0; ; attempt++) {
             String[] attemptArgs = argsForAttempt(trainArgs, o, attempt);
             String worldId = spark.sparkContext().applicationId() + "-" + System.nanoTime() + "-" + attempt;
