@@ -12,12 +12,12 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /** Opens a model for inference from a Lattice checkpoint directory or a HuggingFace model directory. */
-final class ModelLoader {
+public final class ModelLoader {
 
     private ModelLoader() {
     }
 
-    static GptModel load(String dir, Backend be) throws IOException {
+    public static GptModel load(String dir, Backend be) throws IOException {
         Path p = Path.of(dir);
         if (Files.isRegularFile(p.resolve("config.json")) && !Files.exists(p.resolve(CheckpointStore.TRACKER))) {
             HfModelDirectory.Loaded hf = HfModelDirectory.load(p);

@@ -170,7 +170,7 @@ public final class TrainCommand {
                         + (tokenizer.vocabSize() - 1));
             }
         } else {
-            config = modelFromFlags(o, tokenizer.vocabSize());
+            config = modelFromFlags(o, o.vocabSize != null ? o.vocabSize : tokenizer.vocabSize());
         }
         if (o.seqLength > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("--seq-length " + o.seqLength + " exceeds --max-position-embeddings "

@@ -99,6 +99,9 @@ public final class TrainOptions {
             description = "gpt2 or a HuggingFace tokenizer.json: fixes the vocabulary size.")
     public String tokenizer = "gpt2";
     @Option(names = "--seed", defaultValue = "1234") public long seed = 1234;
+    @Option(names = "--vocab-size",
+            description = "The vocabulary size when the data are token ids without a tokenizer (overrides --tokenizer).")
+    public Integer vocabSize;
 
     @Option(names = "--save") public String save;
     @Option(names = "--load") public String load;
