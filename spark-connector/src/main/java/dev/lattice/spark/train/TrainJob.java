@@ -157,18 +157,26 @@ public final class TrainJob {
 
     /** Fails fast where Spark would hang or fail late (shared/reference/spark-notes.md). */
     static void checkCluster(SparkSession spark, int world) {
-        SparkConf conf = spark.sparkContext().getConf();
+        checkCluster(spark.sparkContext().getConf(), spark.sparkContext().defaultParallelism(),
+                spark.sparkContext().isLocal(), world);
+    }
+
+    static void checkCluster(SparkConf conf, int slots, boolean local, int world) {
         if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
             throw new IllegalArgumentException("barrier training needs spark.dynamicAllocation.enabled=false"
                     + " (Spark's barrier mode does not support dynamic allocation)");
         }
-        int slots = spark.sparkContext().defaultParallelism();
         if (world > slots) {
             throw new IllegalArgumentException("the layout needs " + world + " ranks, but the cluster offers "
                     + slots + " task slots (spark.default.parallelism / local[N]); a barrier stage needs all of its"
                     + " tasks at once");
         }
-        if (!spark.sparkContext().isLocal()) {
+        if (conf.contains("spark.task.resource.gpu.amount")
+                && Double.parseDouble(conf.get("spark.task.resource.gpu.amount")) != 1.0) {
+            throw new IllegalArgumentException("spark.task.resource.gpu.amount must be 1 (one GPU per rank), got "
+                    + conf.get("spark.task.resource.gpu.amount"));
+        }
+        if (!local) {
             throw new IllegalArgumentException("CPU ranks share an in-JVM communicator, so this build trains in"
                     + " Spark local mode (--master local[N]); multi-executor training needs the NCCL communicator");
         }

@@ -74,11 +74,14 @@ class TrainJobTest {
         return new PrintStream(b, true, StandardCharsets.UTF_8);
     }
 
-    @Test
-    void barrierStageEqualsTheStandaloneLauncher() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"--tensor-model-parallel-size 2",
+            "--pipeline-model-parallel-size 2", "--zero-stage 1"})
+    void barrierStageEqualsTheStandaloneLauncher(String parallel) throws Exception {
         String data = corpus();
         Path standalone = tmp.resolve("standalone");
-        List<String> layout = List.of("--world-size", "2", "--tensor-model-parallel-size", "2");
+        List<String> layout = new ArrayList<>(List.of("--world-size", "2"));
+        layout.addAll(List.of(parallel.split(" ")));
         List<String> a = args(data, standalone);
         a.addAll(layout);
         assertEquals(0, TrainCommand.execute(a.toArray(new String[0]), sink(new ByteArrayOutputStream()), System.err));
@@ -131,6 +134,18 @@ class TrainJobTest {
                 || log.contains("attempt 1 failed: rank 1 waited 3000 ms"), log);
         assertTrue(log.contains("training finished on 2 ranks (attempt 2)"), log);
         assertTrue(System.nanoTime() - t0 < 60_000_000_000L, "failed within the timeout, not after Spark's 365 days");
+    }
+
+    @Test
+    void dynamicAllocationAndGpuAmountsAreChecked() {
+        org.apache.spark.SparkConf dyn = new org.apache.spark.SparkConf().set("spark.dynamicAllocation.enabled", "true");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(dyn, 8, true, 4));
+        assertTrue(e.getMessage().contains("spark.dynamicAllocation.enabled=false"), e.getMessage());
+        org.apache.spark.SparkConf half = new org.apache.spark.SparkConf().set("spark.task.resource.gpu.amount", "0.5");
+        IllegalArgumentException g = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(half, 8, true, 4));
+        assertTrue(g.getMessage().contains("spark.task.resource.gpu.amount must be 1"), g.getMessage());
     }
 
     @Test
