@@ -27,15 +27,18 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
 
     private final String[] args;
     private final String worldId;
+    private final dev.lattice.spark.storage.SerializableConfiguration hadoop;
 
-    RankTask(String[] args, String worldId) {
+    RankTask(String[] args, String worldId, dev.lattice.spark.storage.SerializableConfiguration hadoop) {
         this.args = args.clone();
         this.worldId = worldId;
+        this.hadoop = hadoop;
     }
 
     @Override
     public Iterator<String> apply(Iterator<Integer> ignored) {
         BarrierTaskContext ctx = BarrierTaskContext.get();
+        dev.lattice.spark.storage.HadoopStorageProvider.use(hadoop.get()); // the job's hdfs/s3a settings
         int rank = ctx.partitionId();
         int world = ctx.numPartitions();
         String host;

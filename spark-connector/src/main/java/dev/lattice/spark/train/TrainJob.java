@@ -106,6 +106,10 @@ public final class TrainJob {
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         checkCluster(spark, topology.world());
+        dev.lattice.spark.storage.SerializableConfiguration hadoop = new dev.lattice.spark.storage
+                .SerializableConfiguration(dev.lattice.spark.storage.OutputConfiguration.from(
+                        spark.sparkContext().hadoopConfiguration()));
+        dev.lattice.spark.storage.HadoopStorageProvider.use(hadoop.get());
         // The driver prepares once before launching: configuration errors fail here, not in every rank of every
         // attempt, and the sample-index caches exist when the ranks start.
         TrainCommand.prepare(o, parsed.explicit(), new PrintStream(java.io.OutputStream.nullOutputStream()));
@@ -116,7 +120,8 @@ public final class TrainJob {
             try {
                 List<Integer> ranks = IntStream.range(0, topology.world()).boxed().toList();
                 List<String> done = jsc.parallelize(ranks, topology.world()).rdd().barrier()
-                        .mapPartitions(new RankTask(attemptArgs, worldId), false, ClassTag$.MODULE$.apply(String.class))
+                        .mapPartitions(new RankTask(attemptArgs, worldId, hadoop), false,
+                                ClassTag$.MODULE$.apply(String.class))
                         .toJavaRDD().collect();
                 out.println(" > training finished on " + done.size() + " ranks (attempt " + (attempt + 1) + ")");
                 return;

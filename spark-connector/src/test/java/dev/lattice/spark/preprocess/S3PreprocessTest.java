@@ -90,6 +90,34 @@ class S3PreprocessTest {
         new HadoopStorage(new Configuration()).delete(base.toUri().toString());
     }
 
+    /** Preprocess to S3, then train as a barrier stage reading the dataset from and checkpointing to S3. */
+    @Test
+    void trainsWithDataAndCheckpointsOnS3() throws Exception {
+        HadoopStorage s3 = new HadoopStorage(SparkTestSession.get().sparkContext().hadoopConfiguration());
+        String root = "s3a://" + BUCKET + "/training";
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 60; i++) {
+            lines.add(jsonLine("text", "Document " + i + " is an object in a bucket, read by a training rank."));
+        }
+        try (OutputStream out = s3.create(root + "/in/docs.jsonl", true)) {
+            out.write((String.join("\n", lines) + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        PreprocessJob.run(SparkTestSession.get(), options(root + "/data/corpus", root + "/in/docs.jsonl"), quiet());
+        String save = root + "/checkpoints";
+        String[] args = {"--model", "gpt2", "--num-layers", "1", "--hidden-size", "16", "--num-attention-heads", "2",
+            "--seq-length", "8", "--micro-batch-size", "2", "--global-batch-size", "4", "--train-iters", "4",
+            "--lr", "1e-3", "--data-path", root + "/data/corpus_text_document", "--split", "100,0,0",
+            "--log-interval", "2", "--eval-iters", "0", "--save", save, "--world-size", "2", "--zero-stage", "1"};
+        dev.lattice.spark.train.TrainJob.run(SparkTestSession.get(),
+                dev.lattice.spark.train.TrainJob.JobOptions.parse(args), quiet());
+        try (InputStream in = s3.open(save + "/latest_checkpointed_iteration.txt")) {
+            assertEquals("4", new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        }
+        assertTrue(s3.exists(save + "/iter_0000004/mp_rank_00/model.safetensors"));
+        assertTrue(s3.exists(save + "/iter_0000004/mp_rank_00/optimizer_dp_001.safetensors"));
+        assertTrue(s3.exists(save + "/iter_0000004/state.json"));
+    }
+
     @Test
     void preprocessesFromAndToS3() throws IOException {
         HadoopStorage s3 = new HadoopStorage(SparkTestSession.get().sparkContext().hadoopConfiguration());

@@ -180,7 +180,12 @@ public final class TrainCommand {
             throw new IllegalArgumentException("--data-path is required (an indexed dataset prefix, e.g. from"
                     + " 'lattice preprocess')");
         }
-        DataPathSpec paths = DataPathSpec.parse(o.dataPath);
+        DataPathSpec remote = DataPathSpec.parse(o.dataPath);
+        java.util.List<String> localPrefixes = new java.util.ArrayList<>();
+        for (String prefix : remote.prefixes()) {
+            localPrefixes.add(dev.lattice.trainer.engine.DataCache.localize(prefix)); // hdfs:// and s3a:// copied once
+        }
+        DataPathSpec paths = new DataPathSpec(localPrefixes, remote.weights());
         SplitSpec split = SplitSpec.parse(o.split);
         int vocab = config.vocabSize();
         GptDatasets.Opener opener = prefix -> {
