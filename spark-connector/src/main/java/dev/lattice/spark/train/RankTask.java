@@ -47,15 +47,17 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         } catch (java.io.IOException e) {
             host = "unknown-host";
         }
-        String me = rank + "|" + host + "|" + Arrays.hashCode(args);
+        DeviceAssignment.Device device = device(ctx, rank);
+        String me = rank + "|" + host + "|" + device + "|" + Arrays.hashCode(args);
         String[] all = ctx.allGather(me);
         for (String other : all) {
             String[] f = other.split("\\|");
-            if (!f[2].equals(Integer.toString(Arrays.hashCode(args)))) {
+            if (!f[3].equals(Integer.toString(Arrays.hashCode(args)))) {
                 throw new IllegalStateException("rank " + rank + ": rank " + f[0] + " on " + f[1]
                         + " was started with different training arguments");
             }
         }
+        DeviceAssignment.checkDistinct(all);
         TrainCommand.Parsed parsed = TrainCommand.parse(args);
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         PrintStream log = rank == world - 1 ? System.out : null;
@@ -79,6 +81,19 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
             throw new IllegalStateException(first);
         }
         return runRank(ctx, parsed, rank, world, host, setup, quiet, log);
+    }
+
+    /**
+     * The rank's device from the GPU Spark assigned the task. Training itself runs on the CPU backend until the
+     * CUDA backend exists (issue 6); the assignment is still resolved and checked so that a cluster configured
+     * with two tasks per GPU fails at the rendezvous, naming both ranks.
+     */
+    private static DeviceAssignment.Device device(BarrierTaskContext ctx, int rank) {
+        scala.Option<org.apache.spark.resource.ResourceInformation> gpu = ctx.resources().get("gpu");
+        String[] addresses = gpu.isDefined() ? gpu.get().addresses() : new String[0];
+        String master = org.apache.spark.SparkEnv.get().conf().get("spark.master", "local");
+        return DeviceAssignment.resolve(addresses, System.getenv("CUDA_VISIBLE_DEVICES"), master.startsWith("local"),
+                rank, 0);
     }
 
     /** Rank 0: prepares the run (building the sample-index caches once) and creates the communicator world. */
