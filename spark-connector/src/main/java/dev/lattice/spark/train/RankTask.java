@@ -28,11 +28,15 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
     private final String[] args;
     private final String worldId;
     private final dev.lattice.spark.storage.SerializableConfiguration hadoop;
+    private final String progressAddress;
 
-    RankTask(String[] args, String worldId, dev.lattice.spark.storage.SerializableConfiguration hadoop) {
+    /** @param progressAddress the driver's {@link ProgressRelay} ({@code host:port}), or null for executor stdout */
+    RankTask(String[] args, String worldId, dev.lattice.spark.storage.SerializableConfiguration hadoop,
+             String progressAddress) {
         this.args = args.clone();
         this.worldId = worldId;
         this.hadoop = hadoop;
+        this.progressAddress = progressAddress;
     }
 
     @Override
@@ -60,7 +64,13 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         DeviceAssignment.checkDistinct(all);
         TrainCommand.Parsed parsed = TrainCommand.parse(args);
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
-        PrintStream log = rank == world - 1 ? System.out : null;
+        // the last rank holds the loss; its log lines stream to the driver while it trains
+        PrintStream log = rank != world - 1 ? null
+                : progressAddress == null ? System.out : ProgressRelay.connect(progressAddress, System.out);
+        if (log != null && log != System.out) {
+            PrintStream relay = log;
+            ctx.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c -> relay.close());
+        }
         TrainCommand.RankSetup setup = null;
         String status = "ok";
         RuntimeException failure = null;

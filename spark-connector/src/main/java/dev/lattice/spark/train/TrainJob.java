@@ -113,6 +113,18 @@ public final class TrainJob {
         // The driver prepares once before launching: configuration errors fail here, not in every rank of every
         // attempt, and the sample-index caches exist when the ranks start.
         TrainCommand.prepare(o, parsed.explicit(), new PrintStream(java.io.OutputStream.nullOutputStream()));
+        String driverHost = spark.sparkContext().getConf().get("spark.driver.host",
+                java.net.InetAddress.getLocalHost().getHostAddress());
+        try (ProgressRelay progress = new ProgressRelay(driverHost, out)) {
+            runAttempts(spark, jsc, job, trainArgs, o, topology, hadoop, progress, out);
+        }
+    }
+
+    /** Spark never retries a failed barrier ResultStage: the driver resubmits it, resuming from the checkpoint. */
+    private static void runAttempts(SparkSession spark, JavaSparkContext jsc, JobOptions job, String[] trainArgs,
+                                    TrainOptions o, Topology topology,
+                                    dev.lattice.spark.storage.SerializableConfiguration hadoop,
+                                    ProgressRelay progress, PrintStream out) throws IOException {
         for (int attempt = 0; ; attempt++) {
             String[] attemptArgs = argsForAttempt(trainArgs, o, attempt);
             String worldId = spark.sparkContext().applicationId() + "-" + System.nanoTime() + "-" + attempt;
@@ -120,12 +132,14 @@ public final class TrainJob {
             try {
                 List<Integer> ranks = IntStream.range(0, topology.world()).boxed().toList();
                 List<String> done = jsc.parallelize(ranks, topology.world()).rdd().barrier()
-                        .mapPartitions(new RankTask(attemptArgs, worldId, hadoop), false,
+                        .mapPartitions(new RankTask(attemptArgs, worldId, hadoop, progress.address()), false,
                                 ClassTag$.MODULE$.apply(String.class))
                         .toJavaRDD().collect();
+                progress.drain();
                 out.println(" > training finished on " + done.size() + " ranks (attempt " + (attempt + 1) + ")");
                 return;
             } catch (Exception e) { // SparkException is checked in Java but thrown undeclared by Scala
+                progress.drain();
                 if (attempt < job.maxRestarts()) {
                     out.println(" > attempt " + (attempt + 1) + " failed: " + rootMessage(e) + "; restarting"
                             + (o.save != null ? " from the last checkpoint in " + o.save : " from scratch (no --save)")

@@ -39,4 +39,13 @@ public final class LogLine {
         b.append(String.format(Locale.ROOT, " number of nan iterations: %3d |", nanIterations));
         return b.toString();
     }
+
+    /**
+     * The estimated time to finish, appended after Megatron's fields (parsers that split on {@code |} keep working):
+     * {@code " ETA: 1:02:03 |"} — hours:minutes:seconds of {@code remainingIterations} at {@code secondsPerIteration}.
+     */
+    public static String eta(long remainingIterations, double secondsPerIteration) {
+        long total = Math.round(Math.max(0, remainingIterations) * secondsPerIteration);
+        return String.format(Locale.ROOT, " ETA: %d:%02d:%02d |", total / 3600, total / 60 % 60, total % 60);
+    }
 }

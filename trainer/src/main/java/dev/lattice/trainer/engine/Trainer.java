@@ -142,7 +142,8 @@ public final class Trainer {
                 double meanLoss = lossCount > 0 ? lossSum / lossCount : Double.NaN;
                 out.println(LogLine.format(LocalDateTime.now(), st.iteration(), s.trainIters(),
                         st.consumedTrainSamples(), 0, perIter * 1000, tflopsPerGpu, tokensPerSec, lr, s.globalBatch(),
-                        meanLoss, lastNorm, skippedInInterval, nanInInterval));
+                        meanLoss, lastNorm, skippedInInterval, nanInInterval)
+                        + LogLine.eta(s.trainIters() - st.iteration(), perIter));
                 if (metrics != null) {
                     metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
                             tokensPerSec, tflops / sync.dpSize(), skippedInInterval, nanInInterval);

@@ -1,0 +1,28 @@
+package dev.lattice.trainer.engine;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.LocalDateTime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class LogLineTest {
+
+    @Test
+    void megatronFieldsInMegatronOrder() {
+        String line = LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5, 123_456_000), 3, 10, 24, 0, 1234.5,
+                0.4, 663.6, 3.0e-4, 8, 10.5, 1.25, 0, 0);
+        assertEquals(" [2026-11-26 03:04:05.123456] iteration        3/      10 | consumed samples:           24 |"
+                + " elapsed time per iteration (ms): 1234.5 | throughput per GPU (TFLOP/s/GPU): 0.4 |"
+                + " tokens per second: 664 | learning rate: 3.000000E-04 | global batch size:     8 |"
+                + " lm loss: 1.050000E+01 | loss scale: 1.0 | grad norm: 1.250 | number of skipped iterations:   0 |"
+                + " number of nan iterations:   0 |", line);
+    }
+
+    @Test
+    void etaIsRemainingIterationsTimesSecondsPerIteration() {
+        assertEquals(" ETA: 1:02:05 |", LogLine.eta(10, 372.5));
+        assertEquals(" ETA: 0:00:00 |", LogLine.eta(0, 5.0));
+        assertEquals(" ETA: 27:46:40 |", LogLine.eta(100_000, 1.0));
+    }
+}
