@@ -26,6 +26,11 @@ public final class SparkSubmitRunner {
 
     public static Result submit(Path workDir, String mainClass, List<String> appArgs, int timeoutSeconds)
             throws IOException, InterruptedException {
+        return submit(workDir, "local[2]", mainClass, appArgs, timeoutSeconds);
+    }
+
+    public static Result submit(Path workDir, String master, String mainClass, List<String> appArgs,
+                                int timeoutSeconds) throws IOException, InterruptedException {
         Path appJar = jarOf(Path.of("target/classes"), workDir.resolve("lattice-spark-app.jar"));
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path")));
@@ -37,7 +42,7 @@ public final class SparkSubmitRunner {
         }
         cmd.add("-Xmx2g");
         cmd.add("-Dlog4j2.configurationFile=" + Path.of("../conf/log4j2.properties").toAbsolutePath());
-        cmd.addAll(List.of("org.apache.spark.deploy.SparkSubmit", "--master", "local[2]",
+        cmd.addAll(List.of("org.apache.spark.deploy.SparkSubmit", "--master", master,
                 "--conf", "spark.ui.enabled=false", "--conf", "spark.driver.host=localhost",
                 "--conf", "spark.driver.bindAddress=127.0.0.1", "--class", mainClass, appJar.toString()));
         cmd.addAll(appArgs);

@@ -20,6 +20,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import static dev.lattice.spark.train.TrainFixtures.args;
+import static dev.lattice.spark.train.TrainFixtures.corpus;
+import static dev.lattice.spark.train.TrainFixtures.losses;
+import static dev.lattice.spark.train.TrainFixtures.sink;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,58 +31,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Training as a Spark barrier stage in local[2]: ranks are tasks, the driver restarts failed stages. */
 class TrainJobTest {
 
+
     @TempDir
     Path tmp;
-
-    private String corpus() throws IOException {
-        TextTokenizer gpt2 = Tokenizers.load("gpt2");
-        String prefix = tmp.resolve("data/corpus_text_document").toString();
-        Random r = new Random(3);
-        String[] words = {"spark", "barrier", "stage", "rank", "tensor", "pipeline", "data", "parallel", "loss"};
-        try (IndexedDatasetOutput out = IndexedDatasetOutput.create(LocalStorage.INSTANCE, prefix,
-                TokenDType.UINT16, gpt2.vocabSize(), false)) {
-            for (int d = 0; d < 120; d++) {
-                StringBuilder b = new StringBuilder();
-                for (int w = 0; w < 40; w++) {
-                    b.append(words[r.nextInt(words.length)]).append(w % 7 == 6 ? ". " : " ");
-                }
-                out.writer().addDocument(gpt2.encodeDocument(b.toString(), true));
-            }
-            out.commit();
-        }
-        return prefix;
-    }
-
-    private List<String> args(String data, Path save, String... more) {
-        List<String> a = new ArrayList<>(List.of("--model", "gpt2", "--num-layers", "2", "--hidden-size", "32",
-                "--num-attention-heads", "4", "--seq-length", "16", "--micro-batch-size", "2",
-                "--global-batch-size", "4", "--train-iters", "12", "--lr", "3e-3", "--lr-warmup-iters", "1",
-                "--data-path", data, "--split", "100,0,0", "--log-interval", "1", "--eval-iters", "0",
-                "--save", save.toString(), "--distributed-timeout-minutes", "1"));
-        a.addAll(List.of(more));
-        return a;
-    }
-
-    private static List<Double> losses(Path save) throws IOException {
-        List<Double> out = new ArrayList<>();
-        for (String line : Files.readAllLines(save.resolve("metrics.jsonl"))) {
-            var o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
-            if (o.has("lm_loss")) {
-                out.add(o.get("lm_loss").getAsDouble());
-            }
-        }
-        return out;
-    }
-
-    private static PrintStream sink(ByteArrayOutputStream b) {
-        return new PrintStream(b, true, StandardCharsets.UTF_8);
-    }
 
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"--tensor-model-parallel-size 2",
             "--pipeline-model-parallel-size 2", "--zero-stage 1"})
     void barrierStageEqualsTheStandaloneLauncher(String parallel) throws Exception {
-        String data = corpus();
+        String data = corpus(tmp);
         Path standalone = tmp.resolve("standalone");
         List<String> layout = new ArrayList<>(List.of("--world-size", "2"));
         layout.addAll(List.of(parallel.split(" ")));
@@ -101,7 +62,7 @@ class TrainJobTest {
 
     @Test
     void aFailedRankIsRestartedFromTheLastCheckpoint() throws Exception {
-        String data = corpus();
+        String data = corpus(tmp);
         Path whole = tmp.resolve("whole");
         List<String> base = List.of("--world-size", "2", "--zero-stage", "1", "--save-interval", "4");
         List<String> a = args(data, whole);
@@ -126,7 +87,7 @@ class TrainJobTest {
     /** A rank that stops answering: its peers time out in their collective, the stage fails and is restarted. */
     @Test
     void aHungRankTimesOutAndTheRunRecovers() throws Exception {
-        String data = corpus();
+        String data = corpus(tmp);
         Path hang = tmp.resolve("hang");
         List<String> a = args(data, hang, "--hang-at-iteration", "5", "--fail-rank", "0", "--max-restarts", "1",
                 "--restart-backoff-seconds", "0", "--world-size", "2", "--save-interval", "4",
