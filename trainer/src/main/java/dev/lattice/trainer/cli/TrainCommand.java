@@ -177,13 +177,13 @@ public final class TrainCommand {
                     + config.maxPositionEmbeddings());
         }
         if (o.dataPath.isEmpty()) {
-            throw new IllegalArgumentException("--data-path is required (an indexed dataset prefix, e.g. from"
-                    + " 'lattice preprocess')");
+            throw new IllegalArgumentException("--data-path is required (an indexed dataset prefix or a"
+                    + " directory of Parquet token shards, e.g. from 'lattice preprocess')");
         }
         DataPathSpec remote = DataPathSpec.parse(o.dataPath);
         java.util.List<String> localPrefixes = new java.util.ArrayList<>();
         for (String prefix : remote.prefixes()) {
-            localPrefixes.add(dev.lattice.trainer.engine.DataCache.localize(prefix)); // hdfs:// and s3a:// copied once
+            localPrefixes.add(dev.lattice.trainer.engine.DataCache.localize(prefix, config.vocabSize())); // remote/Parquet once per JVM
         }
         DataPathSpec paths = new DataPathSpec(localPrefixes, remote.weights());
         SplitSpec split = SplitSpec.parse(o.split);

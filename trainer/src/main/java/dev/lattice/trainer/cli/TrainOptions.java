@@ -92,7 +92,8 @@ public final class TrainOptions {
             description = "Testing: up to this many microseconds of random delay before every communication.")
     public int commJitterMicros;
     @Option(names = "--data-path", arity = "1..*", split = ",",
-            description = "Indexed dataset prefixes, optionally with weights: [w1] p1 [w2 p2 ...].")
+            description = "Indexed dataset prefixes or directories of tokenized Parquet shards (local, hdfs://,"
+                    + " s3a://), optionally with weights: [w1] p1 [w2 p2 ...].")
     public List<String> dataPath = new ArrayList<>();
     @Option(names = "--split", defaultValue = "969,30,1") public String split = "969,30,1";
     @Option(names = "--tokenizer", defaultValue = "gpt2",
