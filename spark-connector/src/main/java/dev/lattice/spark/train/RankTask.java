@@ -134,6 +134,10 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
                     + worldId + ": CPU ranks share an in-JVM communicator, so all ranks must run in one executor JVM"
                     + " (local[N], or one executor with N task slots); across JVMs use the NCCL communicator");
         }
+        // Spark kills the peers of a failed barrier task by interrupting them; aborting the world makes every rank
+        // still inside a collective stop at once instead of waiting out its timeout.
+        ctx.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (c, error) ->
+                comm.abort("rank " + rank + " on " + host + " failed or was killed: " + error));
         try {
             TrainCommand.RankSetup mine = setup != null ? setup
                     : TrainCommand.prepare(parsed.options(), parsed.explicit(), quiet);

@@ -106,6 +106,10 @@ public final class TrainJob {
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
         checkCluster(spark, topology.world());
+        if (!spark.sparkContext().getConf().contains("spark.barrier.sync.timeout")) {
+            out.println(" > warning: spark.barrier.sync.timeout is not set (Spark's default is a year); a rank that"
+                    + " never reaches the rendezvous would hold the others that long. Set e.g. 3600.");
+        }
         dev.lattice.spark.storage.SerializableConfiguration hadoop = new dev.lattice.spark.storage
                 .SerializableConfiguration(dev.lattice.spark.storage.OutputConfiguration.from(
                         spark.sparkContext().hadoopConfiguration()));
