@@ -91,6 +91,24 @@ class GptEstimatorTest {
         assertEquals(rows.get(0).getDouble(rows.get(0).fieldIndex("loss")), again.getDouble(again.fieldIndex("loss")),
                 1e-12);
 
+        // generated_text equals what `lattice generate` prints for the same checkpoint and prompt (greedy)
+        Dataset<Row> prompts = SparkTestSession.get().createDataFrame(List.of(RowFactory.create(0, "the spark model"),
+                RowFactory.create(1, null)), new StructType().add("id", DataTypes.IntegerType)
+                .add("prompt", DataTypes.StringType));
+        Dataset<Row> generated = trained.copy(new org.apache.spark.ml.param.ParamMap()).setPromptCol("prompt")
+                .setMaxNewTokens(6).transform(prompts).orderBy("id");
+        assertTrue(!List.of(generated.columns()).contains("loss"), "no tokens column, no scoring");
+        List<Row> g = generated.collectAsList();
+        ByteArrayOutputStream gen = new ByteArrayOutputStream();
+        assertEquals(0, dev.lattice.trainer.cli.GenerateCommand.execute(new String[] {"--checkpoint",
+                trained.getCheckpoint(), "--prompt", "the spark model", "--max-new-tokens", "6", "--temperature", "0"},
+                new PrintStream(gen, true, StandardCharsets.UTF_8), System.err));
+        String expected = gen.toString(StandardCharsets.UTF_8);
+        assertEquals(expected.substring(0, expected.length() - System.lineSeparator().length()),
+                g.get(0).getString(g.get(0).fieldIndex("generated_text")));
+        assertTrue(g.get(0).getString(g.get(0).fieldIndex("generated_text")).startsWith("the spark model"));
+        assertTrue(g.get(1).isNullAt(g.get(1).fieldIndex("generated_text")));
+
         trained.exportHuggingFace(tmp.resolve("hf").toString());
         assertTrue(Files.exists(tmp.resolve("hf/config.json")));
     }

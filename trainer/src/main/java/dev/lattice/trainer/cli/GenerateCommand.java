@@ -73,7 +73,7 @@ public final class GenerateCommand {
     }
 
     /** Prompt plus up to {@code n} sampled tokens (stops at the model's position limit). */
-    static int[] sample(GptModel model, int[] prompt, int n, double temperature, int topK, long seed) {
+    public static int[] sample(GptModel model, int[] prompt, int n, double temperature, int topK, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         int vocab = model.config().vocabSize();
         int padded = model.config().paddedVocabSize();
