@@ -24,17 +24,15 @@ import java.util.List;
 final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
 
     private static final long serialVersionUID = 1L;
+    private static final String OK = "ok ";
 
     private final String[] args;
-    private final String worldId;
     private final dev.lattice.spark.storage.SerializableConfiguration hadoop;
     private final String progressAddress;
 
     /** @param progressAddress the driver's {@link ProgressRelay} ({@code host:port}), or null for executor stdout */
-    RankTask(String[] args, String worldId, dev.lattice.spark.storage.SerializableConfiguration hadoop,
-             String progressAddress) {
+    RankTask(String[] args, dev.lattice.spark.storage.SerializableConfiguration hadoop, String progressAddress) {
         this.args = args.clone();
-        this.worldId = worldId;
         this.hadoop = hadoop;
         this.progressAddress = progressAddress;
     }
@@ -72,25 +70,30 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
             ctx.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c -> relay.close());
         }
         TrainCommand.RankSetup setup = null;
-        String status = "ok";
+        String status;
         RuntimeException failure = null;
         if (rank == 0) {
+            // rank 0 creates the communicator id (the NCCL unique id once the CUDA backend lands) and the world
+            String worldId = "lattice-" + java.util.UUID.randomUUID();
             try {
-                setup = prepareFirst(parsed, world, ctx);
+                setup = prepareFirst(parsed, world, ctx, worldId);
+                status = OK + worldId;
             } catch (RuntimeException e) {
                 failure = e;
                 status = "rank 0 could not prepare the run: " + e.getMessage();
             }
+        } else {
+            status = "";
         }
-        // rank 0 has built the caches and the world; everyone learns whether it succeeded
+        // everyone learns whether rank 0 succeeded, and the id of the world to join
         String first = ctx.allGather(status)[0];
         if (failure != null) {
             throw failure;
         }
-        if (!first.equals("ok")) {
+        if (!first.startsWith(OK)) {
             throw new IllegalStateException(first);
         }
-        return runRank(ctx, parsed, rank, world, host, setup, quiet, log);
+        return runRank(ctx, parsed, rank, world, host, first.substring(OK.length()), setup, quiet, log);
     }
 
     /**
@@ -107,7 +110,8 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
     }
 
     /** Rank 0: prepares the run (building the sample-index caches once) and creates the communicator world. */
-    private TrainCommand.RankSetup prepareFirst(TrainCommand.Parsed parsed, int world, BarrierTaskContext ctx) {
+    private TrainCommand.RankSetup prepareFirst(TrainCommand.Parsed parsed, int world, BarrierTaskContext ctx,
+                                                String worldId) {
         TrainCommand.RankSetup setup;
         try {
             setup = TrainCommand.prepare(parsed.options(), parsed.explicit(), System.out);
@@ -127,7 +131,8 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
     }
 
     private Iterator<String> runRank(BarrierTaskContext ctx, TrainCommand.Parsed parsed, int rank, int world,
-                                     String host, TrainCommand.RankSetup setup, PrintStream quiet, PrintStream log) {
+                                     String host, String worldId, TrainCommand.RankSetup setup, PrintStream quiet,
+                                     PrintStream log) {
         InJvmWorld comm = WorldRegistry.lookup(worldId);
         if (comm == null) {
             throw new IllegalStateException("rank " + rank + " on " + host + " finds no communicator world "

@@ -131,12 +131,11 @@ public final class TrainJob {
                                     ProgressRelay progress, PrintStream out) throws IOException {
         for (int attempt = 0; ; attempt++) {
             String[] attemptArgs = argsForAttempt(trainArgs, o, attempt);
-            String worldId = spark.sparkContext().applicationId() + "-" + System.nanoTime() + "-" + attempt;
             jsc.setJobGroup("lattice-train", "Lattice training, attempt " + (attempt + 1) + ": " + topology, true);
             try {
                 List<Integer> ranks = IntStream.range(0, topology.world()).boxed().toList();
                 List<String> done = jsc.parallelize(ranks, topology.world()).rdd().barrier()
-                        .mapPartitions(new RankTask(attemptArgs, worldId, hadoop, progress.address()), false,
+                        .mapPartitions(new RankTask(attemptArgs, hadoop, progress.address()), false,
                                 ClassTag$.MODULE$.apply(String.class))
                         .toJavaRDD().collect();
                 progress.drain();
@@ -217,6 +216,21 @@ public final class TrainJob {
      * The reason a user needs: the failing rank's own exception rather than Spark's "Could not recover from a failed
      * barrier ResultStage" or the peers' "world was aborted".
      */
+    /**
+     * A peer's "... the world was aborted (rank R failed: SomeException: why)" names the failing rank's reason in
+     * parentheses: which task failure Spark reports first is a race, so dig it out of whichever arrived.
+     */
+    static String abortCause(String reason) {
+        int open = reason.indexOf("world was aborted (");
+        int close = reason.lastIndexOf(')');
+        if (open < 0 || close < open) {
+            return reason;
+        }
+        String inner = reason.substring(open + "world was aborted (".length(), close);
+        int at = inner.indexOf("Exception: ");
+        return at < 0 ? inner : inner.substring(at + "Exception: ".length()).trim();
+    }
+
     static String rootMessage(Throwable e) {
         String fallback = null;
         for (Throwable t = e; t != null; t = t.getCause()) {
@@ -231,7 +245,7 @@ public final class TrainJob {
                     return reason;
                 }
                 if (fallback == null) {
-                    fallback = reason;
+                    fallback = abortCause(reason);
                 }
             }
             if (t.getCause() == null && fallback == null) {
