@@ -17,9 +17,9 @@ import java.util.List;
 
 /**
  * The body of one barrier task = one rank. Rendezvous through {@link BarrierTaskContext}: every rank reports its
- * host and a hash of its arguments (a mismatch fails all ranks, naming the difference); rank 0 prepares first (it
- * builds the sample-index caches), then the others; rank 0 creates the communicator world and the others join it;
- * then every rank trains. A failing rank aborts the world so its peers stop waiting at once.
+ * host, device, build and arguments ({@link RankReport}; a disagreement fails all ranks, naming the difference, and
+ * two ranks on one GPU of a host fail too); rank 0 prepares first (it builds the sample-index caches) and creates the
+ * communicator world and its id, which the others learn from a second allGather and join; then every rank trains. A failing rank aborts the world so its peers stop waiting at once.
  */
 final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
 
@@ -50,16 +50,19 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
             host = "unknown-host";
         }
         DeviceAssignment.Device device = device(ctx, rank);
-        String me = rank + "|" + host + "|" + device + "|" + Arrays.hashCode(args);
-        String[] all = ctx.allGather(me);
-        for (String other : all) {
-            String[] f = other.split("\\|");
-            if (!f[3].equals(Integer.toString(Arrays.hashCode(args)))) {
-                throw new IllegalStateException("rank " + rank + ": rank " + f[0] + " on " + f[1]
-                        + " was started with different training arguments");
+        RankReport me = new RankReport(rank, host, device.toString(), RankReport.currentBuild(), List.of(args));
+        String[] gathered = ctx.allGather(me.encode());
+        RankReport[] reports = new RankReport[gathered.length];
+        for (int i = 0; i < gathered.length; i++) {
+            reports[i] = RankReport.decode(gathered[i]);
+        }
+        for (RankReport other : reports) {
+            String difference = reports[0].differenceFrom(other);
+            if (difference != null) {
+                throw new IllegalStateException("rank " + rank + ": the ranks disagree, " + difference);
             }
         }
-        DeviceAssignment.checkDistinct(all);
+        DeviceAssignment.checkDistinct(Arrays.stream(reports).map(RankReport::placement).toArray(String[]::new));
         TrainCommand.Parsed parsed = TrainCommand.parse(args);
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         // the last rank holds the loss; its log lines stream to the driver while it trains

@@ -131,7 +131,8 @@ class TrainJobTest {
     @Test
     void aPeersAbortMessageYieldsTheFailingRanksReason() {
         String peer = "rank 0 stopped in allGather of group dp[0,1]: the world was aborted (rank 1 failed:"
-                + " java.lang.IllegalStateException: fault drill: rank 1 fails after iteration 6 (--fail-at-iteration))";
+                + " java.lang.IllegalStateException: fault drill: rank 1 fails after iteration 6"
+                + " (--fail-at-iteration))";
         assertEquals("fault drill: rank 1 fails after iteration 6 (--fail-at-iteration)", TrainJob.abortCause(peer));
         assertEquals("something else", TrainJob.abortCause("something else"));
         RuntimeException spark = new RuntimeException("Job aborted due to stage failure: Task 0 in stage 3.0 failed:"

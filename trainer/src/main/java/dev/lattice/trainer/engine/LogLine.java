@@ -41,8 +41,8 @@ public final class LogLine {
     }
 
     /**
-     * The estimated time to finish, appended after Megatron's fields (parsers that split on {@code |} keep working):
-     * {@code " ETA: 1:02:03 |"} — hours:minutes:seconds of {@code remainingIterations} at {@code secondsPerIteration}.
+     * The estimated time to finish, appended after Megatron's fields (parsers that split on {@code |} keep
+     * working): {@code " ETA: 1:02:03 |"} — hours:minutes:seconds of {@code remainingIterations} at {@code secondsPerIteration}.
      */
     public static String eta(long remainingIterations, double secondsPerIteration) {
         long total = Math.round(Math.max(0, remainingIterations) * secondsPerIteration);
