@@ -306,6 +306,10 @@ final class InJvmCommunicator implements Communicator {
         };
     }
 
+    int worldRank() {
+        return worldRank;
+    }
+
     @Override
     public synchronized void close() {
         if (queue != null) {

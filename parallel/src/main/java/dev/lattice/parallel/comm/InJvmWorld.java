@@ -122,6 +122,19 @@ public final class InJvmWorld {
         return c;
     }
 
+    /**
+     * Releases what rank {@code rank}'s communicators hold (the threads of their asynchronous queues): called when
+     * the rank ends — finished, failed or killed — so a long-lived executor JVM does not collect them run after run.
+     */
+    public void closeRank(int rank) {
+        for (InJvmCommunicator c : created) {
+            if (c.worldRank() == rank) {
+                c.close();
+                created.remove(c);
+            }
+        }
+    }
+
     java.util.concurrent.BlockingQueue<float[]> channel(int fromWorld, int toWorld, String group) {
         return channels.computeIfAbsent(group + ":" + fromWorld + "->" + toWorld,
                 k -> new java.util.concurrent.LinkedBlockingQueue<>());

@@ -211,4 +211,27 @@ class InJvmCommunicatorTest {
             assertArrayEquals(new float[] {3f, 30f}, o);
         }
     }
+
+    @Test
+    void closingARankStopsItsCommunicationThreads() throws Exception {
+        InJvmWorld world = new InJvmWorld(2, Duration.ofSeconds(10));
+        Ranks.run(2, rank -> {
+            Communicator c = world.group(rank, new int[] {0, 1}, "leakcheck");
+            c.allReduceAsync(new HostBuffer(new float[] {1f}), 0, 1, ReduceOp.SUM).await();
+            return null;
+        });
+        assertTrue(commThreads() >= 2, "each rank's async queue has a thread");
+        world.closeRank(0);
+        world.closeRank(1);
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (commThreads() > 0 && System.currentTimeMillis() < deadline) {
+            Thread.sleep(10);
+        }
+        assertEquals(0, commThreads(), "threads left after closeRank");
+    }
+
+    private static long commThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && t.getName().startsWith("comm-leakcheck")).count();
+    }
 }

@@ -146,6 +146,7 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         // still inside a collective stop at once instead of waiting out its timeout.
         ctx.addTaskFailureListener((org.apache.spark.util.TaskFailureListener) (c, error) ->
                 comm.abort("rank " + rank + " on " + host + " failed or was killed: " + error));
+        ctx.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) c -> comm.closeRank(rank));
         try {
             TrainCommand.RankSetup mine = setup != null ? setup
                     : TrainCommand.prepare(parsed.options(), parsed.explicit(), quiet);
