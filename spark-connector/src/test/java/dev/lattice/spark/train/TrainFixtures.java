@@ -52,14 +52,7 @@ final class TrainFixtures {
     }
 
     static List<Double> losses(Path save) throws IOException {
-        List<Double> out = new ArrayList<>();
-        for (String line : Files.readAllLines(save.resolve("metrics.jsonl"))) {
-            var o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
-            if (o.has("lm_loss")) {
-                out.add(o.get("lm_loss").getAsDouble());
-            }
-        }
-        return out;
+        return dev.lattice.trainer.engine.MetricsLog.trainingLosses(save);
     }
 
     static PrintStream sink(ByteArrayOutputStream b) {

@@ -41,6 +41,18 @@ public final class MetricsLog implements AutoCloseable {
         }
     }
 
+    /** The training {@code lm_loss} of each line of {@code dir/metrics.jsonl} that has one, in file order. */
+    public static java.util.List<Double> trainingLosses(Path dir) throws IOException {
+        java.util.List<Double> losses = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
+            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+            if (o.has("lm_loss") && !o.get("lm_loss").isJsonNull()) {
+                losses.add(o.get("lm_loss").getAsDouble());
+            }
+        }
+        return losses;
+    }
+
     public void logIteration(long iteration, double lmLoss, double lr, double gradNorm, long consumedSamples,
                              double tokensPerSec, double tflops, int skipped, int nan) throws IOException {
         Map<String, Object> m = new LinkedHashMap<>();

@@ -109,13 +109,6 @@ final class TrainFixtures {
 
     /** lm_loss of each line of metrics.jsonl that has one, in order. */
     static List<Double> losses(Path save) throws IOException {
-        List<Double> out = new ArrayList<>();
-        for (String line : Files.readAllLines(save.resolve("metrics.jsonl"))) {
-            var o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
-            if (o.has("lm_loss")) {
-                out.add(o.get("lm_loss").getAsDouble());
-            }
-        }
-        return out;
+        return dev.lattice.trainer.engine.MetricsLog.trainingLosses(save);
     }
 }
