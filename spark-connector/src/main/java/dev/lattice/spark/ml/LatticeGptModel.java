@@ -251,6 +251,7 @@ public final class LatticeGptModel extends Model<LatticeGptModel> implements Def
         private final String tokenizer;
         private final int maxNewTokens;
         private final double temperature;
+        private transient TextTokenizer tok; // resolved once per executor copy, not per row (it may read a file)
 
         GenerateUdf(String checkpoint, String tokenizer, int maxNewTokens, double temperature) {
             this.checkpoint = checkpoint;
@@ -264,7 +265,9 @@ public final class LatticeGptModel extends Model<LatticeGptModel> implements Def
             if (prompt == null) {
                 return null;
             }
-            TextTokenizer tok = TokenizerSpec.of(tokenizer).tokenizer();
+            if (tok == null) {
+                tok = TokenizerSpec.of(tokenizer).tokenizer();
+            }
             int[] ids = tok.encode(prompt);
             if (ids.length == 0) {
                 return null;

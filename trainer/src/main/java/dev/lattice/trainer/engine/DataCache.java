@@ -40,9 +40,9 @@ public final class DataCache {
             return ParquetShardCache.convert(prefix, shards, vocabSize,
                     Path.of(System.getProperty("java.io.tmpdir"), "lattice-data", hash(prefix)));
         }
-        String scheme = Storages.schemeOf(prefix);
-        if (scheme == null || scheme.equals("file")) {
-            return prefix.startsWith("file:") ? Path.of(java.net.URI.create(prefix)).toString() : prefix;
+        Path inPlace = localPath(prefix);
+        if (inPlace != null) {
+            return inPlace.toString();
         }
         Storage storage = Storages.forPath(prefix);
         Path dir = Path.of(System.getProperty("java.io.tmpdir"), "lattice-data", hash(prefix));
@@ -65,6 +65,15 @@ public final class DataCache {
             Files.move(tmp, local, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         }
         return dir.resolve(name).toString();
+    }
+
+    /** The local file {@code path} names (a plain path or a {@code file:} URI), or null for another file system. */
+    static Path localPath(String path) {
+        String scheme = Storages.schemeOf(path);
+        if (scheme == null) {
+            return Path.of(path);
+        }
+        return scheme.equals("file") ? Path.of(java.net.URI.create(path)) : null;
     }
 
     /** The Parquet shards {@code prefix} names, in name order; empty when it names an indexed dataset. */

@@ -17,9 +17,9 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
- * Converts tokenized Parquet shards into a local indexed dataset (see {@link DataCache}). Each shard is copied
- * locally through the storage SPI (so hdfs/s3a use the job's Hadoop settings), read with the data module's
- * {@link TokenShardReader}, and appended as documents. A manifest of shard names and sizes, written last, marks a
+ * Converts tokenized Parquet shards into a local indexed dataset (see {@link DataCache}). Each remote shard is
+ * copied locally through the storage SPI (so hdfs/s3a use the job's Hadoop settings), local ones are read in place;
+ * each is read with the data module's {@link TokenShardReader} and appended as documents. A manifest of shard names and sizes, written last, marks a
  * finished conversion: a later rank in the same JVM or host reuses it, a changed shard set converts again.
  */
 final class ParquetShardCache {
@@ -45,11 +45,15 @@ final class ParquetShardCache {
         try (IndexedDatasetOutput out = IndexedDatasetOutput.create(LocalStorage.INSTANCE, prefix, dtype, vocabSize,
                 true)) {
             for (String shard : shards) {
-                try (InputStream in = storage.open(shard)) {
-                    Files.copy(in, local, StandardCopyOption.REPLACE_EXISTING);
+                Path readable = DataCache.localPath(shard);
+                if (readable == null) { // remote: copy through the storage SPI, which has the job's Hadoop settings
+                    try (InputStream in = storage.open(shard)) {
+                        Files.copy(in, local, StandardCopyOption.REPLACE_EXISTING);
+                    }
+                    readable = local;
                 }
                 try (TokenShardReader reader = TokenShardReader.open(
-                        new org.apache.hadoop.fs.Path(local.toUri()), new org.apache.hadoop.conf.Configuration())) {
+                        new org.apache.hadoop.fs.Path(readable.toUri()), new org.apache.hadoop.conf.Configuration())) {
                     long row = 0;
                     for (TokenRow r; (r = reader.next()) != null; row++) {
                         try {
