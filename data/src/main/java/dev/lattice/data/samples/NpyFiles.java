@@ -58,6 +58,16 @@ public final class NpyFiles {
             return itemSize;
         }
 
+        /** The next element of {@code buf} (little-endian) as a long. */
+        long read(ByteBuffer buf) {
+            return switch (this) {
+                case INT16 -> buf.getShort();
+                case INT32 -> buf.getInt();
+                case UINT32 -> Integer.toUnsignedLong(buf.getInt());
+                case INT64 -> buf.getLong();
+            };
+        }
+
         static Dtype fromDescr(String descr) {
             for (Dtype d : values()) {
                 // '|' or '=' byte order would only appear for 1-byte types or native order; accept '=' on LE hosts.
@@ -284,22 +294,12 @@ public final class NpyFiles {
      */
     public static int[] readInts(Path file, long... expectedShape) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            Header h = readHeader(file, ch);
-            checkExpectedShape(file, h, expectedShape);
-            long count = h.elementCount();
-            if (count > GptSampleIndex.MAX_ARRAY) {
-                throw new IOException(file + ": " + count + " elements exceed the largest Java array");
-            }
-            int[] out = new int[(int) count];
+            Header h = readArrayHeader(file, ch, expectedShape);
+            int[] out = new int[(int) h.elementCount()];
             int[] pos = {0};
             readData(file, ch, h, buf -> {
                 while (buf.remaining() >= h.dtype().itemSize()) {
-                    long v = switch (h.dtype()) {
-                        case INT16 -> buf.getShort();
-                        case INT32 -> buf.getInt();
-                        case UINT32 -> Integer.toUnsignedLong(buf.getInt());
-                        case INT64 -> buf.getLong();
-                    };
+                    long v = h.dtype().read(buf);
                     if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
                         throw new IOException(file + ": element " + pos[0] + " = " + v + " does not fit an int");
                     }
@@ -313,26 +313,26 @@ public final class NpyFiles {
     /** Reads an integer array into longs, checking its shape as {@link #readInts} does. */
     public static long[] readLongs(Path file, long... expectedShape) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            Header h = readHeader(file, ch);
-            checkExpectedShape(file, h, expectedShape);
-            long count = h.elementCount();
-            if (count > GptSampleIndex.MAX_ARRAY) {
-                throw new IOException(file + ": " + count + " elements exceed the largest Java array");
-            }
-            long[] out = new long[(int) count];
+            Header h = readArrayHeader(file, ch, expectedShape);
+            long[] out = new long[(int) h.elementCount()];
             int[] pos = {0};
             readData(file, ch, h, buf -> {
                 while (buf.remaining() >= h.dtype().itemSize()) {
-                    out[pos[0]++] = switch (h.dtype()) {
-                        case INT16 -> buf.getShort();
-                        case INT32 -> buf.getInt();
-                        case UINT32 -> Integer.toUnsignedLong(buf.getInt());
-                        case INT64 -> buf.getLong();
-                    };
+                    out[pos[0]++] = h.dtype().read(buf);
                 }
             });
             return out;
         }
+    }
+
+    /** The header of an array that must have {@code expectedShape} and fit one Java array. */
+    private static Header readArrayHeader(Path file, FileChannel ch, long[] expectedShape) throws IOException {
+        Header h = readHeader(file, ch);
+        checkExpectedShape(file, h, expectedShape);
+        if (h.elementCount() > GptSampleIndex.MAX_ARRAY) {
+            throw new IOException(file + ": " + h.elementCount() + " elements exceed the largest Java array");
+        }
+        return h;
     }
 
     private interface ChunkConsumer {

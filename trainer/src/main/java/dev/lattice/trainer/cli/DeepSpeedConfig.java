@@ -36,9 +36,7 @@ final class DeepSpeedConfig {
         Integer mbs = intKey(root, "train_micro_batch_size_per_gpu", file);
         Integer gbs = intKey(root, "train_batch_size", file);
         Integer accum = intKey(root, "gradient_accumulation_steps", file);
-        if (mbs != null && !explicit.contains("--micro-batch-size")) {
-            o.microBatchSize = mbs;
-        }
+        fill(explicit, "--micro-batch-size", mbs, v -> o.microBatchSize = v);
         if (gbs != null && !explicit.contains("--global-batch-size")) {
             o.globalBatchSize = gbs;
         } else if (gbs == null && accum != null && !explicit.contains("--global-batch-size")) {
@@ -50,9 +48,7 @@ final class DeepSpeedConfig {
                     + " on one GPU");
         }
         Double clip = doubleKey(root, "gradient_clipping", file);
-        if (clip != null && !explicit.contains("--clip-grad")) {
-            o.clipGrad = clip;
-        }
+        fill(explicit, "--clip-grad", clip, v -> o.clipGrad = v);
         if (root.has("optimizer")) {
             JsonObject opt = root.getAsJsonObject("optimizer");
             String type = opt.has("type") ? opt.get("type").getAsString() : "AdamW";
@@ -62,17 +58,11 @@ final class DeepSpeedConfig {
             }
             JsonObject p = opt.has("params") ? opt.getAsJsonObject("params") : new JsonObject();
             Double lr = doubleKey(p, "lr", file);
-            if (lr != null && !explicit.contains("--lr")) {
-                o.lr = lr;
-            }
+            fill(explicit, "--lr", lr, v -> o.lr = v);
             Double wd = doubleKey(p, "weight_decay", file);
-            if (wd != null && !explicit.contains("--weight-decay")) {
-                o.weightDecay = wd;
-            }
+            fill(explicit, "--weight-decay", wd, v -> o.weightDecay = v);
             Double eps = doubleKey(p, "eps", file);
-            if (eps != null && !explicit.contains("--adam-eps")) {
-                o.adamEps = eps;
-            }
+            fill(explicit, "--adam-eps", eps, v -> o.adamEps = v);
             if (p.has("betas")) {
                 var betas = p.getAsJsonArray("betas");
                 if (!explicit.contains("--adam-beta1")) {
@@ -88,17 +78,11 @@ final class DeepSpeedConfig {
             String type = sch.has("type") ? sch.get("type").getAsString() : "";
             JsonObject p = sch.has("params") ? sch.getAsJsonObject("params") : new JsonObject();
             Integer warmup = intKey(p, "warmup_num_steps", file);
-            if (warmup != null && !explicit.contains("--lr-warmup-iters")) {
-                o.lrWarmupIters = warmup;
-            }
+            fill(explicit, "--lr-warmup-iters", warmup, v -> o.lrWarmupIters = v);
             Double maxLr = doubleKey(p, "warmup_max_lr", file);
-            if (maxLr != null && !explicit.contains("--lr")) {
-                o.lr = maxLr;
-            }
+            fill(explicit, "--lr", maxLr, v -> o.lr = v);
             Integer total = intKey(p, "total_num_steps", file);
-            if (total != null && !explicit.contains("--lr-decay-iters")) {
-                o.lrDecayIters = total;
-            }
+            fill(explicit, "--lr-decay-iters", total, v -> o.lrDecayIters = v);
             String style = switch (type.toLowerCase(Locale.ROOT)) {
                 case "warmuplr" -> "constant";
                 case "warmupdecaylr" -> "linear";
@@ -107,9 +91,7 @@ final class DeepSpeedConfig {
                 default -> throw new IllegalArgumentException("--config " + file + ": scheduler.type " + type
                         + " is not supported (WarmupLR, WarmupDecayLR, WarmupCosineLR)");
             };
-            if (style != null && !explicit.contains("--lr-decay-style")) {
-                o.lrDecayStyle = style;
-            }
+            fill(explicit, "--lr-decay-style", style, v -> o.lrDecayStyle = v);
         }
         String precision = "fp32";
         if (enabled(root, "bf16") || enabled(root, "bfloat16")) {
@@ -127,6 +109,13 @@ final class DeepSpeedConfig {
             }
         }
         return new Extras(precision, zero);
+    }
+
+    /** Sets an option from the config unless its flag was typed on the command line (flags win). */
+    private static <T> void fill(Set<String> explicit, String flag, T value, java.util.function.Consumer<T> set) {
+        if (value != null && !explicit.contains(flag)) {
+            set.accept(value);
+        }
     }
 
     private static boolean enabled(JsonObject root, String key) {
