@@ -35,10 +35,25 @@ class HuggingFaceParityTest {
     @ParameterizedTest
     @ValueSource(strings = {"gpt2", "llama"})
     void logitsLossAndGradientsMatchTransformers(String family) throws Exception {
+        checkParity(family, new CpuBackend());
+    }
+
+    /** The same parity on the GPU, with exact fp32 GEMMs (skipped where there is no CUDA device). */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
+    void onCudaLogitsLossAndGradientsMatchTransformers(String family) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.lattice.parallel.cuda.Cuda.available(),
+                dev.lattice.parallel.cuda.Cuda::unavailableReason);
+        try (Backend be = new dev.lattice.trainer.backend.cuda.CudaBackend(0,
+                dev.lattice.trainer.backend.cuda.GemmPrecision.FP32)) {
+            checkParity(family, be);
+        }
+    }
+
+    private static void checkParity(String family, Backend be) throws Exception {
         Path dir = fixture(family);
         HfModelDirectory.Loaded hf = HfModelDirectory.load(dir);
         ModelConfig c = hf.config();
-        Backend be = new CpuBackend();
         GptModel model = new GptModel(c, be, false);
         for (Map.Entry<String, Tensor> e : model.parameters().entrySet()) {
             be.upload(e.getValue(), hf.tensors().get(e.getKey()).data());

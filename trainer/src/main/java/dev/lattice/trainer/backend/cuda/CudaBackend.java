@@ -1,0 +1,722 @@
+package dev.lattice.trainer.backend.cuda;
+
+import dev.lattice.parallel.cuda.Cuda;
+import dev.lattice.parallel.cuda.CudaException;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.bytedeco.cuda.global.cublas.*;
+import static org.bytedeco.cuda.global.cudart.*;
+
+/**
+ * The CUDA backend: fp32 tensors in device memory (a caching allocator), GEMMs in cuBLAS (exact fp32, or bf16/tf32
+ * tensor-core products with fp32 accumulation: {@link GemmPrecision}), and our CUDA C kernels compiled by NVRTC for
+ * the GPU in hand (resources of this package; each names the CPU reference it must match). Everything is enqueued
+ * on one stream; {@link #toHost}, {@link #sumOfSquares} and {@link #hasNonFinite} wait for it.
+ *
+ * <p>A backend belongs to one rank (one thread, one device): create it on that thread.
+ */
+public final class CudaBackend implements Backend {
+
+    private static final int THREADS = 256;
+    private static final int ROWS_PER_CHUNK = 64;
+    private static final int SUM_BLOCKS = 512;
+
+    private final int device;
+    private final GemmPrecision precision;
+    private final int smVersion;
+    private final CUstream_st stream = new CUstream_st();
+    private final cublasContext cublas = new cublasContext();
+    private final DeviceAllocator allocator = new DeviceAllocator();
+    private final KernelModule kernels;
+    private final Map<Integer, KernelModule> attention = new HashMap<>();
+    private final HostUploads uploads;
+    private final FloatPointer one = new FloatPointer(1f);
+    private final Thread owner = Thread.currentThread();
+    private FloatPointer staging = new FloatPointer(0);
+    private boolean closed;
+
+    public CudaBackend(int device, GemmPrecision precision) {
+        if (!Cuda.available()) {
+            throw new CudaException("--devices cuda: " + Cuda.unavailableReason());
+        }
+        int count = Cuda.deviceCount();
+        if (device < 0 || device >= count) {
+            throw new IllegalArgumentException("CUDA device " + device + " does not exist (" + count + " visible)");
+        }
+        this.device = device;
+        this.precision = precision;
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        int[] major = new int[1];
+        int[] minor = new int[1];
+        Cuda.check(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+        Cuda.check(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
+        this.smVersion = major[0] * 10 + minor[0];
+        Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        checkBlas(cublasCreate_v2(cublas), "cublasCreate");
+        checkBlas(cublasSetStream_v2(cublas, stream), "cublasSetStream");
+        this.kernels = new KernelModule(KernelCompiler.compile(KernelSources.unit(KernelSources.MAIN),
+                "lattice_kernels.cu", smVersion, List.of()), "lattice_kernels");
+        this.uploads = new HostUploads(stream, allocator);
+    }
+
+    @Override
+    public String name() {
+        return "cuda:" + device + " (sm_" + smVersion + ", GEMM " + precision.name().toLowerCase() + ")";
+    }
+
+    public int device() {
+        return device;
+    }
+
+    /** The stream every operation of this backend is enqueued on (communicators order themselves after it). */
+    public CUstream_st stream() {
+        return stream;
+    }
+
+    public GemmPrecision precision() {
+        return precision;
+    }
+
+    /** Most bytes held by live tensors so far (the caching allocator's view). */
+    public long peakBytesInUse() {
+        return allocator.peakBytesInUse();
+    }
+
+    /** Bytes obtained from cudaMalloc and not yet freed. */
+    public long bytesReserved() {
+        return allocator.bytesReserved();
+    }
+
+    /** cudaMalloc calls so far (constant in a steady training loop). */
+    public long mallocCalls() {
+        return allocator.mallocCalls();
+    }
+
+    public void resetPeak() {
+        allocator.resetPeak();
+    }
+
+    private void onDevice() {
+        if (closed) {
+            throw new IllegalStateException("CUDA backend " + device + " is closed");
+        }
+        if (Thread.currentThread() != owner) {
+            Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        }
+    }
+
+    private static CudaTensor c(Tensor t) {
+        if (t instanceof CudaTensor ct) {
+            return ct;
+        }
+        throw new IllegalArgumentException("tensor " + t + " does not belong to a CUDA backend");
+    }
+
+    private static long p(Tensor t) {
+        return t == null ? 0L : c(t).address();
+    }
+
+    private static int blocks(long n) {
+        return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, 1 << 16));
+    }
+
+    private void launch(String kernel, long n, Object... args) {
+        kernels.launch(stream, kernel, blocks(n), 1, THREADS, 0, args);
+    }
+
+    private void launchRows(String kernel, int rows, Object... args) {
+        if (rows > 0) {
+            kernels.launch(stream, kernel, rows, 1, THREADS, 0, args);
+        }
+    }
+
+    private static void checkBlas(int rc, String op) {
+        if (rc != 0) {
+            throw new CudaException(op + " failed: cublasStatus " + rc);
+        }
+    }
+
+    // ---- memory ----
+
+    @Override
+    public Tensor zeros(int... shape) {
+        onDevice();
+        CudaTensor t = new CudaTensor(allocator, device, shape);
+        Cuda.check(cudaMemsetAsync(DevicePointers.at(t.address()), 0, 4 * t.numel(), stream), "cudaMemsetAsync");
+        return t;
+    }
+
+    @Override
+    public Tensor fromHost(float[] data, int... shape) {
+        Tensor t = zeros(shape);
+        upload(t, data);
+        return t;
+    }
+
+    private FloatPointer staging(long floats) {
+        if (staging.capacity() < floats) {
+            if (staging.address() != 0 && staging.capacity() > 0) {
+                cudaFreeHost(staging);
+            }
+            Pointer p = new Pointer();
+            Cuda.check(cudaMallocHost(p, 4 * Math.max(1, floats)), "cudaMallocHost");
+            staging = new FloatPointer(p).capacity(floats);
+        }
+        return staging;
+    }
+
+    @Override
+    public float[] toHost(Tensor t) {
+        onDevice();
+        long n = t.numel();
+        float[] out = new float[Math.toIntExact(n)];
+        FloatPointer s = staging(n);
+        Cuda.check(cudaMemcpyAsync(s, DevicePointers.at(p(t)), 4 * n, cudaMemcpyDeviceToHost, stream),
+                "cudaMemcpyAsync (to host)");
+        Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+        s.get(out, 0, out.length);
+        return out;
+    }
+
+    @Override
+    public void upload(Tensor t, float[] data) {
+        onDevice();
+        if (data.length != t.numel()) {
+            throw new IllegalArgumentException("uploading " + data.length + " floats into " + t);
+        }
+        FloatPointer s = staging(data.length);
+        s.put(data, 0, data.length);
+        Cuda.check(cudaMemcpyAsync(DevicePointers.at(p(t)), s, 4L * data.length, cudaMemcpyHostToDevice, stream),
+                "cudaMemcpyAsync (upload)");
+        Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); // the staging buffer is reused
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        onDevice();
+        if (value == 0f) {
+            Cuda.check(cudaMemsetAsync(DevicePointers.at(p(t)), 0, 4 * t.numel(), stream), "cudaMemsetAsync");
+        } else {
+            launch("fill_f32", t.numel(), p(t), value, t.numel());
+        }
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        copyRange(dst, 0, src, 0, src.numel());
+    }
+
+    @Override
+    public void copyRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count) {
+        onDevice();
+        if (dstOff < 0 || srcOff < 0 || dstOff + count > dst.numel() || srcOff + count > src.numel()) {
+            throw new IndexOutOfBoundsException("copy of " + count + " floats from " + src + "@" + srcOff + " to "
+                    + dst + "@" + dstOff);
+        }
+        Cuda.check(cudaMemcpyAsync(DevicePointers.at(c(dst).at(dstOff)), DevicePointers.at(c(src).at(srcOff)),
+                4 * count, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync (device)");
+    }
+
+    @Override
+    public void synchronize() {
+        onDevice();
+        Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    }
+
+    // ---- linear algebra ----
+
+    @Override
+    public void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k, float alpha,
+                       float beta) {
+        matmulStridedBatched(c, a, transA, b, transB, m, n, k, alpha, beta, 1, 0, 0, 0);
+    }
+
+    /**
+     * Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: cuBLAS gets B first, the sizes swapped and the
+     * row-major leading dimensions unchanged.
+     */
+    @Override
+    public void matmulStridedBatched(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n,
+                                     int k, float alpha, float beta, int batch, long strideA, long strideB,
+                                     long strideC) {
+        onDevice();
+        if (batch > 0 && ((batch - 1) * strideA + (long) m * k > a.numel()
+                || (batch - 1) * strideB + (long) k * n > b.numel()
+                || (batch - 1) * strideC + (long) m * n > c.numel())) {
+            throw new IllegalArgumentException("matmul of " + batch + " × " + m + "x" + k + " · " + k + "x" + n
+                    + " does not fit " + a + ", " + b + ", " + c);
+        }
+        if (m == 0 || n == 0 || batch == 0) {
+            return;
+        }
+        FloatPointer al = alpha == 1f ? one : new FloatPointer(alpha);
+        FloatPointer be = new FloatPointer(beta);
+        int lda = transA ? m : k;
+        int ldb = transB ? k : n;
+        int opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+        int opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+        if (batch == 1) {
+            checkBlas(cublasGemmEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(p(b)), CUDA_R_32F, ldb,
+                    DevicePointers.at(p(a)), CUDA_R_32F, lda, be, DevicePointers.at(p(c)), CUDA_R_32F, n,
+                    precision.computeType, CUBLAS_GEMM_DEFAULT), "cublasGemmEx " + m + "x" + n + "x" + k);
+        } else {
+            checkBlas(cublasGemmStridedBatchedEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(p(b)), CUDA_R_32F,
+                    ldb, strideB, DevicePointers.at(p(a)), CUDA_R_32F, lda, strideA, be, DevicePointers.at(p(c)),
+                    CUDA_R_32F, n, strideC, batch, precision.computeType, CUBLAS_GEMM_DEFAULT),
+                    "cublasGemmStridedBatchedEx " + batch + "×" + m + "x" + n + "x" + k);
+        }
+    }
+
+    @Override
+    public void castToBf16(Tensor dst, Tensor src) {
+        onDevice();
+        launch("cast_bf16", src.numel(), p(dst), p(src), src.numel());
+    }
+
+    @Override
+    public void addBias(Tensor out, Tensor bias, int rows, int cols) {
+        onDevice();
+        launch("add_bias", (long) rows * cols, p(out), p(bias), rows, cols);
+    }
+
+    @Override
+    public void biasBackward(Tensor dbias, Tensor dout, int rows, int cols) {
+        onDevice();
+        int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+        long partial = allocator.allocate(4L * chunks * cols);
+        try {
+            int gx = (cols + THREADS - 1) / THREADS;
+            kernels.launch(stream, "bias_backward_partial", gx, chunks, THREADS, 0, partial, p(dout), rows, cols,
+                    ROWS_PER_CHUNK);
+            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dbias), partial, chunks, cols);
+        } finally {
+            allocator.release(partial);
+        }
+    }
+
+    @Override
+    public void add(Tensor out, Tensor a, Tensor b) {
+        onDevice();
+        launch("add_f32", out.numel(), p(out), p(a), p(b), out.numel());
+    }
+
+    @Override
+    public void accumulate(Tensor y, Tensor x) {
+        onDevice();
+        launch("accumulate_f32", y.numel(), p(y), p(x), y.numel());
+    }
+
+    @Override
+    public void scale(Tensor x, float s) {
+        scale(x, 0, x.numel(), s);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return sumOfSquares(x, 0, x.numel());
+    }
+
+    /** Fixed grid, per-block double partials summed on the host in block order: deterministic. */
+    @Override
+    public double sumOfSquares(Tensor x, long off, long count) {
+        onDevice();
+        long partial = allocator.allocate(8L * SUM_BLOCKS);
+        try {
+            kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0, partial, c(x).at(off), count);
+            DoublePointer host = new DoublePointer(SUM_BLOCKS);
+            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS, cudaMemcpyDeviceToHost,
+                    stream), "cudaMemcpyAsync (sum of squares)");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            double s = 0;
+            for (int i = 0; i < SUM_BLOCKS; i++) {
+                s += host.get(i);
+            }
+            return s;
+        } finally {
+            allocator.release(partial);
+        }
+    }
+
+    @Override
+    public void scale(Tensor x, long off, long count, float s) {
+        onDevice();
+        launch("scale_f32", count, c(x).at(off), s, count);
+    }
+
+    @Override
+    public boolean hasNonFinite(Tensor x) {
+        onDevice();
+        long flag = allocator.allocate(4);
+        try {
+            Cuda.check(cudaMemsetAsync(DevicePointers.at(flag), 0, 4, stream), "cudaMemsetAsync");
+            launch("any_nonfinite", x.numel(), flag, p(x), x.numel());
+            IntPointer host = new IntPointer(1);
+            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(flag), 4, cudaMemcpyDeviceToHost, stream),
+                    "cudaMemcpyAsync (flag)");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            return host.get(0) != 0;
+        } finally {
+            allocator.release(flag);
+        }
+    }
+
+    // ---- layers ----
+
+    private static void checkIds(String what, int[] ids, int n, int bound) {
+        if (ids.length < n) {
+            throw new IllegalArgumentException(what + ": " + ids.length + " ids for " + n + " rows");
+        }
+        for (int i = 0; i < n; i++) {
+            if (ids[i] < 0 || ids[i] >= bound) {
+                throw new IllegalArgumentException(what + " out of range at row " + i + ": id " + ids[i]
+                        + " not in [0, " + bound + ")");
+            }
+        }
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, int[] tokens, Tensor wte, Tensor wpe, int batch, int seq, int channels) {
+        onDevice();
+        int n = batch * seq;
+        checkIds("token id", tokens, n, Math.toIntExact(wte.numel() / channels));
+        launch("embedding_forward", (long) n * channels, p(out), uploads.ints(tokens), p(wte), p(wpe), n, seq,
+                channels);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dwte, Tensor dwpe, Tensor dout, int[] tokens, int batch, int seq,
+                                  int channels) {
+        onDevice();
+        int n = batch * seq;
+        int rows = Math.toIntExact(dwte.numel() / channels);
+        checkIds("token id", tokens, n, rows);
+        groupedEmbeddingBackward(dwte, dout, tokens, 0, rows, n, channels);
+        if (dwpe != null) {
+            addPositionEmbeddingBackward(dwpe, dout, batch, seq, channels);
+        }
+    }
+
+    /** The rows of each token of [start, start+count), grouped on the host (see embedding.cu). */
+    private void groupedEmbeddingBackward(Tensor dwte, Tensor dout, int[] tokens, int start, int count, int rows,
+                                          int channels) {
+        int[] order = new int[rows];
+        int kept = 0;
+        for (int r = 0; r < rows; r++) {
+            int local = tokens[r] - start;
+            if (local >= 0 && local < count) {
+                order[kept++] = r;
+            }
+        }
+        Integer[] boxed = new Integer[kept];
+        for (int i = 0; i < kept; i++) {
+            boxed[i] = order[i];
+        }
+        // stable: rows of one token stay in row order
+        java.util.Arrays.sort(boxed, java.util.Comparator.comparingInt(r -> tokens[r]));
+        int[] uniq = new int[kept];
+        int[] rowStart = new int[kept + 1];
+        int u = 0;
+        for (int i = 0; i < kept; i++) {
+            int local = tokens[boxed[i]] - start;
+            if (u == 0 || uniq[u - 1] != local) {
+                uniq[u] = local;
+                rowStart[u] = i;
+                u++;
+            }
+        }
+        rowStart[u] = kept;
+        if (u == 0) {
+            return;
+        }
+        int[] packed = new int[u + (u + 1) + kept];
+        System.arraycopy(uniq, 0, packed, 0, u);
+        System.arraycopy(rowStart, 0, packed, u, u + 1);
+        for (int i = 0; i < kept; i++) {
+            packed[2 * u + 1 + i] = boxed[i];
+        }
+        long dev = uploads.ints(packed);
+        launch("embedding_backward_grouped", (long) u * channels, p(dwte), p(dout), dev, dev + 4L * u,
+                dev + 4L * (2 * u + 1), u, channels);
+    }
+
+    @Override
+    public void vocabParallelEmbedding(Tensor out, int[] tokens, Tensor wteShard, int start, int count, int rows,
+                                       int channels) {
+        onDevice();
+        checkIds("token id", tokens, rows, Integer.MAX_VALUE);
+        launch("vocab_parallel_embedding", (long) rows * channels, p(out), uploads.ints(tokens), p(wteShard), start,
+                count, rows, channels);
+    }
+
+    @Override
+    public void vocabParallelEmbeddingBackward(Tensor dwteShard, Tensor dout, int[] tokens, int start, int count,
+                                               int rows, int channels) {
+        onDevice();
+        groupedEmbeddingBackward(dwteShard, dout, tokens, start, count, rows, channels);
+    }
+
+    @Override
+    public void addPositionEmbedding(Tensor x, Tensor wpe, int batch, int seq, int channels) {
+        onDevice();
+        launch("add_positions", (long) batch * seq * channels, p(x), p(wpe), batch * seq, seq, channels);
+    }
+
+    @Override
+    public void addPositionEmbeddingBackward(Tensor dwpe, Tensor dout, int batch, int seq, int channels) {
+        onDevice();
+        launch("position_backward", (long) seq * channels, p(dwpe), p(dout), batch, seq, channels);
+    }
+
+    @Override
+    public void logitsRowMax(Tensor max, Tensor logits, int rows, int cols, int valid) {
+        onDevice();
+        launchRows("logits_row_max", rows, p(max), p(logits), rows, cols, valid);
+    }
+
+    @Override
+    public void logitsRowSumExp(Tensor sum, Tensor logits, Tensor max, int rows, int cols, int valid) {
+        onDevice();
+        launchRows("logits_row_sum_exp", rows, p(sum), p(logits), p(max), rows, cols, valid);
+    }
+
+    @Override
+    public void logitsTarget(Tensor out, Tensor logits, int[] targets, int start, int rows, int cols, int valid) {
+        onDevice();
+        launch("logits_target", rows, p(out), p(logits), uploads.ints(targets), start, rows, cols, valid);
+    }
+
+    @Override
+    public void vocabParallelCrossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets,
+                                                  float[] dlosses, int start, int rows, int cols, int valid) {
+        onDevice();
+        long t = uploads.ints(targets);
+        launchRows("vocab_parallel_ce_backward", rows, p(dlogits), p(logits), p(lse), t, uploads.floats(dlosses),
+                start, rows, cols, valid);
+    }
+
+    @Override
+    public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
+                                 int rows, int cols, float eps) {
+        onDevice();
+        launchRows("layernorm_forward", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows, cols, eps);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                                  Tensor mean, Tensor rstd, int rows, int cols) {
+        onDevice();
+        launchRows("layernorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight), p(mean), p(rstd), rows,
+                cols);
+        int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+        long pw = allocator.allocate(4L * chunks * cols);
+        long pb = allocator.allocate(4L * chunks * cols);
+        try {
+            int gx = (cols + THREADS - 1) / THREADS;
+            kernels.launch(stream, "layernorm_backward_params_partial", gx, chunks, THREADS, 0, pw, pb, p(dout),
+                    p(inp), p(mean), p(rstd), rows, cols, ROWS_PER_CHUNK);
+            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dweight), pw, chunks, cols);
+            if (dbias != null) {
+                kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dbias), pb, chunks, cols);
+            }
+        } finally {
+            allocator.release(pw);
+            allocator.release(pb);
+        }
+    }
+
+    @Override
+    public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps) {
+        onDevice();
+        launchRows("rmsnorm_forward", rows, p(out), p(rstd), p(inp), p(weight), rows, cols, eps);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd,
+                                int rows, int cols) {
+        onDevice();
+        launchRows("rmsnorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight), p(rstd), rows, cols);
+        int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+        long pw = allocator.allocate(4L * chunks * cols);
+        try {
+            int gx = (cols + THREADS - 1) / THREADS;
+            kernels.launch(stream, "rmsnorm_backward_weight_partial", gx, chunks, THREADS, 0, pw, p(dout), p(inp),
+                    p(rstd), rows, cols, ROWS_PER_CHUNK);
+            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dweight), pw, chunks, cols);
+        } finally {
+            allocator.release(pw);
+        }
+    }
+
+    @Override
+    public void geluForward(Tensor out, Tensor inp) {
+        onDevice();
+        launch("gelu_forward", inp.numel(), p(out), p(inp), inp.numel());
+    }
+
+    @Override
+    public void geluBackward(Tensor dinp, Tensor inp, Tensor dout) {
+        onDevice();
+        launch("gelu_backward", inp.numel(), p(dinp), p(inp), p(dout), inp.numel());
+    }
+
+    @Override
+    public void swigluForward(Tensor out, Tensor inp, int rows, int ffn) {
+        onDevice();
+        launch("swiglu_forward", (long) rows * ffn, p(out), p(inp), rows, ffn);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dinp, Tensor inp, Tensor dout, int rows, int ffn) {
+        onDevice();
+        launch("swiglu_backward", (long) rows * ffn, p(dinp), p(inp), p(dout), rows, ffn);
+    }
+
+    @Override
+    public void ropeForward(Tensor qkv, int batch, int seq, int heads, int groups, int headDim, float theta) {
+        rope(qkv, batch, seq, heads, groups, headDim, theta, 1f);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dqkv, int batch, int seq, int heads, int groups, int headDim, float theta) {
+        rope(dqkv, batch, seq, heads, groups, headDim, theta, -1f);
+    }
+
+    private void rope(Tensor buf, int batch, int seq, int heads, int groups, int headDim, float theta, float sign) {
+        onDevice();
+        checkHeads(heads, groups, headDim);
+        if ((headDim & 1) != 0) {
+            throw new IllegalArgumentException("RoPE head dim must be even, got " + headDim);
+        }
+        long n = (long) batch * seq * (heads + groups) * (headDim / 2);
+        launch("rope_apply", n, p(buf), batch * seq, seq, heads, groups, headDim, theta, sign);
+    }
+
+    private static void checkHeads(int heads, int groups, int headDim) {
+        if (heads <= 0 || groups <= 0 || headDim <= 0 || heads % groups != 0) {
+            throw new IllegalArgumentException("need heads % groups == 0 and positive sizes, got heads=" + heads
+                    + ", groups=" + groups + ", head dim=" + headDim);
+        }
+    }
+
+    private KernelModule attention(int headDim) {
+        return attention.computeIfAbsent(headDim, d -> new KernelModule(KernelCompiler.compile(
+                KernelSources.unit(List.of(KernelSources.ATTENTION)), "lattice_attention_d" + d + ".cu", smVersion,
+                List.of("HD=" + d)), "lattice_attention_d" + d));
+    }
+
+    private static final int ATT_Q_TILE = 64; // BQ in attention.cu
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
+                                 int headDim) {
+        onDevice();
+        checkHeads(heads, groups, headDim);
+        int tiles = (seq + ATT_Q_TILE - 1) / ATT_Q_TILE;
+        attention(headDim).launch(stream, "attention_forward", tiles, batch * heads, ATT_Q_TILE, 0, p(out), p(lse),
+                p(qkv), batch, seq, heads, groups);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int batch, int seq,
+                                  int heads, int groups, int headDim) {
+        onDevice();
+        checkHeads(heads, groups, headDim);
+        KernelModule m = attention(headDim);
+        long rows = (long) batch * heads * seq;
+        long d = allocator.allocate(4 * rows);
+        try {
+            m.launch(stream, "attention_backward_dot", blocks(rows), 1, THREADS, 0, d, p(dout), p(out), batch, seq,
+                    heads);
+            int tiles = (seq + ATT_Q_TILE - 1) / ATT_Q_TILE;
+            m.launch(stream, "attention_backward_dq", tiles, batch * heads, ATT_Q_TILE, 0, p(dqkv), p(dout), p(qkv),
+                    p(lse), d, batch, seq, heads, groups);
+            m.launch(stream, "attention_backward_dkv", tiles, batch * groups, ATT_Q_TILE, 0, p(dqkv), p(dout),
+                    p(qkv), p(lse), d, batch, seq, heads, groups);
+        } finally {
+            allocator.release(d);
+        }
+    }
+
+    @Override
+    public void crossEntropyForward(Tensor losses, Tensor lse, Tensor logits, int[] targets, int rows, int vocab,
+                                    int paddedVocab) {
+        onDevice();
+        checkVocab(vocab, paddedVocab);
+        checkIds("cross-entropy target", targets, rows, vocab);
+        launchRows("cross_entropy_forward", rows, p(losses), p(lse), p(logits), uploads.ints(targets), rows, vocab,
+                paddedVocab);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dlogits, Tensor logits, Tensor lse, int[] targets, float[] dlosses,
+                                     int rows, int vocab, int paddedVocab) {
+        onDevice();
+        checkVocab(vocab, paddedVocab);
+        checkIds("cross-entropy target", targets, rows, vocab);
+        long t = uploads.ints(targets);
+        launchRows("cross_entropy_backward", rows, p(dlogits), p(logits), p(lse), t, uploads.floats(dlosses), rows,
+                vocab, paddedVocab);
+    }
+
+    private static void checkVocab(int vocab, int paddedVocab) {
+        if (vocab <= 0 || paddedVocab < vocab) {
+            throw new IllegalArgumentException("need 0 < V <= Vp, got V=" + vocab + ", Vp=" + paddedVocab);
+        }
+    }
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2,
+                      double eps, double weightDecay, long step) {
+        adamW(param, 0, grad, 0, m, v, 0, param.numel(), lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    /** The step's constants in double, as AdamWKernels.update computes them, then one fp32 kernel. */
+    @Override
+    public void adamW(Tensor param, long paramOff, Tensor grad, long gradOff, Tensor m, Tensor v, long stateOff,
+                      long count, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        onDevice();
+        if (step < 1) {
+            throw new IllegalArgumentException("AdamW step must be >= 1, got " + step);
+        }
+        float decay = (float) (1.0 - lr * weightDecay);
+        float w1 = (float) (1.0 - beta1);
+        float b2 = (float) beta2;
+        float w2 = (float) (1.0 - beta2);
+        double bc1 = 1.0 - Math.pow(beta1, step);
+        double bc2 = 1.0 - Math.pow(beta2, step);
+        float negStep = (float) (-(lr / bc1));
+        float bc2Sqrt = (float) Math.sqrt(bc2);
+        launch("adamw_update", count, c(param).at(paramOff), c(grad).at(gradOff), c(m).at(stateOff),
+                c(v).at(stateOff), count, decay, w1, b2, w2, negStep, bc2Sqrt, (float) eps);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        onDevice();
+        cudaStreamSynchronize(stream);
+        closed = true;
+        uploads.close();
+        kernels.close();
+        attention.values().forEach(KernelModule::close);
+        cublasDestroy_v2(cublas);
+        allocator.close();
+        if (staging.capacity() > 0) {
+            cudaFreeHost(staging);
+        }
+        cudaStreamDestroy(stream);
+    }
+}

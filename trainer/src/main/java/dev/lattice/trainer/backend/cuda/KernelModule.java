@@ -1,0 +1,84 @@
+package dev.lattice.trainer.backend.cuda;
+
+import dev.lattice.parallel.cuda.Cuda;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.bytedeco.cuda.global.cudart.*;
+
+/**
+ * A loaded cubin and launches of its kernels. Arguments are written into one reusable native block (8 bytes a
+ * slot) whose slot addresses form the {@code void**} that cuLaunchKernel copies at launch, so a launch allocates
+ * nothing native. One module serves one thread (a rank's backend).
+ */
+final class KernelModule {
+
+    private static final int SLOTS = 24;
+
+    private final CUmod_st module = new CUmod_st();
+    private final Map<String, CUfunc_st> functions = new HashMap<>();
+    private final BytePointer argBlock = new BytePointer(8L * SLOTS);
+    private final PointerPointer<Pointer> argPointers = new PointerPointer<>(SLOTS);
+    private final String name;
+
+    KernelModule(byte[] cubin, String name) {
+        this.name = name;
+        BytePointer image = new BytePointer(cubin.length);
+        image.put(cubin);
+        Cuda.checkDriver(cuModuleLoadData(module, image), "cuModuleLoadData " + name);
+        for (int i = 0; i < SLOTS; i++) {
+            argPointers.put(i, DevicePointers.at(argBlock.address() + 8L * i));
+        }
+    }
+
+    private CUfunc_st function(String kernel) {
+        return functions.computeIfAbsent(kernel, k -> {
+            CUfunc_st f = new CUfunc_st();
+            Cuda.checkDriver(cuModuleGetFunction(f, module, k), "cuModuleGetFunction " + k + " in " + name);
+            return f;
+        });
+    }
+
+    /**
+     * Launches {@code kernel} with the given arguments: {@code Long} = device pointer or i64, {@code Integer},
+     * {@code Float}, {@code Double}; a null is a null pointer.
+     */
+    void launch(CUstream_st stream, String kernel, int gridX, int gridY, int block, int sharedBytes, Object... args) {
+        if (args.length > SLOTS) {
+            throw new IllegalArgumentException(kernel + ": too many arguments");
+        }
+        for (int i = 0; i < args.length; i++) {
+            long off = 8L * i;
+            Object a = args[i];
+            if (a == null) {
+                argBlock.putLong(off, 0L);
+            } else if (a instanceof Long l) {
+                argBlock.putLong(off, l);
+            } else if (a instanceof Integer n) {
+                argBlock.putInt(off, n);
+            } else if (a instanceof Float f) {
+                argBlock.putFloat(off, f);
+            } else if (a instanceof Double d) {
+                argBlock.putDouble(off, d);
+            } else {
+                throw new IllegalArgumentException(kernel + ": unsupported argument " + a.getClass());
+            }
+        }
+        if (gridX <= 0 || gridY <= 0) {
+            return; // nothing to do (empty tensor)
+        }
+        Cuda.checkDriver(cuLaunchKernel(function(kernel), gridX, gridY, 1, block, 1, 1, sharedBytes, stream,
+                argPointers, (PointerPointer<?>) null), "launch of " + kernel);
+    }
+
+    void close() {
+        cuModuleUnload(module);
+    }
+}

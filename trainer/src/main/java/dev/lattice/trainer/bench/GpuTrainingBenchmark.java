@@ -1,0 +1,101 @@
+package dev.lattice.trainer.bench;
+
+import dev.lattice.trainer.backend.cuda.CudaBackend;
+import dev.lattice.trainer.backend.cuda.GemmPrecision;
+import dev.lattice.trainer.engine.Flops;
+import dev.lattice.trainer.model.Batch;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.optim.AdamW;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * One GPU's training-step throughput on the workload of {@code torch_gpt_baseline.py} (GPT-2 shapes, random tokens,
+ * tied embeddings, AdamW): median step time over the measured steps (warm-up excluded), tokens/s, model TFLOP/s
+ * (Megatron's FLOP count), MFU against the dense bf16 peak, and peak GPU memory of the caching allocator.
+ * Flags follow the PyTorch peer: {@code --layers 12 --hidden 768 --heads 12 --vocab 50304 --seq 1024 --micro 16
+ * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}.
+ */
+public final class GpuTrainingBenchmark {
+
+    private GpuTrainingBenchmark() {
+    }
+
+    public static void main(String[] args) {
+        int layers = flag(args, "--layers", 12);
+        int hidden = flag(args, "--hidden", 768);
+        int heads = flag(args, "--heads", 12);
+        int vocab = flag(args, "--vocab", 50304);
+        int seq = flag(args, "--seq", 1024);
+        int micro = flag(args, "--micro", 16);
+        int steps = flag(args, "--steps", 30);
+        int warmup = flag(args, "--warmup", 10);
+        int device = flag(args, "--device", 0);
+        double peak = Double.parseDouble(text(args, "--peak", "989"));
+        GemmPrecision precision = GemmPrecision.parse(text(args, "--precision", "bf16"));
+        boolean recompute = Arrays.asList(args).contains("--recompute-activations");
+
+        // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
+        ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
+        try (CudaBackend be = new CudaBackend(device, precision); GptModel model = new GptModel(c, be, recompute)) {
+            model.initialize(1, 0.02);
+            AdamW adam = new AdamW(be, model.specs(), model.parameters(), 0.9, 0.95, 1e-8, 0.1);
+            Random r = new Random(1);
+            int n = micro * seq;
+            int[] tokens = r.ints(n, 0, c.vocabSize()).toArray();
+            int[] targets = r.ints(n, 0, c.vocabSize()).toArray();
+            float[] mask = new float[n];
+            Arrays.fill(mask, 1f);
+            Batch b = new Batch(tokens, targets, mask, micro, seq);
+            float[] w = new float[n];
+            Arrays.fill(w, 1f / n);
+            double flops = Flops.perIteration(c, micro, seq);
+            System.out.printf(Locale.ROOT, "lattice %s | GPT-2 %d layers, hidden %d, heads %d, T=%d, micro-batch %d,"
+                    + " vocab %d: %,d parameters, %.1f TFLOP per step%n", be.name(), layers, hidden, heads, seq,
+                    micro, vocab, model.layout().numel(), flops / 1e12);
+            double[] times = new double[steps];
+            float loss = 0;
+            for (int i = 0; i < warmup + steps; i++) {
+                if (i == warmup) {
+                    be.resetPeak();
+                }
+                be.synchronize();
+                long t0 = System.nanoTime();
+                model.zeroGradients();
+                float[] l = model.forward(b);
+                model.backward(w);
+                adam.step(model.parameters(), model.gradients(), 1e-4);
+                be.synchronize();
+                double s = (System.nanoTime() - t0) / 1e9;
+                loss = l[0];
+                if (i >= warmup) {
+                    times[i - warmup] = s;
+                }
+            }
+            double[] sorted = times.clone();
+            Arrays.sort(sorted);
+            double median = sorted[sorted.length / 2];
+            double tflops = flops / median / 1e12;
+            System.out.printf(Locale.ROOT, "lattice: median step %.1f ms | %.0f tokens/s | %.1f TFLOP/s | MFU %.1f%%"
+                    + " of %.0f | peak memory %.2f GiB (reserved %.2f GiB) | cudaMalloc calls %d | loss[0] %.3f%n",
+                    median * 1e3, n / median, tflops, 100 * tflops / peak, peak,
+                    be.peakBytesInUse() / 1073741824.0, be.bytesReserved() / 1073741824.0, be.mallocCalls(), loss);
+        }
+    }
+
+    private static int flag(String[] a, String name, int def) {
+        return Integer.parseInt(text(a, name, Integer.toString(def)));
+    }
+
+    private static String text(String[] a, String name, String def) {
+        for (int i = 0; i < a.length - 1; i++) {
+            if (a[i].equals(name)) {
+                return a[i + 1];
+            }
+        }
+        return def;
+    }
+}

@@ -1,0 +1,337 @@
+package dev.lattice.trainer.backend.cuda;
+
+import dev.lattice.parallel.cuda.Cuda;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
+import dev.lattice.trainer.backend.cpu.CpuBackend;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Random;
+import java.util.function.BiConsumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Every CUDA kernel against the CPU backend (the reference) on random inputs, forward and backward, with exact fp32
+ * GEMMs: |gpu − cpu| ≤ 1e-4 · max(1, |cpu|). Skipped where there is no CUDA device (CI); run on the GPU machine by
+ * {@code gpu/run-gpu-tests.sh}.
+ */
+class CudaBackendTest {
+
+    private static final double TOL = 1e-4;
+    private static CudaBackend gpu;
+    private static final CpuBackend cpu = new CpuBackend();
+
+    @BeforeAll
+    static void open() {
+        assumeTrue(Cuda.available(), Cuda::unavailableReason);
+        gpu = new CudaBackend(0, GemmPrecision.FP32);
+    }
+
+    @AfterAll
+    static void close() {
+        if (gpu != null) {
+            gpu.close();
+        }
+    }
+
+    static float[] randn(Random r, int n, double scale) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) (r.nextGaussian() * scale);
+        }
+        return a;
+    }
+
+    static int[] ids(Random r, int n, int bound) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = r.nextInt(bound);
+        }
+        return a;
+    }
+
+    /**
+     * Runs {@code op} on both backends over 1-D tensors holding copies of {@code inputs}, then compares the tensors
+     * at {@code outputs} (inputs too, so accumulate-into semantics are checked).
+     */
+    static void compare(String name, double tol, float[][] inputs, int[] outputs, BiConsumer<Backend, Tensor[]> op) {
+        Tensor[] c = new Tensor[inputs.length];
+        Tensor[] g = new Tensor[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            c[i] = cpu.fromHost(inputs[i], inputs[i].length);
+            g[i] = gpu.fromHost(inputs[i], inputs[i].length);
+        }
+        op.accept(cpu, c);
+        op.accept(gpu, g);
+        for (int o : outputs) {
+            assertClose(name + " output " + o, cpu.toHost(c[o]), gpu.toHost(g[o]), tol);
+        }
+    }
+
+    static void assertClose(String what, float[] want, float[] got, double tol) {
+        assertEquals(want.length, got.length, what + " length");
+        double worst = 0;
+        int at = -1;
+        for (int i = 0; i < want.length; i++) {
+            double err = Math.abs((double) got[i] - want[i]) / Math.max(1.0, Math.abs(want[i]));
+            if (!(err <= worst)) {
+                worst = err;
+                at = i;
+            }
+        }
+        if (!(worst <= tol)) {
+            fail(what + ": worst error " + worst + " at " + at + " (gpu " + got[at] + ", cpu " + want[at] + ")");
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"false,false", "true,false", "false,true", "true,true"})
+    void matmulAllTransposes(boolean ta, boolean tb) {
+        Random r = new Random(1);
+        int m = 37, n = 53, k = 70;
+        compare("matmul " + ta + tb, TOL, new float[][] {randn(r, m * n, 1), randn(r, m * k, 1), randn(r, k * n, 1)},
+                new int[] {0}, (be, t) -> be.matmul(t[0], t[1], ta, t[2], tb, m, n, k, 0.7f, 0.3f));
+    }
+
+    @Test
+    void stridedBatchedMatmul() {
+        Random r = new Random(2);
+        int m = 9, n = 11, k = 13, batch = 5;
+        compare("batched", TOL, new float[][] {randn(r, batch * m * n + 3, 1), randn(r, batch * m * k, 1),
+                randn(r, batch * k * n, 1)}, new int[] {0},
+                (be, t) -> be.matmulStridedBatched(t[0], t[1], true, t[2], false, m, n, k, 1f, 0f, batch, m * k,
+                        k * n, m * n + 0));
+    }
+
+    @Test
+    void bf16CastIsExact() {
+        float[] x = {1f, 1.00390625f, 1.01171875f, -3.3333f, Float.NaN, Float.POSITIVE_INFINITY, 1e-40f, 65504.7f};
+        Tensor g = gpu.fromHost(x, x.length);
+        Tensor out = gpu.zeros(x.length);
+        gpu.castToBf16(out, g);
+        Tensor c = cpu.fromHost(x, x.length);
+        Tensor co = cpu.zeros(x.length);
+        cpu.castToBf16(co, c);
+        float[] want = cpu.toHost(co);
+        float[] got = gpu.toHost(out);
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), "element " + i);
+        }
+    }
+
+    @Test
+    void elementwiseAndReductions() {
+        Random r = new Random(3);
+        int rows = 150, cols = 70;
+        float[] a = randn(r, rows * cols, 1);
+        float[] b = randn(r, rows * cols, 1);
+        float[] bias = randn(r, cols, 1);
+        compare("add", TOL, new float[][] {new float[a.length], a, b}, new int[] {0}, (be, t) -> be.add(t[0], t[1], t[2]));
+        compare("accumulate", TOL, new float[][] {a.clone(), b}, new int[] {0}, (be, t) -> be.accumulate(t[0], t[1]));
+        compare("scale range", TOL, new float[][] {a.clone()}, new int[] {0}, (be, t) -> be.scale(t[0], 17, 900, 0.3f));
+        compare("addBias", TOL, new float[][] {a.clone(), bias}, new int[] {0},
+                (be, t) -> be.addBias(t[0], t[1], rows, cols));
+        compare("biasBackward", TOL, new float[][] {bias.clone(), a}, new int[] {0},
+                (be, t) -> be.biasBackward(t[0], t[1], rows, cols));
+        compare("fill+copyRange", TOL, new float[][] {a.clone(), b}, new int[] {0}, (be, t) -> {
+            be.fill(t[0], 2.5f);
+            be.copyRange(t[0], 5, t[1], 100, 333);
+        });
+        Tensor g = gpu.fromHost(a, a.length);
+        Tensor c = cpu.fromHost(a, a.length);
+        assertEquals(cpu.sumOfSquares(c), gpu.sumOfSquares(g), 1e-9 * cpu.sumOfSquares(c));
+        assertEquals(cpu.sumOfSquares(c, 33, 4000), gpu.sumOfSquares(g, 33, 4000), 1e-9 * cpu.sumOfSquares(c));
+        assertFalse(gpu.hasNonFinite(g));
+        float[] bad = a.clone();
+        bad[777] = Float.NaN;
+        assertTrue(gpu.hasNonFinite(gpu.fromHost(bad, bad.length)));
+        bad[777] = Float.NEGATIVE_INFINITY;
+        assertTrue(gpu.hasNonFinite(gpu.fromHost(bad, bad.length)));
+    }
+
+    @Test
+    void embeddings() {
+        Random r = new Random(4);
+        int b = 3, t = 41, c = 24, vocab = 50;
+        int n = b * t;
+        int[] tokens = ids(r, n, 12); // repeats, so rows of one token are summed
+        float[] wte = randn(r, vocab * c, 1);
+        float[] wpe = randn(r, t * c, 1);
+        float[] dout = randn(r, n * c, 1);
+        compare("embedding forward", TOL, new float[][] {new float[n * c], wte, wpe}, new int[] {0},
+                (be, x) -> be.embeddingForward(x[0], tokens, x[1], x[2], b, t, c));
+        compare("embedding forward without positions", TOL, new float[][] {new float[n * c], wte}, new int[] {0},
+                (be, x) -> be.embeddingForward(x[0], tokens, x[1], null, b, t, c));
+        compare("embedding backward", TOL, new float[][] {randn(r, vocab * c, 1), randn(r, t * c, 1), dout},
+                new int[] {0, 1}, (be, x) -> be.embeddingBackward(x[0], x[1], x[2], tokens, b, t, c));
+        int start = 5, count = 4;
+        compare("vocab-parallel embedding", TOL, new float[][] {randn(r, n * c, 1), randn(r, count * c, 1)},
+                new int[] {0}, (be, x) -> be.vocabParallelEmbedding(x[0], tokens, x[1], start, count, n, c));
+        compare("vocab-parallel embedding backward", TOL, new float[][] {randn(r, count * c, 1), dout},
+                new int[] {0}, (be, x) -> be.vocabParallelEmbeddingBackward(x[0], x[1], tokens, start, count, n, c));
+        compare("positions", TOL, new float[][] {randn(r, n * c, 1), wpe}, new int[] {0},
+                (be, x) -> be.addPositionEmbedding(x[0], x[1], b, t, c));
+        compare("positions backward", TOL, new float[][] {randn(r, t * c, 1), dout}, new int[] {0},
+                (be, x) -> be.addPositionEmbeddingBackward(x[0], x[1], b, t, c));
+        int[] wrong = tokens.clone();
+        wrong[7] = vocab;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> gpu.embeddingForward(gpu.zeros(n * c), wrong, gpu.zeros(vocab * c), null, b, t, c));
+        assertTrue(e.getMessage().contains("row 7"), e.getMessage());
+    }
+
+    @Test
+    void norms() {
+        Random r = new Random(5);
+        int rows = 130, cols = 96;
+        float[] x = randn(r, rows * cols, 2);
+        float[] w = randn(r, cols, 1);
+        float[] bias = randn(r, cols, 1);
+        float[] dout = randn(r, rows * cols, 1);
+        compare("layernorm forward", TOL, new float[][] {new float[rows * cols], new float[rows], new float[rows], x,
+                w, bias}, new int[] {0, 1, 2}, (be, t) -> be.layerNormForward(t[0], t[1], t[2], t[3], t[4], t[5],
+                        rows, cols, 1e-5f));
+        // mean/rstd from the CPU forward feed both backwards
+        Tensor cm = cpu.zeros(rows);
+        Tensor cr = cpu.zeros(rows);
+        cpu.layerNormForward(cpu.zeros(rows * cols), cm, cr, cpu.fromHost(x, x.length), cpu.fromHost(w, cols),
+                cpu.fromHost(bias, cols), rows, cols, 1e-5f);
+        float[] mean = cpu.toHost(cm);
+        float[] rstd = cpu.toHost(cr);
+        compare("layernorm backward", TOL, new float[][] {randn(r, rows * cols, 1), randn(r, cols, 1),
+                randn(r, cols, 1), dout, x, w, mean, rstd}, new int[] {0, 1, 2},
+                (be, t) -> be.layerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols));
+        compare("layernorm backward without bias", TOL, new float[][] {randn(r, rows * cols, 1), randn(r, cols, 1),
+                dout, x, w, mean, rstd}, new int[] {0, 1},
+                (be, t) -> be.layerNormBackward(t[0], t[1], null, t[2], t[3], t[4], t[5], t[6], rows, cols));
+        compare("rmsnorm forward", TOL, new float[][] {new float[rows * cols], new float[rows], x, w},
+                new int[] {0, 1}, (be, t) -> be.rmsNormForward(t[0], t[1], t[2], t[3], rows, cols, 1e-6f));
+        Tensor rr = cpu.zeros(rows);
+        cpu.rmsNormForward(cpu.zeros(rows * cols), rr, cpu.fromHost(x, x.length), cpu.fromHost(w, cols), rows, cols,
+                1e-6f);
+        compare("rmsnorm backward", TOL, new float[][] {randn(r, rows * cols, 1), randn(r, cols, 1), dout, x, w,
+                cpu.toHost(rr)}, new int[] {0, 1},
+                (be, t) -> be.rmsNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], rows, cols));
+    }
+
+    @Test
+    void activations() {
+        Random r = new Random(6);
+        int rows = 77, ffn = 45;
+        float[] x = randn(r, rows * 2 * ffn, 2);
+        float[] dout = randn(r, rows * 2 * ffn, 1);
+        compare("gelu forward", TOL, new float[][] {new float[x.length], x}, new int[] {0},
+                (be, t) -> be.geluForward(t[0], t[1]));
+        compare("gelu backward", TOL, new float[][] {randn(r, x.length, 1), x, dout}, new int[] {0},
+                (be, t) -> be.geluBackward(t[0], t[1], t[2]));
+        float[] d = randn(r, rows * ffn, 1);
+        compare("swiglu forward", TOL, new float[][] {new float[rows * ffn], x}, new int[] {0},
+                (be, t) -> be.swigluForward(t[0], t[1], rows, ffn));
+        compare("swiglu backward", TOL, new float[][] {randn(r, x.length, 1), x, d}, new int[] {0},
+                (be, t) -> be.swigluBackward(t[0], t[1], t[2], rows, ffn));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"2,70,4,2,16", "1,33,6,6,8", "2,130,4,1,64"})
+    void ropeAndAttention(int b, int t, int heads, int groups, int d) {
+        Random r = new Random(7);
+        int row = (heads + 2 * groups) * d;
+        float[] qkv = randn(r, b * t * row, 1);
+        compare("rope forward", TOL, new float[][] {qkv.clone()}, new int[] {0},
+                (be, x) -> be.ropeForward(x[0], b, t, heads, groups, d, 10000f));
+        compare("rope backward", TOL, new float[][] {qkv.clone()}, new int[] {0},
+                (be, x) -> be.ropeBackward(x[0], b, t, heads, groups, d, 500000f));
+        int outLen = b * t * heads * d;
+        compare("attention forward", TOL, new float[][] {new float[outLen], new float[b * heads * t], qkv},
+                new int[] {0, 1}, (be, x) -> be.attentionForward(x[0], x[1], x[2], b, t, heads, groups, d));
+        Tensor out = cpu.zeros(outLen);
+        Tensor lse = cpu.zeros(b * heads * t);
+        cpu.attentionForward(out, lse, cpu.fromHost(qkv, qkv.length), b, t, heads, groups, d);
+        compare("attention backward", TOL, new float[][] {randn(r, qkv.length, 1), randn(r, outLen, 1), qkv,
+                cpu.toHost(out), cpu.toHost(lse)}, new int[] {0},
+                (be, x) -> be.attentionBackward(x[0], x[1], x[2], x[3], x[4], b, t, heads, groups, d));
+    }
+
+    @Test
+    void crossEntropy() {
+        Random r = new Random(8);
+        int rows = 67, vocab = 301, padded = 384;
+        float[] logits = randn(r, rows * padded, 3);
+        int[] targets = ids(r, rows, vocab);
+        float[] dl = randn(r, rows, 0.1);
+        dl[4] = 0f;
+        compare("cross-entropy forward", TOL, new float[][] {new float[rows], new float[rows], logits},
+                new int[] {0, 1}, (be, t) -> be.crossEntropyForward(t[0], t[1], t[2], targets, rows, vocab, padded));
+        Tensor lse = cpu.zeros(rows);
+        cpu.crossEntropyForward(cpu.zeros(rows), lse, cpu.fromHost(logits, logits.length), targets, rows, vocab,
+                padded);
+        compare("cross-entropy backward", TOL, new float[][] {randn(r, logits.length, 1), logits, cpu.toHost(lse)},
+                new int[] {0}, (be, t) -> be.crossEntropyBackward(t[0], t[1], t[2], targets, dl, rows, vocab, padded));
+        int start = 100, cols = 128, valid = 120;
+        float[] shard = randn(r, rows * cols, 3);
+        compare("row max", TOL, new float[][] {new float[rows], shard}, new int[] {0},
+                (be, t) -> be.logitsRowMax(t[0], t[1], rows, cols, valid));
+        float[] max = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            max[i] = 4f;
+        }
+        compare("row sum exp", TOL, new float[][] {new float[rows], shard, max}, new int[] {0},
+                (be, t) -> be.logitsRowSumExp(t[0], t[1], t[2], rows, cols, valid));
+        compare("target logit", TOL, new float[][] {randn(r, rows, 1), shard}, new int[] {0},
+                (be, t) -> be.logitsTarget(t[0], t[1], targets, start, rows, cols, valid));
+        float[] globalLse = randn(r, rows, 1);
+        for (int i = 0; i < rows; i++) {
+            globalLse[i] += 8f;
+        }
+        compare("vocab-parallel CE backward", TOL, new float[][] {randn(r, rows * cols, 1), shard, globalLse},
+                new int[] {0}, (be, t) -> be.vocabParallelCrossEntropyBackward(t[0], t[1], t[2], targets, dl, start,
+                        rows, cols, valid));
+    }
+
+    @Test
+    void adamW() {
+        Random r = new Random(9);
+        int n = 5000;
+        float[] v = randn(r, n, 1);
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.abs(v[i]);
+        }
+        compare("adamw", 1e-5, new float[][] {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v}, new int[] {0, 2, 3},
+                (be, t) -> be.adamW(t[0], t[1], t[2], t[3], 3e-4, 0.9, 0.95, 1e-8, 0.1, 7));
+        compare("adamw range", 1e-5, new float[][] {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v},
+                new int[] {0, 2, 3},
+                (be, t) -> be.adamW(t[0], 10, t[1], 20, t[2], t[3], 30, 4000, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1));
+    }
+
+    @Test
+    void cachingAllocatorReusesBlocks() {
+        gpu.synchronize();
+        for (int i = 0; i < 3; i++) {
+            gpu.zeros(1000, 1000);
+        }
+        System.gc();
+        long before = gpu.mallocCalls();
+        for (int round = 0; round < 20; round++) {
+            Tensor t = gpu.zeros(1000, 1000);
+            gpu.fill(t, round);
+            t = null;
+            System.gc();
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        assertTrue(gpu.mallocCalls() - before <= 3, "cudaMalloc calls in a steady loop: " + (gpu.mallocCalls() - before));
+    }
+}
