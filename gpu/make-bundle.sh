@@ -12,7 +12,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 mvn -B -q -o -pl data,parallel,trainer -am -DskipTests package test-compile
-mvn -B -q -o -pl trainer dependency:build-classpath -Dmdep.outputFile="$stage/cp.txt" -Dmdep.includeScope=test >/dev/null
+mvn -B -q -o -pl trainer -am dependency:build-classpath -Dmdep.outputFile="$stage/cp.txt" -Dmdep.includeScope=test >/dev/null
 mvn -B -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:6.1.3 \
     -DoutputDirectory="$stage/lib" >/dev/null
 
@@ -32,7 +32,7 @@ mkdir -p "$stage/ob" && (cd "$stage/ob" && unzip -q "$ob" \
   && zip -q -0 -r "$stage/lib/$(basename "$ob")" .)
 rm -rf "$stage/ob"
 
-jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.desktop,java.xml \
+jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.desktop,java.xml,jdk.zipfs \
   --strip-debug --no-header-files --no-man-pages --output "$stage/jre"
 cp gpu/cuda-env.sh "$stage/"
 cp gpu/run-on-gpu.sh "$stage/"

@@ -9,7 +9,8 @@ mkdir -p "$out"
 source "$here/cuda-env.sh"
 export LATTICE_KERNEL_CACHE=/tmp/lattice-kernels
 java="$here/jre/bin/java"
-cp="$here/lib/*:$here/test-classes"
+# JUnit's --class-path does not expand wildcards: name every jar.
+cp="$(ls "$here"/lib/*.jar | grep -v console-standalone | tr '\n' ':')$here/test-classes"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 mode=${1:-all}
 shift || true

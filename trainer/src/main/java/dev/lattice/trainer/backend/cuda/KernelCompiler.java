@@ -73,7 +73,7 @@ final class KernelCompiler {
                 BytePointer log = new BytePointer(size.get());
                 nvrtcGetProgramLog(prog, log);
                 throw new CudaException("NVRTC could not compile " + name + " (" + String.join(" ", options) + "):\n"
-                        + log.getString());
+                        + log.getString().replace("\0", "").strip());
             }
             SizeTPointer size = new SizeTPointer(1);
             check(nvrtcGetCUBINSize(prog, size), "nvrtcGetCUBINSize " + name);

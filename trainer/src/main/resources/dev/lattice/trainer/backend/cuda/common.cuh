@@ -2,6 +2,11 @@
 // each kernel's CPU reference is named in its file (dev.lattice.trainer.backend.cpu.*Kernels).
 typedef long long i64;
 
+// NVRTC compiles without the host math headers.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
 // Sum over a warp; every lane gets the result.
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
