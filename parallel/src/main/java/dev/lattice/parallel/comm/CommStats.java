@@ -16,7 +16,8 @@ public final class CommStats {
 
     private final Map<Op, long[]> counts = new EnumMap<>(Op.class); // {calls, bytes}
 
-    synchronized void add(Op op, long bytes) {
+    /** Counts one call of {@code op} moving {@code bytes} (for communicator implementations). */
+    public synchronized void add(Op op, long bytes) {
         long[] c = counts.computeIfAbsent(op, k -> new long[2]);
         c[0]++;
         c[1] += bytes;

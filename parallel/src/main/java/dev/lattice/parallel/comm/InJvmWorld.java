@@ -10,7 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * its sub-groups, and holds the state they meet in. Every blocking wait is bounded by {@code timeout}.
  * Optionally injects seeded random delays before every operation, to shake out ordering bugs and deadlocks.
  */
-public final class InJvmWorld {
+public final class InJvmWorld implements CommWorld {
 
     private final int size;
     private final Duration timeout;
@@ -38,6 +38,7 @@ public final class InJvmWorld {
         this.delaySeed = delaySeed;
     }
 
+    @Override
     public int size() {
         return size;
     }
@@ -46,6 +47,7 @@ public final class InJvmWorld {
      * Fails every pending and future operation of this world with {@code reason} (what ncclCommAbort does): when one
      * rank fails, the others stop waiting for it at once instead of at their timeout.
      */
+    @Override
     public void abort(String reason) {
         abortReason = reason;
         for (GroupState g : groups.values()) {
@@ -57,6 +59,7 @@ public final class InJvmWorld {
      * Bytes moved per kind of group (the name given to {@link #group}, e.g. "tp", "dp", "pp"), summed over every
      * rank's communicator of that kind.
      */
+    @Override
     public java.util.Map<String, Long> bytesByGroupName() {
         java.util.Map<String, Long> out = new java.util.TreeMap<>();
         for (InJvmCommunicator c : created) {
@@ -88,6 +91,7 @@ public final class InJvmWorld {
     }
 
     /** The communicator of world rank {@code rank} over all ranks. */
+    @Override
     public Communicator world(int rank) {
         int[] all = new int[size];
         for (int i = 0; i < size; i++) {
@@ -100,6 +104,7 @@ public final class InJvmWorld {
      * The communicator of world rank {@code rank} in the group of world ranks {@code members} (every member asks
      * with the same list; group rank = position in the list).
      */
+    @Override
     public Communicator group(int rank, int[] members, String name) {
         int groupRank = -1;
         for (int i = 0; i < members.length; i++) {
@@ -126,6 +131,7 @@ public final class InJvmWorld {
      * Releases what rank {@code rank}'s communicators hold (the threads of their asynchronous queues): called when
      * the rank ends — finished, failed or killed — so a long-lived executor JVM does not collect them run after run.
      */
+    @Override
     public void closeRank(int rank) {
         for (InJvmCommunicator c : created) {
             if (c.worldRank() == rank) {

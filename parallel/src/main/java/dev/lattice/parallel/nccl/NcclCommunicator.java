@@ -1,0 +1,736 @@
+package dev.lattice.parallel.nccl;
+
+import dev.lattice.parallel.comm.CommBuffer;
+import dev.lattice.parallel.comm.CommStats;
+import dev.lattice.parallel.comm.CommTimeoutException;
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.DeviceCommBuffer;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.parallel.comm.Work;
+import dev.lattice.parallel.cuda.Cuda;
+import dev.lattice.parallel.cuda.CudaException;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.nccl.ncclComm;
+import org.bytedeco.cuda.nccl.ncclConfig_t;
+import org.bytedeco.cuda.nccl.ncclUniqueId;
+import org.bytedeco.javacpp.BytePointer;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
+import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
+import static org.bytedeco.cuda.global.nccl.ncclAllGather;
+import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
+import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
+import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
+import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
+import static org.bytedeco.cuda.global.nccl.ncclCommFinalize;
+import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
+import static org.bytedeco.cuda.global.nccl.ncclCommInitRankConfig;
+import static org.bytedeco.cuda.global.nccl.ncclFloat32;
+import static org.bytedeco.cuda.global.nccl.ncclGetLastError;
+import static org.bytedeco.cuda.global.nccl.ncclGroupEnd;
+import static org.bytedeco.cuda.global.nccl.ncclGroupStart;
+import static org.bytedeco.cuda.global.nccl.ncclInProgress;
+import static org.bytedeco.cuda.global.nccl.ncclRecv;
+import static org.bytedeco.cuda.global.nccl.ncclReduceScatter;
+import static org.bytedeco.cuda.global.nccl.ncclSend;
+import static org.bytedeco.cuda.global.nccl.ncclSuccess;
+import static org.bytedeco.cuda.global.nccl.ncclSum;
+
+/**
+ * One rank's NCCL communicator of one group, fp32 only. Operations run on the communicator's own CUDA stream,
+ * ordered after the work already queued on the rank's compute stream, and the compute stream is ordered after
+ * them, so later kernels see the results without a host synchronization. Blocking operations then wait on the
+ * host, polling, bounded by the world's timeout; a timeout or an NCCL error aborts the communicator
+ * ({@code ncclCommAbort}) and names the rank, group and operation.
+ *
+ * <p>The NCCL communicator is non-blocking ({@code config.blocking = 0}): NCCL calls return at once and the
+ * connection set-up they may start (which waits for the peers) is polled like everything else, so a missing rank is
+ * reported at the timeout instead of hanging inside NCCL. Device buffers are used in place; host arrays are staged
+ * through device scratch and pinned memory.
+ */
+public final class NcclCommunicator implements Communicator {
+
+    /** An NCCL call on the live communicator, made under its lock. */
+    private interface NcclCall {
+        int enqueue(ncclComm comm);
+    }
+
+    private static final AtomicLong ORDER = new AtomicLong();
+
+    private final NcclWorld world;
+    private final String label;
+    private final int[] members;
+    private final int rank;
+    private final int worldRank;
+    private final int device;
+    private final long timeoutNanos;
+    private final CUstream_st compute;
+    private final CUstream_st stream;
+    private final CUevent_st ready;
+    private final EventPool events;
+    private final Scratch scratch;
+    private final CommStats stats = new CommStats();
+    private final long order = ORDER.incrementAndGet(); // lock order when one group end launches several
+    private final AtomicBoolean closing = new AtomicBoolean();
+    private volatile boolean closed;
+
+    private final Object lock = new Object();
+    private ncclComm comm;        // guarded by lock: null before init, after abort or destroy
+    private String stopped;       // guarded by lock: why this communicator can no longer be used
+    private boolean groupPending; // guarded by lock: operations sit in this thread's open NCCL group
+
+    /** Creates the streams and events (on the current device, which must be {@code device}); see {@link #init}. */
+    NcclCommunicator(NcclWorld world, String label, int[] members, int rank, int worldRank, int device,
+                     CUstream_st compute, long timeoutNanos) {
+        this.world = world;
+        this.label = label;
+        this.members = members.clone();
+        this.rank = rank;
+        this.worldRank = worldRank;
+        this.device = device;
+        this.compute = compute;
+        this.timeoutNanos = timeoutNanos;
+        // Non-blocking: work on the legacy default stream must not serialize with communication.
+        this.stream = new CUstream_st();
+        Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking),
+                "cudaStreamCreateWithFlags for the communicator of " + label);
+        CUevent_st e;
+        try {
+            e = EventPool.create("the ordering event of " + label);
+        } catch (RuntimeException ex) {
+            cudaStreamDestroy(stream);
+            throw ex;
+        }
+        this.ready = e;
+        this.events = new EventPool(label);
+        this.scratch = new Scratch("the communicator of " + label);
+    }
+
+    /** ncclCommInitRank among the members (each calls it from its own thread), bounded by {@code limitNanos}. */
+    void init(byte[] id, long limitNanos) {
+        long start = System.nanoTime();
+        String what = "ncclCommInitRank (rank " + rank + " of " + members.length + ")";
+        ncclUniqueId uid = UniqueIds.toNative(id);
+        ncclConfig_t config = Nccl.nonBlockingConfig();
+        ncclComm c = new ncclComm();
+        int rc = ncclCommInitRankConfig(c, members.length, uid, rank, config);
+        synchronized (lock) {
+            if (!c.isNull()) {
+                comm = c;
+                if (stopped != null) {
+                    abortLocked(stopped); // the world was aborted while NCCL was starting
+                }
+            }
+        }
+        try {
+            settle(rc, what, start, limitNanos);
+        } finally {
+            // NCCL should have copied both during the call; keep them alive until start-up ends all the same.
+            java.lang.ref.Reference.reachabilityFence(uid);
+            java.lang.ref.Reference.reachabilityFence(config);
+        }
+    }
+
+    @Override
+    public int rank() {
+        return rank;
+    }
+
+    @Override
+    public int size() {
+        return members.length;
+    }
+
+    @Override
+    public String name() {
+        return label;
+    }
+
+    @Override
+    public CommStats stats() {
+        return stats;
+    }
+
+    int worldRank() {
+        return worldRank;
+    }
+
+    @Override
+    public void allReduce(CommBuffer buf, long off, long count, ReduceOp op) {
+        String what = "allReduce(" + op + ") of " + count + " floats";
+        Staging st = staging(what);
+        Staging.Operand b = st.add(buf, off, count, true, true);
+        run(what, st, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32,
+                Nccl.redOp(op), c, stream));
+        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count));
+    }
+
+    @Override
+    public void reduceScatter(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count,
+                              ReduceOp op) {
+        String what = "reduceScatter(" + op + ") of " + count + " floats per rank";
+        int n = size();
+        Staging st = staging(what);
+        Staging.Operand s = st.add(send, sendOff, count * n, true, false);
+        Staging.Operand r = st.add(recv, recvOff, count, false, true);
+        // NCCL's in-place form (recv = send + rank·count) is fine; any other aliasing is not.
+        if (!s.staged() && !r.staged() && r.address() != s.address() + 4 * rank * count
+                && Staging.overlap(s, r)) {
+            st.stage(s);
+        }
+        run(what, st, c -> ncclReduceScatter(Addr.of(s.address()), Addr.of(r.address()), count, ncclFloat32,
+                Nccl.redOp(op), c, stream));
+        stats.add(CommStats.Op.REDUCE_SCATTER, (long) (n - 1) * count * 4);
+    }
+
+    @Override
+    public void allGather(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count) {
+        String what = "allGather of " + count + " floats per rank";
+        int n = size();
+        Staging st = staging(what);
+        Staging.Operand s = st.add(send, sendOff, count, true, false);
+        Staging.Operand r = st.add(recv, recvOff, count * n, false, true);
+        // NCCL's in-place form (send = recv + rank·count, as ZeRO's sharded parameters use it) is fine.
+        if (!s.staged() && !r.staged() && s.address() != r.address() + 4 * rank * count
+                && Staging.overlap(s, r)) {
+            st.stage(s);
+        }
+        run(what, st, c -> ncclAllGather(Addr.of(s.address()), Addr.of(r.address()), count, ncclFloat32, c,
+                stream));
+        stats.add(CommStats.Op.ALL_GATHER, (long) (n - 1) * count * 4);
+    }
+
+    @Override
+    public void broadcast(CommBuffer buf, long off, long count, int root) {
+        if (root < 0 || root >= size()) {
+            throw new IllegalArgumentException("broadcast root " + root + " outside group " + label);
+        }
+        String what = "broadcast of " + count + " floats from rank " + members[root];
+        Staging st = staging(what);
+        Staging.Operand b = st.add(buf, off, count, rank == root, true);
+        run(what, st, c -> ncclBroadcast(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32, root,
+                c, stream));
+        stats.add(CommStats.Op.BROADCAST, size() == 1 ? 0 : count * 4);
+    }
+
+    @Override
+    public void barrier() {
+        Staging st = staging("barrier");
+        Staging.Operand token = st.scratchOnly(1);
+        run("barrier", st, c -> ncclAllReduce(Addr.of(token.address()), Addr.of(token.address()), 1, ncclFloat32,
+                ncclSum, c, stream));
+        stats.add(CommStats.Op.BARRIER, 0);
+    }
+
+    @Override
+    public void send(CommBuffer buf, long off, long count, int peer) {
+        checkPeer(peer);
+        String what = "send of " + count + " floats to rank " + members[peer];
+        Staging st = staging(what);
+        Staging.Operand b = st.add(buf, off, count, true, false);
+        pointToPoint(what, st, c -> ncclSend(Addr.of(b.address()), count, ncclFloat32, peer, c, stream));
+        stats.add(CommStats.Op.SEND, count * 4);
+    }
+
+    @Override
+    public void recv(CommBuffer buf, long off, long count, int peer) {
+        checkPeer(peer);
+        String what = "recv of " + count + " floats from rank " + members[peer];
+        Staging st = staging(what);
+        Staging.Operand b = st.add(buf, off, count, false, true);
+        pointToPoint(what, st, c -> ncclRecv(Addr.of(b.address()), count, ncclFloat32, peer, c, stream));
+        stats.add(CommStats.Op.RECV, 0);
+    }
+
+    @Override
+    public void groupStart() {
+        checkOpen();
+        Nccl.check(ncclGroupStart(), "ncclGroupStart on group " + label);
+        NcclGroup.current().start();
+    }
+
+    /**
+     * Launches the grouped sends and receives (at the outermost end) and waits, bounded, for each communicator's
+     * part to complete.
+     */
+    @Override
+    public void groupEnd() {
+        NcclGroup g = NcclGroup.current();
+        if (g.depth() == 0) {
+            throw new IllegalStateException("groupEnd without groupStart on group " + label);
+        }
+        Map<NcclCommunicator, List<String>> launched = g.end();
+        if (launched.isEmpty()) {
+            Nccl.check(ncclGroupEnd(), "ncclGroupEnd on group " + label);
+            return;
+        }
+        List<NcclCommunicator> comms = new ArrayList<>(launched.keySet());
+        comms.sort(Comparator.comparingLong(c -> c.order));
+        int rc = launch(comms, 0);
+        if (rc != ncclSuccess && rc != ncclInProgress) {
+            CudaException e = Nccl.error(rc, "ncclGroupEnd of " + launched);
+            for (NcclCommunicator c : comms) {
+                synchronized (c.lock) {
+                    c.abortLocked(e.getMessage());
+                }
+            }
+            throw e;
+        }
+        for (Map.Entry<NcclCommunicator, List<String>> e : launched.entrySet()) {
+            e.getKey().finishGroup(String.join(", ", e.getValue()), g.startNanos());
+        }
+    }
+
+    /** ncclGroupEnd under the locks of every communicator it launches (taken in a fixed order). */
+    private static int launch(List<NcclCommunicator> comms, int i) {
+        if (i == comms.size()) {
+            return ncclGroupEnd();
+        }
+        NcclCommunicator c = comms.get(i);
+        synchronized (c.lock) {
+            int rc = launch(comms, i + 1);
+            c.groupPending = false;
+            if (c.stopped != null) {
+                c.abortLocked(c.stopped); // deferred while its operations sat in the open group
+            }
+            return rc;
+        }
+    }
+
+    private void finishGroup(String ops, long start) {
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + ops + " of group " + label);
+        awaitIdle(ops, start, timeoutNanos);
+        completeOnStream(ops, start);
+    }
+
+    /** Device buffers: asynchronous on the communication stream. Host buffers: blocking (copied back at the end). */
+    @Override
+    public Work allReduceAsync(CommBuffer buf, long off, long count, ReduceOp op) {
+        if (!(buf instanceof DeviceCommBuffer)) {
+            allReduce(buf, off, count, op);
+            return DoneWork.INSTANCE;
+        }
+        String what = "allReduce(" + op + ") of " + count + " floats";
+        Staging st = staging(what);
+        Staging.Operand b = st.add(buf, off, count, true, true);
+        long start = begin(what);
+        orderAfterCompute(what);
+        enqueue(what, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32,
+                Nccl.redOp(op), c, stream), start);
+        CUevent_st done = events.take();
+        int rc = cudaEventRecord(done, stream);
+        if (rc != 0) {
+            events.give(done);
+            Cuda.check(rc, "cudaEventRecord after " + what + " of group " + label);
+        }
+        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count));
+        return new EventWork(what, done);
+    }
+
+    private long allReduceBytes(long count) {
+        int n = size();
+        return n == 1 ? 0 : 2L * (n - 1) * count * 4 / n;
+    }
+
+    /** Tears the NCCL communicator down (ncclCommFinalize + ncclCommDestroy, or ncclCommAbort) and frees memory. */
+    @Override
+    public void close() {
+        if (!closing.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            Devices.on(device, () -> {
+                try {
+                    destroy();
+                } finally {
+                    closed = true;
+                    freeResources();
+                }
+            });
+        } finally {
+            world.forget(this);
+        }
+    }
+
+    /** From the world's abort, possibly on another thread. */
+    void abortFromWorld(String reason) {
+        synchronized (lock) {
+            if (stopped == null || comm != null) {
+                Devices.on(device, () -> abortLocked("the world was aborted (" + reason + ")"));
+            }
+        }
+    }
+
+    // ---- the steps of an operation ----
+
+    private Staging staging(String what) {
+        return new Staging(what + " of group " + label, device);
+    }
+
+    /** Checks the communicator can run a collective now and selects its device; returns the start time. */
+    private long begin(String what) {
+        checkOpen();
+        if (NcclGroup.current().open()) {
+            throw new IllegalStateException(what + " of group " + label
+                    + " inside groupStart/groupEnd: only send and recv can be grouped");
+        }
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+        return System.nanoTime();
+    }
+
+    /** A blocking operation: enqueue after the compute stream's work, wait (bounded) for it, copy host results. */
+    private void run(String what, Staging st, NcclCall call) {
+        long start = begin(what);
+        orderAfterCompute(what);
+        st.copyIn(scratch, stream);
+        enqueue(what, call, start);
+        st.copyOut(scratch, stream);
+        completeOnStream(what, start);
+        st.finish(scratch);
+    }
+
+    /** Inside a group, send/recv only enqueue (the outermost groupEnd launches and waits); outside, they block. */
+    private void pointToPoint(String what, Staging st, NcclCall call) {
+        NcclGroup g = NcclGroup.current();
+        if (!g.open()) {
+            run(what, st, call);
+            return;
+        }
+        checkOpen();
+        if (st.anyHost()) {
+            throw new IllegalArgumentException(what + " of group " + label + ": host buffers cannot be sent or"
+                    + " received inside groupStart/groupEnd (they are copied only after completion); pass device"
+                    + " buffers");
+        }
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+        g.touch(this, what);
+        // Every time, not once per group: the caller may queue compute between grouped calls (e.g. zeroing the
+        // tensor a recv fills), and the launch at groupEnd must come after all of it.
+        orderAfterCompute(what);
+        int rc;
+        synchronized (lock) {
+            checkUsableLocked(what);
+            rc = call.enqueue(comm);
+            groupPending = true;
+        }
+        if (rc != ncclSuccess && rc != ncclInProgress) {
+            throw failed(rc, what);
+        }
+    }
+
+    private void orderAfterCompute(String what) {
+        Cuda.check(cudaEventRecord(ready, compute),
+                "cudaEventRecord on the compute stream before " + what + " of group " + label);
+        Cuda.check(cudaStreamWaitEvent(stream, ready, 0),
+                "cudaStreamWaitEvent of the communication stream before " + what + " of group " + label);
+    }
+
+    private void enqueue(String what, NcclCall call, long start) {
+        int rc;
+        synchronized (lock) {
+            checkUsableLocked(what);
+            rc = call.enqueue(comm);
+        }
+        settle(rc, what, start, timeoutNanos);
+    }
+
+    /** Orders the compute stream after the operation, then waits on the host for it, bounded. */
+    private void completeOnStream(String what, long start) {
+        CUevent_st done = events.take();
+        try {
+            Cuda.check(cudaEventRecord(done, stream), "cudaEventRecord after " + what + " of group " + label);
+            Cuda.check(cudaStreamWaitEvent(compute, done, 0),
+                    "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+            awaitEvent(done, what, start, timeoutNanos);
+        } finally {
+            events.give(done);
+        }
+    }
+
+    /** After an NCCL call: an error aborts this communicator; "in progress" is polled until done, bounded. */
+    private void settle(int rc, String what, long start, long limitNanos) {
+        if (rc == ncclInProgress) {
+            awaitIdle(what, start, limitNanos);
+        } else if (rc != ncclSuccess) {
+            throw failed(rc, what);
+        }
+    }
+
+    /** Polls the communicator's state until NCCL finished the host-side part of the last call. */
+    private void awaitIdle(String what, long start, long limitNanos) {
+        Backoff backoff = new Backoff();
+        while (true) {
+            int s = state(what);
+            if (s == ncclSuccess) {
+                return;
+            }
+            if (s != ncclInProgress) {
+                throw failed(s, what);
+            }
+            checkTime(what, start, limitNanos);
+            if (!backoff.pause()) {
+                throw interrupted(what);
+            }
+        }
+    }
+
+    /** Polls {@code event} until it completes, watching for NCCL errors, aborts and the timeout. */
+    private void awaitEvent(CUevent_st event, String what, long start, long limitNanos) {
+        Backoff backoff = new Backoff();
+        while (true) {
+            int rc = cudaEventQuery(event);
+            if (rc == 0) {
+                synchronized (lock) {
+                    checkUsableLocked(what); // an abort also completes the stream; its results are void
+                }
+                return;
+            }
+            if (rc != cudaErrorNotReady) {
+                String msg = "cudaEventQuery after " + what + " of group " + label + " (rank " + worldRank + ")";
+                synchronized (lock) {
+                    abortLocked(msg + " failed");
+                }
+                Cuda.check(rc, msg);
+            }
+            int s = state(what);
+            if (s != ncclSuccess && s != ncclInProgress) {
+                throw failed(s, what);
+            }
+            checkTime(what, start, limitNanos);
+            if (!backoff.pause()) {
+                throw interrupted(what);
+            }
+        }
+    }
+
+    /** ncclCommGetAsyncError: ncclSuccess, ncclInProgress or the error that stopped the communicator. */
+    private int state(String what) {
+        synchronized (lock) {
+            checkUsableLocked(what);
+            int[] s = new int[1];
+            int rc = ncclCommGetAsyncError(comm, s);
+            return rc != ncclSuccess ? rc : s[0];
+        }
+    }
+
+    private void checkTime(String what, long start, long limitNanos) {
+        long waited = System.nanoTime() - start;
+        if (waited > limitNanos) {
+            String msg = String.format(Locale.ROOT, "rank %d of %s waited %.1f s in %s; communicator aborted",
+                    worldRank, label, waited / 1e9, what);
+            synchronized (lock) {
+                abortLocked(msg);
+            }
+            throw new CommTimeoutException(msg);
+        }
+    }
+
+    private CommTimeoutException interrupted(String what) {
+        String msg = "rank " + worldRank + " interrupted in " + what + " of group " + label
+                + "; communicator aborted";
+        synchronized (lock) {
+            abortLocked(msg);
+        }
+        return new CommTimeoutException(msg);
+    }
+
+    /** An NCCL error: aborts this communicator (NCCL's advice after an error) and describes it. */
+    private CudaException failed(int rc, String what) {
+        String msg = what + " of group " + label + " (rank " + worldRank + ") failed: " + Nccl.errorString(rc)
+                + " (ncclResult " + rc + ")" + lastError() + "; communicator aborted";
+        synchronized (lock) {
+            abortLocked(msg);
+        }
+        return new CudaException(msg);
+    }
+
+    private String lastError() {
+        try {
+            synchronized (lock) {
+                BytePointer p = ncclGetLastError(comm);
+                String s = p == null ? "" : p.getString();
+                return s.isEmpty() ? "" : ": " + s;
+            }
+        } catch (Throwable t) {
+            return "";
+        }
+    }
+
+    private void checkOpen() {
+        if (closed || closing.get()) {
+            throw new IllegalStateException("the communicator of rank " + worldRank + " in group " + label
+                    + " is closed");
+        }
+    }
+
+    private void checkUsableLocked(String what) {
+        if (stopped == null) {
+            String reason = world.abortReason();
+            if (reason != null) {
+                abortLocked("the world was aborted (" + reason + ")");
+            }
+        }
+        if (stopped != null) {
+            throw new CommTimeoutException("rank " + worldRank + " stopped in " + what + " of group " + label
+                    + ": " + stopped);
+        }
+        if (comm == null) {
+            throw new IllegalStateException("the communicator of rank " + worldRank + " in group " + label
+                    + " was never initialized");
+        }
+    }
+
+    /**
+     * Marks this communicator stopped and aborts the NCCL communicator, unless operations of it sit in this
+     * thread's open NCCL group: ncclGroupEnd still reads them, so the abort waits for the launch.
+     */
+    private void abortLocked(String reason) {
+        if (stopped == null) {
+            stopped = reason;
+        }
+        if (comm != null && !groupPending) {
+            ncclComm c = comm;
+            comm = null;
+            ncclCommAbort(c); // its result changes nothing: the communicator is gone either way
+        }
+    }
+
+    private void checkPeer(int peer) {
+        if (peer < 0 || peer >= size() || peer == rank) {
+            throw new IllegalArgumentException("peer " + peer + " is not another member of group " + label);
+        }
+    }
+
+    /** Finalize (flushes, polled and bounded) then destroy; abort instead when stopped or when that fails. */
+    private void destroy() {
+        synchronized (lock) {
+            if (comm == null) {
+                return;
+            }
+            String reason = world.abortReason();
+            if (stopped != null || reason != null) {
+                abortLocked(stopped != null ? stopped : "the world was aborted (" + reason + ")");
+                return;
+            }
+        }
+        long start = System.nanoTime();
+        try {
+            int rc;
+            synchronized (lock) {
+                rc = ncclCommFinalize(comm);
+            }
+            settle(rc, "ncclCommFinalize", start, timeoutNanos);
+            synchronized (lock) {
+                if (comm != null) {
+                    ncclComm c = comm;
+                    comm = null;
+                    stopped = "the communicator was closed";
+                    ncclCommDestroy(c); // nothing to do on failure: the handle is released either way
+                }
+            }
+        } catch (RuntimeException e) {
+            synchronized (lock) {
+                abortLocked("closing failed: " + e.getMessage());
+            }
+        }
+    }
+
+    private void freeResources() {
+        List<Runnable> steps = List.of(
+                scratch::free,
+                events::destroyAll,
+                () -> Cuda.check(cudaEventDestroy(ready), "cudaEventDestroy of the ordering event of " + label),
+                () -> Cuda.check(cudaStreamDestroy(stream), "cudaStreamDestroy of the stream of " + label));
+        RuntimeException first = null;
+        for (Runnable step : steps) {
+            try {
+                step.run();
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** An asynchronous all-reduce: its completion event on the communication stream. */
+    private final class EventWork implements Work {
+        private final String what;
+        private CUevent_st event;
+        private RuntimeException failure;
+
+        EventWork(String what, CUevent_st event) {
+            this.what = what;
+            this.event = event;
+        }
+
+        /** Bounded wait (from now); then orders the compute stream after the all-reduce. */
+        @Override
+        public synchronized void await() {
+            if (event == null) {
+                if (failure != null) {
+                    throw failure;
+                }
+                return;
+            }
+            checkOpen();
+            try {
+                Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") to await " + what);
+                awaitEvent(event, what, System.nanoTime(), timeoutNanos);
+                Cuda.check(cudaStreamWaitEvent(compute, event, 0),
+                        "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+            } catch (RuntimeException e) {
+                failure = e;
+                throw e;
+            } finally {
+                events.give(event);
+                event = null;
+            }
+        }
+
+        @Override
+        public synchronized boolean isDone() {
+            if (event == null) {
+                return true;
+            }
+            checkOpen();
+            int rc = cudaEventQuery(event);
+            if (rc == cudaErrorNotReady) {
+                return false;
+            }
+            Cuda.check(rc, "cudaEventQuery after " + what + " of group " + label);
+            return true;
+        }
+    }
+
+    /** What a host-buffer allReduceAsync returns: it already completed. */
+    private enum DoneWork implements Work {
+        INSTANCE;
+
+        @Override
+        public void await() {
+        }
+
+        @Override
+        public boolean isDone() {
+            return true;
+        }
+    }
+}

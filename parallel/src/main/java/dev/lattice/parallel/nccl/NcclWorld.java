@@ -1,0 +1,193 @@
+package dev.lattice.parallel.nccl;
+
+import dev.lattice.parallel.comm.CommTimeoutException;
+import dev.lattice.parallel.comm.CommWorld;
+import dev.lattice.parallel.cuda.Cuda;
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+
+/**
+ * Ranks on GPUs talking through NCCL. Each rank first calls {@link #bindRank} on its own thread, then asks for its
+ * communicators there; creating one is collective (every member asks for the same group). Ranks may be threads of
+ * this JVM or spread over processes, as long as {@link NcclGroupIds} gives every member the same ids.
+ */
+public final class NcclWorld implements CommWorld {
+
+    /** Communicator creation waits at least this long: NCCL start-up takes seconds whatever the step timeout. */
+    private static final Duration MIN_INIT_TIMEOUT = Duration.ofMinutes(2);
+
+    /** A rank's device and the stream its compute kernels run on. */
+    private record Binding(int device, CUstream_st computeStream) {
+    }
+
+    private final int size;
+    private final Duration timeout;
+    private final NcclGroupIds ids;
+    private final AtomicReferenceArray<Binding> bindings;
+    private final Map<String, NcclCommunicator> communicators = new ConcurrentHashMap<>();
+    private volatile String abortReason;
+
+    /**
+     * @param timeout bound of every wait of an operation (a missing or hung peer is reported after it)
+     */
+    public NcclWorld(int size, Duration timeout, NcclGroupIds ids) {
+        if (size <= 0) {
+            throw new IllegalArgumentException("world size must be positive, got " + size);
+        }
+        this.size = size;
+        this.timeout = timeout;
+        this.ids = ids;
+        this.bindings = new AtomicReferenceArray<>(size);
+    }
+
+    /**
+     * Binds world rank {@code rank} to CUDA device {@code cudaDevice} and to the stream its compute runs on
+     * ({@code null}: the legacy default stream), and makes the device current on the calling thread. Call it on
+     * the rank's own thread before asking for its communicators.
+     */
+    public void bindRank(int rank, int cudaDevice, CUstream_st computeStream) {
+        checkRank(rank);
+        Cuda.check(cudaSetDevice(cudaDevice), "cudaSetDevice(" + cudaDevice + ") for rank " + rank);
+        bindings.set(rank, new Binding(cudaDevice, computeStream));
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    public Duration timeout() {
+        return timeout;
+    }
+
+    /**
+     * Aborts (ncclCommAbort) every communicator of this world; their pending and future operations throw naming
+     * {@code reason}. Safe from any thread, e.g. a watchdog or the thread of a rank that failed.
+     */
+    @Override
+    public void abort(String reason) {
+        if (abortReason == null) {
+            abortReason = reason;
+        }
+        for (NcclCommunicator c : communicators.values()) {
+            c.abortFromWorld(reason);
+        }
+    }
+
+    String abortReason() {
+        return abortReason;
+    }
+
+    @Override
+    public Map<String, Long> bytesByGroupName() {
+        Map<String, Long> out = new TreeMap<>();
+        for (NcclCommunicator c : communicators.values()) {
+            String name = c.name().substring(0, c.name().indexOf('['));
+            out.merge(name, c.stats().totalBytes(), Long::sum);
+        }
+        return out;
+    }
+
+    @Override
+    public NcclCommunicator world(int rank) {
+        int[] all = new int[size];
+        for (int i = 0; i < size; i++) {
+            all[i] = i;
+        }
+        return group(rank, all, "world");
+    }
+
+    /**
+     * Rank {@code rank}'s communicator of the group, created on the first request (collectively: every member
+     * must ask, each from its own thread) and the same object afterwards.
+     */
+    @Override
+    public NcclCommunicator group(int rank, int[] members, String name) {
+        checkRank(rank);
+        int groupRank = -1;
+        for (int i = 0; i < members.length; i++) {
+            if (members[i] < 0 || members[i] >= size) {
+                throw new IllegalArgumentException("group " + name + " names rank " + members[i]
+                        + " outside the world of " + size);
+            }
+            if (members[i] == rank) {
+                groupRank = i;
+            }
+        }
+        if (groupRank < 0) {
+            throw new IllegalArgumentException("rank " + rank + " is not a member of group " + name
+                    + Arrays.toString(members));
+        }
+        String label = NcclGroupIds.key(name, members);
+        String key = rank + "@" + label;
+        NcclCommunicator existing = communicators.get(key);
+        if (existing != null) {
+            return existing;
+        }
+        String reason = abortReason;
+        if (reason != null) {
+            throw new CommTimeoutException("rank " + rank + " cannot create the communicator of group " + label
+                    + ": the world was aborted (" + reason + ")");
+        }
+        Binding b = bindings.get(rank);
+        if (b == null) {
+            throw new IllegalStateException("rank " + rank + " asked for group " + label
+                    + " before bindRank(rank, device, stream) on its thread");
+        }
+        Cuda.check(cudaSetDevice(b.device()), "cudaSetDevice(" + b.device() + ") for group " + label);
+        byte[] id = ids.idFor(label);
+        NcclCommunicator c = new NcclCommunicator(this, label, members, groupRank, rank, b.device(),
+                b.computeStream(), timeout.toNanos());
+        communicators.put(key, c); // before init, so that an abort reaches a communicator still starting
+        try {
+            c.init(id, Math.max(timeout.toNanos(), MIN_INIT_TIMEOUT.toNanos()));
+        } catch (RuntimeException e) {
+            try {
+                c.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        return c;
+    }
+
+    /** Closes rank {@code rank}'s communicators (destroying them, or aborting after a failure) and unbinds it. */
+    @Override
+    public void closeRank(int rank) {
+        checkRank(rank);
+        RuntimeException first = null;
+        for (NcclCommunicator c : communicators.values()) {
+            if (c.worldRank() == rank) {
+                try {
+                    c.close();
+                } catch (RuntimeException e) {
+                    first = first == null ? e : first;
+                }
+            }
+        }
+        bindings.set(rank, null);
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /** Drops a closed communicator from the cache. */
+    void forget(NcclCommunicator c) {
+        communicators.remove(c.worldRank() + "@" + c.name(), c);
+    }
+
+    private void checkRank(int rank) {
+        if (rank < 0 || rank >= size) {
+            throw new IllegalArgumentException("rank " + rank + " outside the world of " + size);
+        }
+    }
+}

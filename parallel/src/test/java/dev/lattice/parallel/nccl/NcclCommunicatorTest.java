@@ -1,0 +1,400 @@
+package dev.lattice.parallel.nccl;
+
+import dev.lattice.parallel.comm.Collectives;
+import dev.lattice.parallel.comm.CommBuffer;
+import dev.lattice.parallel.comm.CommStats;
+import dev.lattice.parallel.comm.CommTimeoutException;
+import dev.lattice.parallel.comm.CommWorld;
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.HostBuffer;
+import dev.lattice.parallel.comm.InJvmWorld;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.parallel.comm.Work;
+import dev.lattice.parallel.cuda.Cuda;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreate;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The NCCL communicator on two GPUs (ranks as threads, one GPU each), checked against the in-JVM communicator
+ * running the same script on host arrays. Skipped without two CUDA devices.
+ */
+class NcclCommunicatorTest {
+
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+
+    /** Buffers a script works on: device memory for NCCL, host arrays for the reference. */
+    interface Floats {
+        CommBuffer of(float[] values);
+
+        CommBuffer zeros(int n);
+
+        float[] read(CommBuffer b);
+    }
+
+    /** What every rank runs; returns the values to compare. */
+    interface Script {
+        float[] run(int rank, CommWorld world, Floats f) throws Exception;
+    }
+
+    @BeforeEach
+    void needsTwoGpus() {
+        assumeTrue(Cuda.available(), Cuda.unavailableReason());
+        assumeTrue(Cuda.deviceCount() >= 2, "needs 2 CUDA devices, found " + Cuda.deviceCount());
+    }
+
+    // ---- the scripts ----
+
+    @Test
+    void allReduceSumMaxAndAvgMatchTheReference() throws Exception {
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            float[] x = data(rank, 1000);
+            CommBuffer sum = f.of(x);
+            c.allReduce(sum, 7, 900, ReduceOp.SUM);
+            CommBuffer max = f.of(x);
+            c.allReduce(max, 0, 1000, ReduceOp.MAX);
+            CommBuffer avg = f.of(x);
+            c.allReduce(avg, 3, 10, ReduceOp.AVG);
+            return concat(f.read(sum), f.read(max), f.read(avg));
+        });
+    }
+
+    @Test
+    void reduceScatterAndAllGatherWithOffsets() throws Exception {
+        int chunk = 129;
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.group(rank, new int[] {0, 1}, "dp");
+            CommBuffer send = f.of(data(rank, 5 + 2 * chunk));
+            CommBuffer mine = f.zeros(chunk + 3);
+            c.reduceScatter(send, 5, mine, 3, chunk, ReduceOp.SUM);
+            CommBuffer full = f.zeros(2 * chunk + 11);
+            c.allGather(mine, 3, full, 11, chunk);
+            return concat(f.read(send), f.read(mine), f.read(full));
+        });
+    }
+
+    /** ZeRO's calls: in place with NCCL's offsets (DataParallelSync), and an overlapping non-in-place gather. */
+    @Test
+    void inPlaceAndOverlappingRanges() throws Exception {
+        int len = 64;
+        int bucket = 8;
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            CommBuffer flat = f.of(data(rank, bucket + 2 * len));
+            c.allGather(flat, bucket + (long) rank * len, flat, bucket, len);
+            CommBuffer grads = f.of(data(rank + 10, 2 * len));
+            c.reduceScatter(grads, 0, grads, (long) rank * len, len, ReduceOp.SUM);
+            CommBuffer overlapping = f.of(data(rank + 20, 2 * len + 1));
+            c.allGather(overlapping, 1, overlapping, 0, len);
+            return concat(f.read(flat), f.read(grads), f.read(overlapping));
+        });
+    }
+
+    @Test
+    void broadcastFromRankOne() throws Exception {
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            CommBuffer b = f.of(rank == 1 ? data(1, 50) : new float[50]);
+            c.broadcast(b, 5, 40, 1);
+            return f.read(b);
+        });
+    }
+
+    @Test
+    void sendAndRecvBothWaysInOneGroupThenUngrouped() throws Exception {
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            int peer = 1 - rank;
+            CommBuffer out = f.of(data(rank, 300));
+            CommBuffer in = f.zeros(310);
+            c.groupStart();
+            c.send(out, 0, 300, peer);
+            c.recv(in, 10, 300, peer);
+            c.groupEnd();
+            CommBuffer token = f.of(new float[] {7 + rank, 8, 9});
+            if (rank == 0) {
+                c.send(token, 0, 3, 1);
+            } else {
+                c.recv(token, 0, 3, 0);
+            }
+            return concat(f.read(in), f.read(token));
+        });
+    }
+
+    @Test
+    void barrierAsynchronousAllReduceAndHostBuffers() throws Exception {
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            c.barrier();
+            CommBuffer a = f.of(data(rank, 256));
+            CommBuffer b = f.of(data(rank + 5, 256));
+            Work first = c.allReduceAsync(a, 0, 256, ReduceOp.SUM);
+            Work second = c.allReduceAsync(b, 0, 128, ReduceOp.MAX);
+            second.await();
+            first.await();
+            assertTrue(first.isDone() && second.isDone());
+            double total = Collectives.sum(c, rank + 0.25); // a host-buffer allGather
+            float[] host = data(rank, 10);
+            c.allReduce(new HostBuffer(host), 2, 6, ReduceOp.SUM);
+            float[] hostAsync = data(rank + 3, 4);
+            c.allReduceAsync(new HostBuffer(hostAsync), 0, 4, ReduceOp.MAX).await();
+            float[] gathered = new float[8];
+            c.allGather(new HostBuffer(new float[] {rank, rank + 1, rank + 2, rank + 3}), 0,
+                    new HostBuffer(gathered), 0, 4);
+            c.barrier();
+            return concat(f.read(a), f.read(b), new float[] {(float) total}, host, hostAsync, gathered);
+        });
+    }
+
+    @Test
+    void statsAndBytesPerGroupCountLikeTheInJvmCommunicator() throws Exception {
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.group(rank, new int[] {0, 1}, "dp");
+            CommBuffer x = f.of(data(rank, 100));
+            CommBuffer half = f.zeros(50);
+            c.allReduce(x, 0, 100, ReduceOp.SUM);
+            c.reduceScatter(x, 0, half, 0, 50, ReduceOp.SUM);
+            c.allGather(half, 0, x, 0, 50);
+            c.broadcast(x, 0, 10, 0);
+            c.groupStart();
+            c.send(x, 0, 5, 1 - rank);
+            c.recv(half, 0, 5, 1 - rank);
+            c.groupEnd();
+            c.allReduceAsync(x, 0, 100, ReduceOp.MAX).await();
+            c.barrier(); // after it, both ranks have counted everything before it
+            List<Float> counts = new ArrayList<>();
+            for (CommStats.Op op : CommStats.Op.values()) {
+                counts.add((float) c.stats().calls(op));
+                counts.add((float) c.stats().bytes(op));
+            }
+            counts.add((float) (long) world.bytesByGroupName().get("dp"));
+            float[] out = new float[counts.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = counts.get(i);
+            }
+            return out;
+        });
+    }
+
+    // ---- NCCL only ----
+
+    @Test
+    void communicatorsAreCreatedOncePerRankAndGroup() throws Exception {
+        NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
+        Threads.run(2, rank -> onGpu(world, rank, () -> {
+            assertSame(world.world(rank), world.world(rank));
+            NcclCommunicator dp = world.group(rank, new int[] {0, 1}, "dp");
+            assertEquals("dp[0,1]", dp.name());
+            assertEquals(rank, dp.rank());
+            assertEquals(2, dp.size());
+            return null;
+        }));
+    }
+
+    @Test
+    void aMissingRankTimesOutNamingRankGroupAndOperation() throws Exception {
+        NcclWorld world = new NcclWorld(2, Duration.ofSeconds(3), new LocalNcclGroupIds());
+        CountDownLatch rankZeroDone = new CountDownLatch(1);
+        List<Object> out = Threads.run(2, rank -> onGpu(world, rank, () -> {
+            Communicator c = world.world(rank); // both create it (collective)
+            if (rank == 1) {
+                assertTrue(rankZeroDone.await(60, TimeUnit.SECONDS), "rank 0 never gave up");
+                return null;
+            }
+            try (DeviceFloats x = DeviceFloats.zeros(0, 1024)) {
+                long t0 = System.nanoTime();
+                try {
+                    c.allReduce(x, 0, 1024, ReduceOp.SUM);
+                    fail("allReduce without rank 1 returned");
+                    return null;
+                } catch (CommTimeoutException e) {
+                    return new Object[] {e, (System.nanoTime() - t0) / 1e9};
+                } finally {
+                    rankZeroDone.countDown();
+                }
+            }
+        }));
+        Object[] r = (Object[]) out.get(0);
+        CommTimeoutException e = (CommTimeoutException) r[0];
+        double seconds = (double) r[1];
+        String m = e.getMessage();
+        assertTrue(m.contains("rank 0") && m.contains("world[0,1]") && m.contains("allReduce"), m);
+        assertTrue(m.contains("aborted"), m);
+        assertTrue(seconds >= 2.9 && seconds < 10, "gave up after " + seconds + " s");
+    }
+
+    @Test
+    void abortReleasesAWaitingRankPromptlyAndFailsLaterOperations() throws Exception {
+        NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
+        List<Object> out = Threads.run(2, rank -> onGpu(world, rank, () -> {
+            Communicator c = world.world(rank);
+            if (rank == 1) {
+                Thread.sleep(500);
+                world.abort("rank 1 failed: out of memory");
+                CommTimeoutException later = assertThrows(CommTimeoutException.class, c::barrier);
+                return later.getMessage();
+            }
+            try (DeviceFloats x = DeviceFloats.zeros(0, 16)) {
+                long t0 = System.nanoTime();
+                CommTimeoutException e = assertThrows(CommTimeoutException.class,
+                        () -> c.allReduce(x, 0, 16, ReduceOp.SUM));
+                return new Object[] {e.getMessage(), (System.nanoTime() - t0) / 1e9};
+            }
+        }));
+        Object[] r = (Object[]) out.get(0);
+        String m = (String) r[0];
+        assertTrue(m.contains("rank 1 failed: out of memory") && m.contains("allReduce"), m);
+        assertTrue((double) r[1] < 10, "released after " + r[1] + " s, not at the 60 s timeout");
+        String later = (String) out.get(1);
+        assertTrue(later.contains("rank 1 failed: out of memory") && later.contains("barrier"), later);
+    }
+
+    // ---- running a script ----
+
+    private static void assertSameAsInJvm(Script script) throws Exception {
+        List<float[]> expected = inJvm(script);
+        List<float[]> actual = onGpus(script);
+        for (int r = 0; r < 2; r++) {
+            float[] e = expected.get(r);
+            float[] a = actual.get(r);
+            assertEquals(e.length, a.length, "rank " + r + " result length");
+            for (int i = 0; i < e.length; i++) {
+                assertEquals(e[i], a[i], 1e-6f * Math.max(1f, Math.abs(e[i])), "rank " + r + " element " + i);
+            }
+        }
+    }
+
+    private static List<float[]> inJvm(Script script) throws Exception {
+        InJvmWorld world = new InJvmWorld(2, TIMEOUT);
+        return Threads.run(2, rank -> {
+            try {
+                return script.run(rank, world, HOST);
+            } finally {
+                world.closeRank(rank);
+            }
+        });
+    }
+
+    private static List<float[]> onGpus(Script script) throws Exception {
+        NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
+        return Threads.run(2, rank -> onGpu(world, rank, () -> {
+            try (OnDevice f = new OnDevice(rank)) {
+                return script.run(rank, world, f);
+            }
+        }));
+    }
+
+    /** Rank {@code rank} on GPU {@code rank} with its own compute stream; closes its communicators at the end. */
+    private static <T> T onGpu(NcclWorld world, int rank, Callable<T> body) throws Exception {
+        Cuda.check(cudaSetDevice(rank), "cudaSetDevice");
+        CUstream_st compute = new CUstream_st();
+        Cuda.check(cudaStreamCreate(compute), "cudaStreamCreate");
+        world.bindRank(rank, rank, compute);
+        try {
+            return body.call();
+        } finally {
+            try {
+                world.closeRank(rank);
+            } finally {
+                cudaStreamSynchronize(compute);
+                cudaStreamDestroy(compute);
+            }
+        }
+    }
+
+    private static final Floats HOST = new Floats() {
+        @Override
+        public CommBuffer of(float[] values) {
+            return new HostBuffer(values.clone());
+        }
+
+        @Override
+        public CommBuffer zeros(int n) {
+            return new HostBuffer(new float[n]);
+        }
+
+        @Override
+        public float[] read(CommBuffer b) {
+            return ((HostBuffer) b).array().clone();
+        }
+    };
+
+    /** Device buffers of one rank, freed together. */
+    private static final class OnDevice implements Floats, AutoCloseable {
+        private final int device;
+        private final List<DeviceFloats> made = new ArrayList<>();
+
+        OnDevice(int device) {
+            this.device = device;
+        }
+
+        @Override
+        public CommBuffer of(float[] values) {
+            DeviceFloats d = DeviceFloats.of(device, values);
+            made.add(d);
+            return d;
+        }
+
+        @Override
+        public CommBuffer zeros(int n) {
+            DeviceFloats d = DeviceFloats.zeros(device, n);
+            made.add(d);
+            return d;
+        }
+
+        @Override
+        public float[] read(CommBuffer b) {
+            return ((DeviceFloats) b).download();
+        }
+
+        @Override
+        public void close() {
+            for (DeviceFloats d : made) {
+                d.close();
+            }
+        }
+    }
+
+    private static float[] data(int seed, int n) {
+        Random r = new Random(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        return x;
+    }
+
+    private static float[] concat(float[]... parts) {
+        int n = 0;
+        for (float[] p : parts) {
+            n += p.length;
+        }
+        float[] out = new float[n];
+        int at = 0;
+        for (float[] p : parts) {
+            System.arraycopy(p, 0, out, at, p.length);
+            at += p.length;
+        }
+        return out;
+    }
+}
