@@ -28,7 +28,7 @@ cp -r parallel/target/test-classes/. "$stage/test-classes/"
 # OpenBLAS natives: keep libjniopenblas + libopenblas and its runtime libs; store uncompressed so xz does the work.
 ob=$(ls ~/.m2/repository/org/bytedeco/openblas/*/openblas-*-linux-x86_64.jar | head -1)
 mkdir -p "$stage/ob" && (cd "$stage/ob" && unzip -q "$ob" \
-  && rm -rf org/bytedeco/openblas/linux-x86_64/{libjniopenblas_full.so,libjniopenblas_nolapack.so,include} \
+  && rm -rf org/bytedeco/openblas/linux-x86_64/{libjniopenblas_full.so,include} \
   && zip -q -0 -r "$stage/lib/$(basename "$ob")" .)
 rm -rf "$stage/ob"
 

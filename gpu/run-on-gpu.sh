@@ -19,18 +19,29 @@ if [[ $mode == tests || $mode == all ]]; then
   "$java" -Xmx16g -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
      --disable-banner --details=tree --details-theme=ascii \
      --select-package dev.lattice.trainer.backend.cuda --select-package dev.lattice.parallel.nccl \
-     --select-class dev.lattice.trainer.model.HuggingFaceParityTest "$@" 2>&1 | tee "$out/tests.log"
+     --select-class dev.lattice.trainer.model.HuggingFaceParityTest \
+     --select-class dev.lattice.trainer.cli.CudaTrainingTest "$@" 2>&1 | tee "$out/tests.log"
   rc=${PIPESTATUS[0]}
 fi
+# The benchmark of issue 6: GPT-2 124M and 350M on one GPU beside the PyTorch peer (eager and --compile), then
+# data parallelism over every GPU of the machine (Lattice ZeRO-1 over NCCL; PyTorch DDP through torchrun).
+bench() { # label, then the command
+  local label=$1; shift
+  echo "### $label" | tee -a "$out/bench.log"
+  PYTHONUNBUFFERED=1 "$@" 2>&1 | grep -v -E "^\s*$" | tail -4 | tee -a "$out/bench.log"
+}
+shapes=("--layers 12 --hidden 768 --heads 12" "--layers 24 --hidden 1024 --heads 16")
 if [[ $mode == bench || $mode == all ]]; then
-  for args in "--layers 12 --hidden 768 --heads 12" "--layers 24 --hidden 1024 --heads 16"; do
-    "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $args --seq 1024 --micro 16 \
-        --steps 20 --warmup 5 2>&1 | tee -a "$out/bench.log"
-    if [[ -f "$here/torch_gpt_baseline.py" ]]; then
-      PYTHONUNBUFFERED=1 python3 "$here/torch_gpt_baseline.py" $args --seq 1024 --micro 16 2>&1 | tee -a "$out/bench.log"
-      PYTHONUNBUFFERED=1 python3 "$here/torch_gpt_baseline.py" $args --seq 1024 --micro 16 --compile 2>&1 \
-          | tail -3 | tee -a "$out/bench.log"
-    fi
+  for s in "${shapes[@]}"; do
+    bench "lattice $s" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5
+    bench "torch eager $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
+    bench "torch compile $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16 --compile
   done
+fi
+if [[ $mode == bench-dp || $mode == all ]]; then
+  n=$(nvidia-smi -L | wc -l)
+  s=${shapes[0]}
+  bench "lattice DP$n $s" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n"
+  bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
 fi
 exit $rc

@@ -38,12 +38,69 @@ public final class GpuTrainingBenchmark {
         GemmPrecision precision = GemmPrecision.parse(text(args, "--precision", "bf16"));
         boolean recompute = Arrays.asList(args).contains("--recompute-activations");
 
+        int dp = flag(args, "--dp", 1);
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
+        dev.lattice.parallel.nccl.NcclWorld world = dp == 1 ? null : new dev.lattice.parallel.nccl.NcclWorld(dp,
+                java.time.Duration.ofMinutes(5), new dev.lattice.parallel.nccl.LocalNcclGroupIds());
+        double[][] results = new double[dp][];
+        Thread[] ranks = new Thread[dp];
+        Throwable[] failure = new Throwable[1];
+        for (int r = 0; r < dp; r++) {
+            int rank = r;
+            ranks[r] = new Thread(() -> {
+                try {
+                    results[rank] = rank(c, device + rank, precision, recompute, micro, seq, steps, warmup, peak,
+                            world, rank, dp);
+                } catch (Throwable t) {
+                    failure[0] = t;
+                    if (world != null) {
+                        world.abort("rank " + rank + " failed: " + t);
+                    }
+                }
+            }, "rank-" + rank);
+            ranks[r].start();
+        }
+        for (Thread t : ranks) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        if (failure[0] != null) {
+            throw new IllegalStateException("benchmark failed", failure[0]);
+        }
+        if (dp > 1) {
+            double tokens = 0;
+            for (double[] r : results) {
+                tokens += r[0];
+            }
+            System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1 total: %.0f tokens/s%n", dp, tokens);
+        }
+    }
+
+    /** One rank's measured steps; returns {tokens/s}. */
+    private static double[] rank(ModelConfig c, int device, GemmPrecision precision, boolean recompute, int micro,
+                                 int seq, int steps, int warmup, double peak,
+                                 dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
         try (CudaBackend be = new CudaBackend(device, precision); GptModel model = new GptModel(c, be, recompute)) {
             model.initialize(1, 0.02);
-            AdamW adam = new AdamW(be, model.specs(), model.parameters(), 0.9, 0.95, 1e-8, 0.1);
-            Random r = new Random(1);
+            dev.lattice.trainer.engine.GradientSync sync;
+            if (world == null) {
+                sync = new dev.lattice.trainer.engine.SingleRankSync(new AdamW(be, model.specs(),
+                        model.parameters(), 0.9, 0.95, 1e-8, 0.1));
+            } else {
+                world.bindRank(rank, device, be.stream());
+                int[] all = new int[dp];
+                for (int i = 0; i < dp; i++) {
+                    all[i] = i;
+                }
+                sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, all, "dp"), 1, model, 0.9,
+                        0.95, 1e-8, 0.1, dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
+            }
+            Random r = new Random(1 + rank);
             int n = micro * seq;
             int[] tokens = r.ints(n, 0, c.vocabSize()).toArray();
             int[] targets = r.ints(n, 0, c.vocabSize()).toArray();
@@ -51,11 +108,14 @@ public final class GpuTrainingBenchmark {
             Arrays.fill(mask, 1f);
             Batch b = new Batch(tokens, targets, mask, micro, seq);
             float[] w = new float[n];
-            Arrays.fill(w, 1f / n);
+            Arrays.fill(w, 1f / (n * dp));
             double flops = Flops.perIteration(c, micro, seq);
-            System.out.printf(Locale.ROOT, "lattice %s | GPT-2 %d layers, hidden %d, heads %d, T=%d, micro-batch %d,"
-                    + " vocab %d: %,d parameters, %.1f TFLOP per step%n", be.name(), layers, hidden, heads, seq,
-                    micro, vocab, model.layout().numel(), flops / 1e12);
+            if (rank == 0) {
+                System.out.printf(Locale.ROOT, "lattice %s | GPT-2 %d layers, hidden %d, heads %d, T=%d, micro-batch"
+                        + " %d, vocab %d, %d GPU(s): %,d parameters, %.1f TFLOP per step per GPU%n", be.name(),
+                        c.numLayers(), c.hiddenSize(), c.numAttentionHeads(), seq, micro, c.paddedVocabSize(), dp,
+                        model.layout().numel(), flops / 1e12);
+            }
             double[] times = new double[steps];
             float loss = 0;
             for (int i = 0; i < warmup + steps; i++) {
@@ -67,7 +127,7 @@ public final class GpuTrainingBenchmark {
                 model.zeroGradients();
                 float[] l = model.forward(b);
                 model.backward(w);
-                adam.step(model.parameters(), model.gradients(), 1e-4);
+                sync.reduceClipStep(model, 1e-4, 1.0);
                 be.synchronize();
                 double s = (System.nanoTime() - t0) / 1e9;
                 loss = l[0];
@@ -79,10 +139,14 @@ public final class GpuTrainingBenchmark {
             Arrays.sort(sorted);
             double median = sorted[sorted.length / 2];
             double tflops = flops / median / 1e12;
-            System.out.printf(Locale.ROOT, "lattice: median step %.1f ms | %.0f tokens/s | %.1f TFLOP/s | MFU %.1f%%"
-                    + " of %.0f | peak memory %.2f GiB (reserved %.2f GiB) | cudaMalloc calls %d | loss[0] %.3f%n",
-                    median * 1e3, n / median, tflops, 100 * tflops / peak, peak,
+            System.out.printf(Locale.ROOT, "lattice rank %d: median step %.1f ms | %.0f tokens/s | %.1f TFLOP/s |"
+                    + " MFU %.1f%% of %.0f | peak memory %.2f GiB (reserved %.2f GiB) | cudaMalloc calls %d |"
+                    + " loss[0] %.3f%n", rank, median * 1e3, n / median, tflops, 100 * tflops / peak, peak,
                     be.peakBytesInUse() / 1073741824.0, be.bytesReserved() / 1073741824.0, be.mallocCalls(), loss);
+            if (world != null) {
+                world.closeRank(rank);
+            }
+            return new double[] {n / median};
         }
     }
 

@@ -77,7 +77,8 @@ public final class TrainCommand {
             run(o, explicit, out);
             return 0;
         } catch (IllegalArgumentException | IllegalStateException | IOException
-                 | dev.lattice.data.indexed.InvalidDatasetException e) {
+                 | dev.lattice.data.indexed.InvalidDatasetException | dev.lattice.parallel.cuda.CudaException
+                 | dev.lattice.parallel.comm.CommTimeoutException e) {
             err.println("lattice train: " + e.getMessage());
             return e instanceof IOException ? 1 : 2;
         }
@@ -85,6 +86,7 @@ public final class TrainCommand {
 
     /** The whole run; returns the final state. */
     public static TrainingState run(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+        Devices.check(o, o.worldSize); // before datasets are read: a missing GPU fails at once
         RankSetup setup = prepare(o, explicit, out);
         return runRanks(setup, out);
     }
@@ -111,9 +113,10 @@ public final class TrainCommand {
         Integer zeroFromConfig = null;
         if (o.config != null) {
             DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
-            if (!extras.precision().equals("fp32")) {
-                out.println(" > note: " + extras.precision() + " requested in " + o.config
-                        + "; the CPU backend trains in fp32");
+            if (extras.precision().equals("bf16") && !explicit.contains("--bf16")) {
+                o.bf16 = true;
+            } else if (extras.precision().equals("fp16")) {
+                out.println(" > note: fp16 requested in " + o.config + "; Lattice trains in fp32 or --bf16");
             }
             zeroFromConfig = extras.zeroStage();
         }
@@ -230,39 +233,60 @@ public final class TrainCommand {
         int zero = setup.zero();
         long startIteration = setup.startIteration();
         boolean resume = setup.resume();
+        Devices.check(o, topology.world());
         if (topology.world() == 1 && zero == 0) {
             return setup.run(0, null, out);
         }
-        InJvmWorld world = new InJvmWorld(topology.world(),
-                java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000)), o.commJitterMicros,
-                o.seed);
-        out.printf(" > %s, ZeRO stage %d, ranks as threads%n", topology, zero);
+        java.time.Duration timeout = java.time.Duration.ofMillis((long) (o.distributedTimeoutMinutes * 60_000));
+        dev.lattice.parallel.comm.CommWorld world = Devices.cuda(o)
+                ? new dev.lattice.parallel.nccl.NcclWorld(topology.world(), timeout,
+                        new dev.lattice.parallel.nccl.LocalNcclGroupIds())
+                : new InJvmWorld(topology.world(), timeout, o.commJitterMicros, o.seed);
+        out.printf(" > %s, ZeRO stage %d, ranks as threads%s%n", topology, zero,
+                Devices.cuda(o) ? ", one GPU each, NCCL" : "");
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
                 topology.world());
         try {
-            java.util.List<java.util.concurrent.Future<TrainingState>> ranks = new java.util.ArrayList<>();
+            java.util.concurrent.CompletionService<TrainingState> done =
+                    new java.util.concurrent.ExecutorCompletionService<>(pool);
             for (int r = 0; r < topology.world(); r++) {
                 int rank = r;
-                ranks.add(pool.submit(() -> {
+                done.submit(() -> {
                     try {
                         return setup.run(rank, world, rank == topology.world() - 1 ? out : null);
                     } catch (Throwable t) {
                         world.abort("rank " + rank + " failed: " + t);
                         throw t;
                     }
-                }));
+                });
             }
             TrainingState last = null;
             Throwable first = null;
-            for (var f : ranks) {
+            for (int finished = 0; finished < topology.world(); finished++) {
+                java.util.concurrent.Future<TrainingState> f;
                 try {
-                    last = f.get();
+                    // After a failure the others are interrupted; a rank that ignores that for a minute is left.
+                    f = first == null ? done.take() : done.poll(1, java.util.concurrent.TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while ranks were training");
+                }
+                if (f == null) {
+                    break;
+                }
+                try {
+                    TrainingState st = f.get();
+                    last = last == null || st.iteration() >= last.iteration() ? st : last;
                 } catch (java.util.concurrent.ExecutionException e) {
                     Throwable c = e.getCause();
                     // The rank that failed first explains; the others only report the abort.
-                    if (first == null || first instanceof dev.lattice.parallel.comm.CommTimeoutException) {
+                    if (first == null || first instanceof dev.lattice.parallel.comm.CommTimeoutException
+                            && !(c instanceof dev.lattice.parallel.comm.CommTimeoutException)
+                            && !(c instanceof IllegalStateException && String.valueOf(c.getMessage())
+                                    .startsWith("hang drill"))) {
                         first = c;
                     }
+                    pool.shutdownNow(); // wakes a rank that hangs (drill) or waits outside a communicator
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IllegalStateException("interrupted while ranks were training");
@@ -301,8 +325,28 @@ public final class TrainCommand {
          * @param world the ranks' communicators (null for a single rank without ZeRO)
          * @param out the log (the last rank's console), or null on the other ranks
          */
-        public TrainingState run(int rank, InJvmWorld world, PrintStream out) throws IOException {
-            Backend be = new CpuBackend();
+        public TrainingState run(int rank, dev.lattice.parallel.comm.CommWorld world, PrintStream out)
+                throws IOException {
+            try (Backend be = Devices.backend(o, rank)) {
+                try {
+                    return run(rank, world, out, be);
+                } finally {
+                    if (world instanceof dev.lattice.parallel.nccl.NcclWorld) {
+                        world.closeRank(rank); // NCCL communicators go before the device memory they use
+                    }
+                }
+            }
+        }
+
+        private TrainingState run(int rank, dev.lattice.parallel.comm.CommWorld world, PrintStream out, Backend be)
+                throws IOException {
+            if (world instanceof dev.lattice.parallel.nccl.NcclWorld nccl
+                    && be instanceof dev.lattice.trainer.backend.cuda.CudaBackend cuda) {
+                nccl.bindRank(rank, cuda.device(), cuda.stream());
+            }
+            if (out != null && rank == 0 || out != null && world == null) {
+                out.println(" > backend: " + be.name());
+            }
             boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
             TensorParallel tp = world == null || topology.tp() == 1 ? TensorParallel.NONE
                     : TensorParallel.of(world.group(rank, topology.groupOf(rank, Topology.Axis.TP), "tp"));

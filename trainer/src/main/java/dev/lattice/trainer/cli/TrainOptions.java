@@ -60,6 +60,17 @@ public final class TrainOptions {
             description = "Abort after this many consecutive non-finite iterations. Default: ${DEFAULT-VALUE}.")
     public int maxNanIters = 10;
 
+    @Option(names = "--devices", defaultValue = "cpu",
+            description = "cpu or cuda: where the ranks compute (cuda: one GPU per rank, NCCL between them)."
+                    + " Default: ${DEFAULT-VALUE}.")
+    public String devices = "cpu";
+    @Option(names = "--bf16", description = "bf16 mixed precision on GPUs: fp32 master weights, GEMMs on bf16"
+            + " tensor cores with fp32 accumulation (without it GEMMs are exact fp32).")
+    public boolean bf16;
+    @Option(names = "--device-offset", defaultValue = "0", hidden = true,
+            description = "First CUDA ordinal of this process's ranks (rank r uses offset + r % GPUs).")
+    public int deviceOffset;
+
     @Option(names = "--world-size", defaultValue = "1",
             description = "Ranks to run as threads on this node; DP = world / (TP × PP). Default: ${DEFAULT-VALUE}.")
     public int worldSize = 1;

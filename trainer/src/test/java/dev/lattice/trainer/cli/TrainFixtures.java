@@ -59,7 +59,11 @@ final class TrainFixtures {
 
     /** An indexed dataset of {@code documents} documents of a few sentences each, with EOD; returns its prefix. */
     static String corpus(Path dir, Path tokenizerJson, int documents, long seed) throws IOException {
-        TextTokenizer tok = Tokenizers.load(tokenizerJson.toString());
+        return corpus(dir, Tokenizers.load(tokenizerJson.toString()), documents, seed);
+    }
+
+    /** The same corpus through any tokenizer (the GPU tests use GPT-2's, which needs no native library). */
+    static String corpus(Path dir, TextTokenizer tok, int documents, long seed) throws IOException {
         Random r = new Random(seed);
         String prefix = dir.resolve("corpus_text_document").toString();
         try (IndexedDatasetOutput out = IndexedDatasetOutput.create(LocalStorage.INSTANCE, prefix,
@@ -83,11 +87,16 @@ final class TrainFixtures {
 
     /** Small-model flags shared by the tests. */
     static List<String> baseArgs(String model, Path tokenizerJson, String data) {
+        return baseArgs(model, tokenizerJson.toString(), data);
+    }
+
+    /** Small-model flags with the tokenizer given by name or path. */
+    static List<String> baseArgs(String model, String tokenizer, String data) {
         List<String> a = new ArrayList<>(List.of("--model", model, "--num-layers", "2", "--hidden-size", "32",
                 "--num-attention-heads", "4", "--seq-length", "16", "--micro-batch-size", "2",
                 "--global-batch-size", "4", "--lr", "3e-3", "--min-lr", "3e-4", "--lr-decay-style", "cosine",
                 "--lr-warmup-iters", "1", "--weight-decay", "0.01", "--clip-grad", "1.0",
-                "--tokenizer", tokenizerJson.toString(), "--data-path", data, "--split", "90,10,0",
+                "--tokenizer", tokenizer, "--data-path", data, "--split", "90,10,0",
                 "--log-interval", "1", "--eval-interval", "10", "--eval-iters", "2", "--seed", "42",
                 "--make-vocab-size-divisible-by", "8"));
         if (model.equals("llama")) {

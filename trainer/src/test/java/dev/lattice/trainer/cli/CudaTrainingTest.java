@@ -1,0 +1,147 @@
+package dev.lattice.trainer.cli;
+
+import dev.lattice.data.tokenizer.Tokenizers;
+import dev.lattice.parallel.cuda.Cuda;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.lattice.trainer.cli.TrainFixtures.losses;
+import static dev.lattice.trainer.cli.TrainFixtures.train;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * {@code bin/lattice train --devices cuda}: one GPU follows the CPU backend's loss curve; DP2 with ZeRO-1, TP2 and
+ * PP2 on two GPUs (NCCL) reproduce the one-GPU curve; checkpoints move between GPU and CPU; a rank that stops
+ * answering fails the others within the timeout. Skipped without enough GPUs (CI).
+ */
+class CudaTrainingTest {
+
+    @TempDir
+    Path tmp;
+
+    private List<String> args(String model, Path save, String... more) throws IOException {
+        String data = tmp.resolve("data/corpus_text_document").toString();
+        if (!Files.exists(Path.of(data + ".idx"))) {
+            TrainFixtures.corpus(tmp.resolve("data"), Tokenizers.load("gpt2"), 300, 1);
+        }
+        List<String> a = new ArrayList<>(TrainFixtures.baseArgs(model, "gpt2", data));
+        a.addAll(List.of("--global-batch-size", "8", "--train-iters", "20", "--save", save.toString(),
+                "--distributed-timeout-minutes", "1", "--make-vocab-size-divisible-by", "128"));
+        a.addAll(List.of(more));
+        return a;
+    }
+
+    private static void needGpus(int n) {
+        assumeTrue(Cuda.available(), Cuda::unavailableReason);
+        assumeTrue(Cuda.deviceCount() >= n, "needs " + n + " GPUs, " + Cuda.deviceCount() + " visible");
+    }
+
+    private static void assertCurves(List<Double> want, List<Double> got, double relTol, double absTol, String what) {
+        assertEquals(want.size(), got.size(), what + ": iterations");
+        for (int i = 0; i < want.size(); i++) {
+            assertEquals(want.get(i), got.get(i), relTol * Math.abs(want.get(i)) + absTol, what + " iteration "
+                    + (i + 1) + "\nwant " + want + "\ngot  " + got);
+        }
+    }
+
+    private List<Double> run(String name, List<String> flags) throws IOException {
+        TrainFixtures.Run r = train(flags);
+        assertEquals(0, r.code(), name + ":\n" + r.out() + r.err());
+        return losses(tmp.resolve(name));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"gpt2, fp32", "llama, fp32", "gpt2, bf16", "llama, bf16"})
+    void oneGpuFollowsTheCpuBackend(String model, String precision) throws Exception {
+        needGpus(1);
+        List<Double> cpu = run("cpu-" + model, args(model, tmp.resolve("cpu-" + model)));
+        List<String> flags = args(model, tmp.resolve("gpu-" + model + precision), "--devices", "cuda");
+        if (precision.equals("bf16")) {
+            flags.add("--bf16");
+        }
+        List<Double> gpu = run("gpu-" + model + precision, flags);
+        // fp32: only summation orders differ; bf16 products: the 0.05 on the loss
+        assertCurves(cpu, gpu, precision.equals("fp32") ? 1e-4 : 0, precision.equals("fp32") ? 0 : 0.05,
+                model + " " + precision);
+        assertTrue(cpu.get(19) < cpu.get(0) - 1, "the model learns: " + cpu);
+    }
+
+    @ParameterizedTest(name = "{0} TP={1} PP={2} ZeRO={3} {4}")
+    @CsvSource(nullValues = "-", value = {"gpt2, 1, 1, 1, -", "llama, 1, 1, 1, -", "gpt2, 2, 1, 0, -",
+            "llama, 2, 1, 0, -", "gpt2, 1, 2, 0, -", "llama, 1, 2, 0, -", "gpt2, 2, 1, 0, --sequence-parallel",
+            "gpt2, 1, 2, 0, --num-layers-per-virtual-pipeline-stage=1", "gpt2, 1, 1, 3, -", "gpt2, 1, 1, 1, --bf16"})
+    void twoGpusReproduceOneGpu(String model, int tp, int pp, int zero, String extra) throws Exception {
+        needGpus(2);
+        List<String> base = new ArrayList<>(List.of("--devices", "cuda", "--num-layers", pp == 2 && extra != null
+                ? "4" : "2"));
+        if ("--bf16".equals(extra)) {
+            base.add("--bf16");
+        }
+        String oneName = "one-" + model + String.join("", base).hashCode();
+        List<Double> one = run(oneName, args(model, tmp.resolve(oneName), base.toArray(new String[0])));
+        String twoName = "two-" + model + tp + pp + zero;
+        List<String> flags = args(model, tmp.resolve(twoName), base.toArray(new String[0]));
+        flags.addAll(List.of("--world-size", "2", "--tensor-model-parallel-size", Integer.toString(tp),
+                "--pipeline-model-parallel-size", Integer.toString(pp), "--zero-stage", Integer.toString(zero)));
+        if (extra != null && !extra.equals("--bf16")) {
+            flags.add(extra);
+        }
+        List<Double> two = run(twoName, flags);
+        boolean bf16 = "--bf16".equals(extra);
+        assertCurves(one, two, bf16 ? 0 : 1e-4, bf16 ? 0.05 : 0, "2 GPUs vs 1");
+    }
+
+    @Test
+    void checkpointsMoveBetweenGpuAndCpu() throws Exception {
+        needGpus(1);
+        List<Double> whole = run("whole", args("gpt2", tmp.resolve("whole")));
+        // first half on the GPU, second half on the CPU
+        Path ckpt = tmp.resolve("g2c");
+        assertEquals(0, train(args("gpt2", ckpt, "--devices", "cuda", "--save-interval", "10", "--exit-interval",
+                "10")).code());
+        TrainFixtures.Run resumed = train(args("gpt2", ckpt, "--load", ckpt.toString()));
+        assertEquals(0, resumed.code(), resumed.out() + resumed.err());
+        assertCurves(whole, losses(ckpt), 1e-4, 0, "GPU then CPU");
+        // and the other way round
+        Path back = tmp.resolve("c2g");
+        assertEquals(0, train(args("gpt2", back, "--save-interval", "10", "--exit-interval", "10")).code());
+        TrainFixtures.Run onGpu = train(args("gpt2", back, "--load", back.toString(), "--devices", "cuda"));
+        assertEquals(0, onGpu.code(), onGpu.out() + onGpu.err());
+        assertCurves(whole, losses(back), 1e-4, 0, "CPU then GPU");
+    }
+
+    @Test
+    void aRankThatStopsAnsweringFailsTheOthersWithinTheTimeout() throws Exception {
+        needGpus(2);
+        long t0 = System.nanoTime();
+        TrainFixtures.Run r = train(args("gpt2", tmp.resolve("hang"), "--devices", "cuda", "--world-size", "2",
+                "--hang-at-iteration", "3", "--fail-rank", "1", "--distributed-timeout-minutes", "0.1"));
+        double secs = (System.nanoTime() - t0) / 1e9;
+        assertTrue(r.code() != 0, r.out());
+        assertTrue(secs < 90, "took " + secs + " s");
+        String all = r.out() + r.err();
+        assertTrue(all.contains("rank 0") && (all.contains("allReduce") || all.contains("reduceScatter")
+                || all.contains("allGather")), all);
+    }
+
+    @Test
+    void moreRanksThanGpusIsAnError() {
+        assumeTrue(Cuda.available(), Cuda::unavailableReason);
+        int gpus = Cuda.deviceCount();
+        TrainFixtures.Run r = train(List.of("--devices", "cuda", "--world-size", Integer.toString(gpus + 1),
+                "--train-iters", "1", "--num-layers", "1", "--hidden-size", "8", "--num-attention-heads", "2",
+                "--data-path", "x"));
+        assertTrue(r.code() != 0);
+        assertTrue(r.err().contains("need a GPU each"), r.err());
+    }
+}
