@@ -115,6 +115,10 @@ public final class TrainCommand {
             DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
             if (extras.precision().equals("bf16") && !explicit.contains("--bf16")) {
                 o.bf16 = true;
+                if (!Devices.cuda(o)) {
+                    out.println(" > note: bf16 requested in " + o.config + "; the CPU backend trains in fp32"
+                            + " (bf16 products need --devices cuda)");
+                }
             } else if (extras.precision().equals("fp16")) {
                 out.println(" > note: fp16 requested in " + o.config + "; Lattice trains in fp32 or --bf16");
             }
@@ -466,9 +470,15 @@ public final class TrainCommand {
                             o.sequenceParallel).render("of rank " + rank + " (plan)"));
                 }
                 if (metrics != null) {
-                    Path png = metrics.plot();
-                    if (png != null) {
-                        log.println(" > loss curve: " + png);
+                    try {
+                        Path png = metrics.plot();
+                        if (png != null) {
+                            log.println(" > loss curve: " + png);
+                        }
+                    } catch (LinkageError | java.awt.AWTError e) {
+                        // A machine without font libraries (e.g. a bare GPU host) still keeps its trained model.
+                        log.println(" > loss curve not drawn: Java2D cannot render here (" + e + "); the losses are"
+                                + " in metrics.jsonl");
                     }
                 }
                 return end;
