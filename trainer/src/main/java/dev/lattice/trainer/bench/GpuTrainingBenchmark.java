@@ -21,6 +21,8 @@ import java.util.Random;
  */
 public final class GpuTrainingBenchmark {
 
+    private static boolean PROFILE;
+
     private GpuTrainingBenchmark() {
     }
 
@@ -39,6 +41,7 @@ public final class GpuTrainingBenchmark {
         boolean recompute = Arrays.asList(args).contains("--recompute-activations");
 
         int dp = flag(args, "--dp", 1);
+        PROFILE = Arrays.asList(args).contains("--profile");
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
         dev.lattice.parallel.nccl.NcclWorld world = dp == 1 ? null : new dev.lattice.parallel.nccl.NcclWorld(dp,
@@ -85,11 +88,13 @@ public final class GpuTrainingBenchmark {
     private static double[] rank(ModelConfig c, int device, GemmPrecision precision, boolean recompute, int micro,
                                  int seq, int steps, int warmup, double peak,
                                  dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
-        try (CudaBackend be = new CudaBackend(device, precision); GptModel model = new GptModel(c, be, recompute)) {
+        OpProfile profile = PROFILE ? new OpProfile() : null;
+        try (CudaBackend be = new CudaBackend(device, precision);
+             GptModel model = new GptModel(c, profile == null ? be : profile.wrap(be), recompute)) {
             model.initialize(1, 0.02);
             dev.lattice.trainer.engine.GradientSync sync;
             if (world == null) {
-                sync = new dev.lattice.trainer.engine.SingleRankSync(new AdamW(be, model.specs(),
+                sync = new dev.lattice.trainer.engine.SingleRankSync(new AdamW(model.backend(), model.specs(),
                         model.parameters(), 0.9, 0.95, 1e-8, 0.1));
             } else {
                 world.bindRank(rank, device, be.stream());
@@ -134,6 +139,17 @@ public final class GpuTrainingBenchmark {
                 if (i >= warmup) {
                     times[i - warmup] = s;
                 }
+            }
+            if (profile != null && rank == 0) {
+                profile.start();
+                for (int i = 0; i < 3; i++) {
+                    model.zeroGradients();
+                    model.forward(b);
+                    model.backward(w);
+                    sync.reduceClipStep(model, 1e-4, 1.0);
+                }
+                profile.stop();
+                System.out.print(profile.render(3));
             }
             double[] sorted = times.clone();
             Arrays.sort(sorted);
