@@ -38,12 +38,16 @@ final class Devices {
         }
     }
 
-    /** The backend of {@code rank}: created on the rank's own thread (CUDA's current device is per thread). */
-    static Backend backend(TrainOptions o, int rank) {
+    /** The CUDA ordinal of {@code rank} when this process runs all its ranks as threads. */
+    static int ordinal(TrainOptions o, int rank) {
+        return o.deviceOffset + rank % Math.max(1, Cuda.deviceCount() - o.deviceOffset);
+    }
+
+    /** A rank's backend on {@code cudaDevice}: created on the rank's own thread (CUDA's device is per thread). */
+    static Backend backend(TrainOptions o, int cudaDevice) {
         if (!cuda(o)) {
             return new CpuBackend();
         }
-        int device = o.deviceOffset + rank % Math.max(1, Cuda.deviceCount() - o.deviceOffset);
-        return new CudaBackend(device, o.bf16 ? GemmPrecision.BF16 : GemmPrecision.FP32);
+        return new CudaBackend(cudaDevice, o.bf16 ? GemmPrecision.BF16 : GemmPrecision.FP32);
     }
 }

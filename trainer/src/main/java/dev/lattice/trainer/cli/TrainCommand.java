@@ -331,7 +331,16 @@ public final class TrainCommand {
          */
         public TrainingState run(int rank, dev.lattice.parallel.comm.CommWorld world, PrintStream out)
                 throws IOException {
-            try (Backend be = Devices.backend(o, rank)) {
+            return run(rank, world, out, Devices.cuda(o) ? Devices.ordinal(o, rank) : -1);
+        }
+
+        /**
+         * Runs rank {@code rank} on CUDA device {@code cudaDevice} (ignored with {@code --devices cpu}): what Spark
+         * uses, where the device comes from the task's GPU resource rather than the rank number.
+         */
+        public TrainingState run(int rank, dev.lattice.parallel.comm.CommWorld world, PrintStream out,
+                                 int cudaDevice) throws IOException {
+            try (Backend be = Devices.backend(o, cudaDevice)) {
                 try {
                     return run(rank, world, out, be);
                 } finally {
