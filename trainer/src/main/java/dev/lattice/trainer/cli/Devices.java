@@ -48,6 +48,13 @@ final class Devices {
         if (!cuda(o)) {
             return new CpuBackend();
         }
-        return new CudaBackend(cudaDevice, o.bf16 ? GemmPrecision.BF16 : GemmPrecision.FP32);
+        return new CudaBackend(cudaDevice, precision(o));
+    }
+
+    static GemmPrecision precision(TrainOptions o) {
+        if (o.bf16 && o.fp16) {
+            throw new IllegalArgumentException("--bf16 and --fp16 exclude each other");
+        }
+        return o.bf16 ? GemmPrecision.BF16 : o.fp16 ? GemmPrecision.FP16 : GemmPrecision.FP32;
     }
 }

@@ -124,6 +124,9 @@ public final class TrainCommand {
             }
             zeroFromConfig = extras.zeroStage();
         }
+        if (o.bf16 && o.fp16) {
+            throw new IllegalArgumentException("--bf16 and --fp16 exclude each other");
+        }
         int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize;
         if (gbs % o.microBatchSize != 0) {
             throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
@@ -377,6 +380,7 @@ public final class TrainCommand {
                     .withSequenceParallel(o.sequenceParallel);
             PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
             TrainingState start = TrainingState.start();
+            double resumedLossScale = 0;
             Map<String, Tensor> loadedM = null;
             Map<String, Tensor> loadedV = null;
             if (resume) {
@@ -387,6 +391,8 @@ public final class TrainCommand {
                 loadedM = tensors(be, model, full.m());
                 loadedV = tensors(be, model, full.v());
                 start = full.contents().state();
+                Object saved = full.contents().extra() == null ? null : full.contents().extra().get("loss_scale");
+                resumedLossScale = saved instanceof Number n ? n.doubleValue() : 0;
                 log.println(" > loaded checkpoint from " + o.load + " at iteration " + start.iteration());
             } else if (hfWeights != null) {
                 Map<String, float[]> full = new java.util.LinkedHashMap<>();
@@ -416,6 +422,13 @@ public final class TrainCommand {
                     config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
                     config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(),
                     config.paddedVocabSize());
+            dev.lattice.trainer.engine.LossScaler scaler = !o.fp16 ? null : o.lossScale != null
+                    ? dev.lattice.trainer.engine.LossScaler.constant(o.lossScale)
+                    : dev.lattice.trainer.engine.LossScaler.dynamic(o.initialLossScale, o.minLossScale,
+                            o.lossScaleWindow, o.hysteresis);
+            if (scaler != null && resumedLossScale > 0) {
+                scaler.restore(resumedLossScale);
+            }
             boolean writer = rank == 0;
             boolean dpFirst = topology.dpRank(rank) == 0;
             Communicator everyone = world == null ? null : world.world(rank);
@@ -443,7 +456,8 @@ public final class TrainCommand {
                 }
                 if (writer) {
                     store.commit(st, config, layout, Map.of("seed", o.seed, "tokenizer", tokenizerId,
-                            "world_size", topology.world(), "zero_stage", zero));
+                            "world_size", topology.world(), "zero_stage", zero, "loss_scale",
+                            scaler == null ? 1.0 : scaler.scale()));
                     log.printf("  successfully saved checkpoint from iteration %7d to %s%n", st.iteration(),
                             store.directory());
                 }
@@ -459,6 +473,9 @@ public final class TrainCommand {
                         checkpointer, metrics, out);
                 if (pipe.enabled()) {
                     trainer.withRunner(new PipelineRunner(pipe));
+                }
+                if (scaler != null) {
+                    trainer.withLossScaler(scaler);
                 }
                 if (o.failAtIteration > 0 && rank == o.failRank) {
                     trainer.withFaultDrill(o.failAtIteration, "rank " + rank);

@@ -67,6 +67,22 @@ public final class TrainOptions {
     @Option(names = "--bf16", description = "bf16 mixed precision on GPUs: fp32 master weights, GEMMs on bf16"
             + " tensor cores with fp32 accumulation (without it GEMMs are exact fp32).")
     public boolean bf16;
+    @Option(names = "--fp16", description = "fp16 mixed precision: fp32 master weights, GEMMs on fp16 tensor cores"
+            + " (--devices cuda) with loss scaling (dynamic unless --loss-scale).")
+    public boolean fp16;
+    @Option(names = "--loss-scale", description = "fp16: a constant loss scale instead of the dynamic one.")
+    public Double lossScale;
+    @Option(names = "--initial-loss-scale", defaultValue = "4294967296",
+            description = "fp16: the dynamic scaler's first scale. Default: ${DEFAULT-VALUE} (2^32).")
+    public double initialLossScale = 4294967296.0;
+    @Option(names = "--min-loss-scale", defaultValue = "1", description = "fp16: the dynamic scale's floor.")
+    public double minLossScale = 1;
+    @Option(names = "--loss-scale-window", defaultValue = "1000",
+            description = "fp16: clean iterations before the scale doubles. Default: ${DEFAULT-VALUE}.")
+    public int lossScaleWindow = 1000;
+    @Option(names = "--hysteresis", defaultValue = "2",
+            description = "fp16: overflows tolerated before the scale halves. Default: ${DEFAULT-VALUE}.")
+    public int hysteresis = 2;
     @Option(names = "--device-offset", defaultValue = "0", hidden = true,
             description = "First CUDA ordinal of this process's ranks (rank r uses offset + r % GPUs).")
     public int deviceOffset;

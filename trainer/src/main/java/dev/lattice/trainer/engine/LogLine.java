@@ -15,7 +15,7 @@ public final class LogLine {
     public static String format(LocalDateTime now, long iteration, long trainIters, long consumedSamples,
                                 long skippedSamples, double elapsedMsPerIteration, double tflopsPerGpu,
                                 double tokensPerSecond, double learningRate, int globalBatch, double lmLoss,
-                                double gradNorm, int skippedIterations, int nanIterations) {
+                                double lossScale, double gradNorm, int skippedIterations, int nanIterations) {
         StringBuilder b = new StringBuilder();
         b.append(" [").append(TIME.format(now)).append("]");
         b.append(String.format(Locale.ROOT, " iteration %8d/%8d |", iteration, trainIters));
@@ -31,7 +31,7 @@ public final class LogLine {
         if (lmLoss >= 0 || Double.isNaN(lmLoss)) {
             b.append(String.format(Locale.ROOT, " lm loss: %.6E |", lmLoss));
         }
-        b.append(" loss scale: 1.0 |");
+        b.append(" loss scale: ").append(lossScale).append(" |");
         if (!Double.isNaN(gradNorm)) {
             b.append(String.format(Locale.ROOT, " grad norm: %.3f |", gradNorm));
         }

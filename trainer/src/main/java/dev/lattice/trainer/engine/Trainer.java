@@ -1,6 +1,7 @@
 package dev.lattice.trainer.engine;
 
 import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.Tensor;
 import dev.lattice.trainer.model.Batch;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.optim.LearningRateSchedule;
@@ -47,6 +48,7 @@ public final class Trainer {
     private final PrintStream out;
     private final Backend be;
     private MicrobatchRunner runner = new SequentialRunner();
+    private LossScaler scaler;
     private long failAt;
     private long hangAt;
     private String failWho;
@@ -87,14 +89,28 @@ public final class Trainer {
         return this;
     }
 
+    /** fp16 loss scaling ({@code --fp16}); without it the scale is 1 and nothing is skipped for overflow. */
+    public Trainer withLossScaler(LossScaler s) {
+        this.scaler = s;
+        return this;
+    }
+
+    /** The current loss scale (1 without {@code --fp16}). */
+    public double lossScale() {
+        return scaler == null ? 1.0 : scaler.scale();
+    }
+
     /** Runs the micro-batches through a pipeline schedule instead of one after another. */
     public Trainer withRunner(MicrobatchRunner r) {
         this.runner = r;
         return this;
     }
 
-    /** The losses of one iteration: the token-averaged loss and the gradient norm (NaN when skipped). */
-    public record Step(double loss, double gradNorm, boolean skipped) {
+    /**
+     * The losses of one iteration: the token-averaged loss and the gradient norm (NaN when skipped); {@code overflow}
+     * when fp16 loss scaling skipped it (an expected event, not a NaN iteration).
+     */
+    public record Step(double loss, double gradNorm, boolean skipped, boolean overflow) {
     }
 
     /** Runs from {@code state} to {@code --train-iters}; returns the final state. */
@@ -111,9 +127,13 @@ public final class Trainer {
         while (st.iteration() < s.trainIters()) {
             double lr = s.schedule().at(st.optimizerSteps());
             Step step = step(st.consumedTrainSamples(), lr);
-            boolean nan = !Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm());
+            boolean nan = !step.overflow() && (!Double.isFinite(step.loss()) || !Double.isFinite(step.gradNorm()));
             long consumed = st.consumedTrainSamples() + s.globalBatch();
-            if (nan) {
+            if (step.overflow()) { // Megatron leaves skipped iterations out of the logged loss
+                skippedInInterval++;
+                st = new TrainingState(st.iteration() + 1, consumed, st.consumedValidSamples(),
+                        st.skippedIterations() + 1, st.optimizerSteps());
+            } else if (nan) {
                 consecutiveNan++;
                 skippedInInterval++;
                 nanInInterval++;
@@ -142,7 +162,7 @@ public final class Trainer {
                 double meanLoss = lossCount > 0 ? lossSum / lossCount : Double.NaN;
                 out.println(LogLine.format(LocalDateTime.now(), st.iteration(), s.trainIters(),
                         st.consumedTrainSamples(), 0, perIter * 1000, tflopsPerGpu, tokensPerSec, lr, s.globalBatch(),
-                        meanLoss, lastNorm, skippedInInterval, nanInInterval)
+                        meanLoss, lossScale(), lastNorm, skippedInInterval, nanInInterval)
                         + LogLine.eta(s.trainIters() - st.iteration(), perIter));
                 if (metrics != null) {
                     metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
@@ -207,14 +227,25 @@ public final class Trainer {
             throw new IllegalStateException("a global batch without a single token to predict (all masked)");
         }
         model.zeroGradients();
-        double lossSum = runner.trainStep(model, batches, tokens);
+        double scale = lossScale();
+        // The per-token weights carry the loss scale; the gradients are unscaled before reduction and clipping.
+        double lossSum = runner.trainStep(model, batches, tokens / scale);
         model.finishGradients();
+        if (scale != 1.0) {
+            for (Tensor g : model.gradients().values()) {
+                be.scale(g, (float) (1.0 / scale));
+            }
+        }
         double loss = sync.sum(lossSum) / tokens;
         if (!Double.isFinite(loss)) {
-            return new Step(loss, Double.NaN, true);
+            return new Step(loss, Double.NaN, true, false);
         }
         double norm = sync.reduceClipStep(model, lr, s.clipGrad());
-        return new Step(loss, norm, !Double.isFinite(norm));
+        boolean overflow = scaler != null && !Double.isFinite(norm);
+        if (scaler != null) {
+            scaler.update(overflow);
+        }
+        return new Step(loss, norm, !Double.isFinite(norm), overflow);
     }
 
     /** Megatron's evaluation: {@code --eval-iters} global batches of the validation split, loss token-averaged. */

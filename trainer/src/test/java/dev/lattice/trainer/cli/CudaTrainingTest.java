@@ -61,16 +61,18 @@ class CudaTrainingTest {
     }
 
     @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({"gpt2, fp32", "llama, fp32", "gpt2, bf16", "llama, bf16"})
+    @CsvSource({"gpt2, fp32", "llama, fp32", "gpt2, bf16", "llama, bf16", "gpt2, fp16"})
     void oneGpuFollowsTheCpuBackend(String model, String precision) throws Exception {
         needGpus(1);
         List<Double> cpu = run("cpu-" + model, args(model, tmp.resolve("cpu-" + model)));
         List<String> flags = args(model, tmp.resolve("gpu-" + model + precision), "--devices", "cuda");
         if (precision.equals("bf16")) {
             flags.add("--bf16");
+        } else if (precision.equals("fp16")) {
+            flags.addAll(List.of("--fp16", "--initial-loss-scale", "1024"));
         }
         List<Double> gpu = run("gpu-" + model + precision, flags);
-        // fp32: only summation orders differ; bf16 products: the 0.05 on the loss
+        // fp32: only summation orders differ; bf16/fp16 products: the 0.05 on the loss
         assertCurves(cpu, gpu, precision.equals("fp32") ? 1e-4 : 0, precision.equals("fp32") ? 0 : 0.05,
                 model + " " + precision);
         assertTrue(cpu.get(19) < cpu.get(0) - 1, "the model learns: " + cpu);

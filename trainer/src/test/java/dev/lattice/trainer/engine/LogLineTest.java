@@ -11,12 +11,20 @@ class LogLineTest {
     @Test
     void megatronFieldsInMegatronOrder() {
         String line = LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5, 123_456_000), 3, 10, 24, 0, 1234.5,
-                0.4, 663.6, 3.0e-4, 8, 10.5, 1.25, 0, 0);
+                0.4, 663.6, 3.0e-4, 8, 10.5, 1.0, 1.25, 0, 0);
         assertEquals(" [2026-11-26 03:04:05.123456] iteration        3/      10 | consumed samples:           24 |"
                 + " elapsed time per iteration (ms): 1234.5 | throughput per GPU (TFLOP/s/GPU): 0.4 |"
                 + " tokens per second: 664 | learning rate: 3.000000E-04 | global batch size:     8 |"
                 + " lm loss: 1.050000E+01 | loss scale: 1.0 | grad norm: 1.250 | number of skipped iterations:   0 |"
                 + " number of nan iterations:   0 |", line);
+    }
+
+    @Test
+    void fp16ShowsTheCurrentLossScale() {
+        String line = LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5), 3, 10, 24, 0, 1.0, 0.4, 663.6, 3.0e-4,
+                8, 10.5, 65536.0, 1.25, 2, 0);
+        org.junit.jupiter.api.Assertions.assertTrue(line.contains(" loss scale: 65536.0 |"), line);
+        org.junit.jupiter.api.Assertions.assertTrue(line.contains(" number of skipped iterations:   2 |"), line);
     }
 
     @Test

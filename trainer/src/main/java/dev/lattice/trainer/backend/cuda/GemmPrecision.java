@@ -10,7 +10,8 @@ import static org.bytedeco.cuda.global.cublas.*;
 public enum GemmPrecision {
     FP32(CUBLAS_COMPUTE_32F_PEDANTIC),
     TF32(CUBLAS_COMPUTE_32F_FAST_TF32),
-    BF16(CUBLAS_COMPUTE_32F_FAST_16BF);
+    BF16(CUBLAS_COMPUTE_32F_FAST_16BF),
+    FP16(CUBLAS_COMPUTE_32F_FAST_16F);
 
     final int computeType;
 
@@ -24,7 +25,9 @@ public enum GemmPrecision {
             case "fp32" -> FP32;
             case "tf32" -> TF32;
             case "bf16" -> BF16;
-            default -> throw new IllegalArgumentException("precision must be fp32, tf32 or bf16, got '" + s + "'");
+            case "fp16" -> FP16;
+            default -> throw new IllegalArgumentException("precision must be fp32, tf32, bf16 or fp16, got '" + s
+                    + "'");
         };
     }
 }
