@@ -611,11 +611,20 @@ public final class CudaBackend implements Backend {
 
     private KernelModule attention(int headDim) {
         return attention.computeIfAbsent(headDim, d -> new KernelModule(KernelCompiler.compile(
-                KernelSources.unit(List.of(KernelSources.ATTENTION)), "lattice_attention_d" + d + ".cu", smVersion,
+                KernelSources.unit(KernelSources.tensorCoreAttention(d)
+                        ? List.of(KernelSources.ATTENTION, KernelSources.ATTENTION_TC)
+                        : List.of(KernelSources.ATTENTION)), "lattice_attention_d" + d + ".cu", smVersion,
                 List.of("HD=" + d)), "lattice_attention_d" + d));
     }
 
-    private static final int ATT_Q_TILE = 64; // BQ in attention.cu
+    private static final int ATT_Q_TILE = 64; // BQ in attention.cu, TC_ROWS in attention_tc.cu
+    private static final int ATT_TC_THREADS = 128; // 4 warps of 16 rows
+
+    /** bf16/fp16 precision runs attention on tensor cores (bf16 products); fp32/tf32 keeps the fp32 kernels. */
+    private boolean tensorCores(int headDim) {
+        return (precision == GemmPrecision.BF16 || precision == GemmPrecision.FP16)
+                && KernelSources.tensorCoreAttention(headDim);
+    }
 
     @Override
     public void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
@@ -623,8 +632,9 @@ public final class CudaBackend implements Backend {
         onDevice();
         checkHeads(heads, groups, headDim);
         int tiles = (seq + ATT_Q_TILE - 1) / ATT_Q_TILE;
-        attention(headDim).launch(stream, "attention_forward", tiles, batch * heads, ATT_Q_TILE, 0, p(out), p(lse),
-                p(qkv), batch, seq, heads, groups);
+        boolean tc = tensorCores(headDim);
+        attention(headDim).launch(stream, tc ? "attention_forward_tc" : "attention_forward", tiles, batch * heads,
+                tc ? ATT_TC_THREADS : ATT_Q_TILE, 0, p(out), p(lse), p(qkv), batch, seq, heads, groups);
     }
 
     @Override
@@ -639,10 +649,13 @@ public final class CudaBackend implements Backend {
             m.launch(stream, "attention_backward_dot", blocks(rows), 1, THREADS, 0, d, p(dout), p(out), batch, seq,
                     heads);
             int tiles = (seq + ATT_Q_TILE - 1) / ATT_Q_TILE;
-            m.launch(stream, "attention_backward_dq", tiles, batch * heads, ATT_Q_TILE, 0, p(dqkv), p(dout), p(qkv),
-                    p(lse), d, batch, seq, heads, groups);
-            m.launch(stream, "attention_backward_dkv", tiles, batch * groups, ATT_Q_TILE, 0, p(dqkv), p(dout),
+            boolean tc = tensorCores(headDim);
+            int threads = tc ? ATT_TC_THREADS : ATT_Q_TILE;
+            String suffix = tc ? "_tc" : "";
+            m.launch(stream, "attention_backward_dq" + suffix, tiles, batch * heads, threads, 0, p(dqkv), p(dout),
                     p(qkv), p(lse), d, batch, seq, heads, groups);
+            m.launch(stream, "attention_backward_dkv" + suffix, tiles, batch * groups, threads, 0, p(dqkv),
+                    p(dout), p(qkv), p(lse), d, batch, seq, heads, groups);
         } finally {
             allocator.release(d);
         }

@@ -18,6 +18,14 @@ public final class KernelSources {
 
     public static final String ATTENTION = "attention.cu";
 
+    /** The tensor-core (bf16 mma) flash attention; compiled after {@link #ATTENTION}, for head sizes 16k ≤ 128. */
+    public static final String ATTENTION_TC = "attention_tc.cu";
+
+    /** Whether the tensor-core attention serves this head size. */
+    public static boolean tensorCoreAttention(int headDim) {
+        return headDim % 16 == 0 && headDim <= 128;
+    }
+
     public static final String COMMON = "common.cuh";
 
     private KernelSources() {

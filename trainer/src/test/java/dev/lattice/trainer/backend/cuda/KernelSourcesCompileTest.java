@@ -65,7 +65,8 @@ class KernelSourcesCompileTest {
     @ValueSource(ints = {80, 90})
     void attentionCompilesForCommonHeadSizes(int sm) throws Exception {
         for (int d : new int[] {64, 128}) {
-            compile(KernelSources.unit(List.of(KernelSources.ATTENTION)), "attention_d" + d, sm, "HD=" + d);
+            compile(KernelSources.unit(List.of(KernelSources.ATTENTION, KernelSources.ATTENTION_TC)),
+                    "attention_d" + d, sm, "HD=" + d);
         }
     }
 }
