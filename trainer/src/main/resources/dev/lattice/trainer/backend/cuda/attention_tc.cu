@@ -30,12 +30,22 @@ __device__ __forceinline__ void mma16816(float* c, const u32* a, u32 b0, u32 b1)
 }
 
 // Rows [row0, row0+64) of one head slot (column offset off, row stride `stride` floats) into shared bf16 [64][TC_LD];
-// rows >= T are zero.
+// rows >= T are zero. 128 threads, 16-byte loads, the loop unrolled so every load is in flight at once (a rolled
+// load-convert-store loop waits out the memory latency once per element and made these kernels latency-bound).
 __device__ __forceinline__ void tile_to_shared(bf16_t (*dst)[TC_LD], const float* src, i64 stride, int off, int row0,
                                                int T) {
-    for (int idx = threadIdx.x; idx < TC_ROWS * HD; idx += blockDim.x) {
-        int r = idx / HD, c = idx % HD, row = row0 + r;
-        dst[r][c] = to_bf16(row < T ? src[(i64) row * stride + off + c] : 0.f);
+    const int perRow = HD / 4;
+#pragma unroll
+    for (int it = 0; it < TC_ROWS * perRow / 128; it++) {
+        int idx = it * 128 + threadIdx.x;
+        int r = idx / perRow, c = (idx % perRow) * 4, row = row0 + r;
+        float4 v;
+        v.x = v.y = v.z = v.w = 0.f;
+        if (row < T) v = *(const float4*) (src + (i64) row * stride + off + c);
+        uint2 packed;
+        packed.x = pack2(v.x, v.y);
+        packed.y = pack2(v.z, v.w);
+        *(uint2*) &dst[r][c] = packed;
     }
 }
 
