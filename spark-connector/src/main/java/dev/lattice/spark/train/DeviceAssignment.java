@@ -54,6 +54,41 @@ public final class DeviceAssignment {
     }
 
     /**
+     * The device of a rank that trains with {@code --devices cuda} on an executor where CUDA works: the GPU Spark
+     * assigned the task (cluster modes), or in {@code local[N]} (Spark assigns none there) GPU
+     * {@code deviceOffset + localIndex} of the host.
+     *
+     * @param visibleGpus CUDA devices this executor sees
+     * @throws IllegalStateException naming what is missing: no GPU assigned, more than one, too few GPUs on the
+     *     host, or an assigned GPU this process cannot see
+     */
+    public static Device resolveCuda(String[] gpuAddresses, String cudaVisibleDevices, boolean localMode,
+                                     int localIndex, int deviceOffset, int visibleGpus) {
+        boolean assigned = gpuAddresses != null && gpuAddresses.length > 0;
+        if (!assigned && !localMode) {
+            throw new IllegalStateException("--devices cuda, but Spark assigned this task no GPU; set"
+                    + " spark.task.resource.gpu.amount=1 and spark.executor.resource.gpu.amount (with a GPU"
+                    + " discovery script)");
+        }
+        if (assigned) {
+            Device d = resolve(gpuAddresses, cudaVisibleDevices, localMode, localIndex, 0);
+            if (d.ordinal() >= visibleGpus) {
+                throw new IllegalStateException("--devices cuda: Spark GPU address " + gpuAddresses[0]
+                        + " is CUDA device " + d.ordinal() + ", but this executor sees " + visibleGpus
+                        + " GPU(s) (CUDA_VISIBLE_DEVICES=" + cudaVisibleDevices + ")");
+            }
+            return d;
+        }
+        int usable = visibleGpus - deviceOffset;
+        if (usable <= 0) {
+            throw new IllegalStateException("--devices cuda: the host sees " + visibleGpus + " GPU(s), none from"
+                    + " --device-offset " + deviceOffset + " on");
+        }
+        Device d = resolve(null, cudaVisibleDevices, true, localIndex, usable);
+        return new Device(true, deviceOffset + d.ordinal());
+    }
+
+    /**
      * The CUDA ordinal of Spark GPU address {@code address}: discovery scripts report physical ids, which become
      * ordinals by their position in {@code CUDA_VISIBLE_DEVICES}; an address that is already an index into that
      * list is taken as the ordinal.

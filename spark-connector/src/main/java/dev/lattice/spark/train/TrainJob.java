@@ -20,7 +20,10 @@ import java.util.stream.IntStream;
  * one Spark barrier stage of world = TP × PP × DP tasks (rank = partition id), with the flags of
  * {@code lattice train} plus {@code --max-restarts} and {@code --restart-backoff-seconds}. Spark never retries a
  * failed barrier result stage, so the driver owns the restart loop: it resubmits the stage and every rank resumes
- * from the last committed checkpoint.
+ * from the last committed checkpoint. {@code --devices cpu} (the default) runs the ranks as threads of one JVM
+ * (Spark local mode) over an in-JVM communicator; {@code --devices cuda} gives every rank a GPU of its own
+ * ({@code spark.task.resource.gpu.amount=1} on a cluster; in {@code local[N]} rank r takes the host's GPU r) and
+ * NCCL between them, across executors too, with the NCCL ids handed round at the rendezvous ({@link RankTask}).
  */
 public final class TrainJob {
 
@@ -105,7 +108,7 @@ public final class TrainJob {
         TrainOptions o = parsed.options();
         Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
         JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-        checkCluster(spark, topology.world());
+        checkCluster(spark, topology.world(), cudaDevices(o));
         if (!spark.sparkContext().getConf().contains("spark.barrier.sync.timeout")) {
             out.println(" > warning: spark.barrier.sync.timeout is not set (Spark's default is a year); a rank that"
                     + " never reaches the rendezvous would hold the others that long. Set e.g. 3600.");
@@ -178,12 +181,21 @@ public final class TrainJob {
     }
 
     /** Fails fast where Spark would hang or fail late (shared/reference/spark-notes.md). */
-    static void checkCluster(SparkSession spark, int world) {
+    static void checkCluster(SparkSession spark, int world, boolean cuda) {
         checkCluster(spark.sparkContext().getConf(), spark.sparkContext().defaultParallelism(),
-                spark.sparkContext().isLocal(), world);
+                spark.sparkContext().isLocal(), world, cuda);
     }
 
+    /** {@link #checkCluster(SparkConf, int, boolean, int, boolean)} for CPU ranks ({@code --devices cpu}). */
     static void checkCluster(SparkConf conf, int slots, boolean local, int world) {
+        checkCluster(conf, slots, local, world, false);
+    }
+
+    /**
+     * @param local Spark local mode ({@code local}, {@code local[N]}: all tasks are threads of the driver JVM)
+     * @param cuda {@code --devices cuda}: one GPU per rank, NCCL between them
+     */
+    static void checkCluster(SparkConf conf, int slots, boolean local, int world, boolean cuda) {
         if (conf.getBoolean("spark.dynamicAllocation.enabled", false)) {
             throw new IllegalArgumentException("barrier training needs spark.dynamicAllocation.enabled=false"
                     + " (Spark's barrier mode does not support dynamic allocation)");
@@ -193,15 +205,49 @@ public final class TrainJob {
                     + slots + " task slots (spark.default.parallelism / local[N]); a barrier stage needs all of its"
                     + " tasks at once");
         }
-        if (conf.contains("spark.task.resource.gpu.amount")
-                && Double.parseDouble(conf.get("spark.task.resource.gpu.amount")) != 1.0) {
+        String gpuAmount = conf.contains("spark.task.resource.gpu.amount")
+                ? conf.get("spark.task.resource.gpu.amount").trim() : null;
+        if (gpuAmount != null && gpuAmountValue(gpuAmount) != 1.0) {
             throw new IllegalArgumentException("spark.task.resource.gpu.amount must be 1 (one GPU per rank), got "
-                    + conf.get("spark.task.resource.gpu.amount"));
+                    + gpuAmount);
+        }
+        if (cuda) {
+            if (local && gpuAmount != null) {
+                throw new IllegalArgumentException("--devices cuda in Spark local mode: Spark assigns no GPUs to"
+                        + " local tasks (a barrier stage that asks for them hangs), so unset"
+                        + " spark.task.resource.gpu.amount; in local[N] rank r trains on the host's GPU r");
+            }
+            if (!local && gpuAmount == null) {
+                throw new IllegalArgumentException("--devices cuda needs exactly one GPU per rank: set"
+                        + " spark.task.resource.gpu.amount=1 (with spark.executor.resource.gpu.amount and a GPU"
+                        + " discovery script), so that Spark gives every barrier task a GPU of its own");
+            }
+            return;
         }
         if (!local) {
-            throw new IllegalArgumentException("CPU ranks share an in-JVM communicator, so this build trains in"
-                    + " Spark local mode (--master local[N]); multi-executor training needs the NCCL communicator");
+            throw new IllegalArgumentException("CPU ranks share an in-JVM communicator, so --devices cpu trains in"
+                    + " Spark local mode (--master local[N]); multi-executor training needs --devices cuda"
+                    + " (NCCL between the GPUs)");
         }
+    }
+
+    private static double gpuAmountValue(String amount) {
+        try {
+            return Double.parseDouble(amount);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("spark.task.resource.gpu.amount must be 1 (one GPU per rank), got '"
+                    + amount + "'");
+        }
+    }
+
+    /** {@code --devices}: cuda (or gpu) trains each rank on a GPU of its own, cpu on the CPU backend. */
+    static boolean cudaDevices(TrainOptions o) {
+        String d = o.devices == null ? "cpu" : o.devices.toLowerCase(java.util.Locale.ROOT);
+        return switch (d) {
+            case "cpu" -> false;
+            case "cuda", "gpu" -> true;
+            default -> throw new IllegalArgumentException("--devices must be cpu or cuda, got '" + o.devices + "'");
+        };
     }
 
     private static void sleep(double seconds) {

@@ -66,4 +66,29 @@ class DeviceAssignmentTest {
         assertDoesNotThrow(() -> DeviceAssignment.checkDistinct(
                 new String[]{"0|hostA|cuda:0|9", "1|hostB|cuda:0|9", "2|hostA|cpu|9", "3|hostA|cpu|9"}));
     }
+
+    @Test
+    void cudaRanksInAClusterTrainOnTheirSparkGpu() {
+        assertEquals("cuda:2", DeviceAssignment.resolveCuda(new String[]{"6"}, "4,5,6,7", false, 0, 0, 4)
+                .toString());
+        IllegalStateException none = assertThrows(IllegalStateException.class,
+                () -> DeviceAssignment.resolveCuda(new String[0], null, false, 0, 0, 8));
+        assertTrue(none.getMessage().contains("Spark assigned this task no GPU")
+                && none.getMessage().contains("spark.task.resource.gpu.amount=1"), none.getMessage());
+        IllegalStateException unseen = assertThrows(IllegalStateException.class,
+                () -> DeviceAssignment.resolveCuda(new String[]{"3"}, null, false, 0, 0, 2));
+        assertTrue(unseen.getMessage().contains("CUDA device 3, but this executor sees 2"), unseen.getMessage());
+    }
+
+    @Test
+    void cudaRanksInLocalModeTakeTheHostsGpuOfTheirIndexAfterTheOffset() {
+        assertEquals("cuda:1", DeviceAssignment.resolveCuda(new String[0], null, true, 1, 0, 2).toString());
+        assertEquals("cuda:3", DeviceAssignment.resolveCuda(null, null, true, 1, 2, 4).toString());
+        IllegalStateException few = assertThrows(IllegalStateException.class,
+                () -> DeviceAssignment.resolveCuda(new String[0], null, true, 2, 0, 2));
+        assertTrue(few.getMessage().contains("local index 2 has no GPU"), few.getMessage());
+        IllegalStateException offset = assertThrows(IllegalStateException.class,
+                () -> DeviceAssignment.resolveCuda(new String[0], null, true, 0, 2, 2));
+        assertTrue(offset.getMessage().contains("--device-offset 2"), offset.getMessage());
+    }
 }

@@ -48,4 +48,19 @@ class RankReportTest {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> RankReport.decode("0|a|cpu|123"));
         assertEquals(true, e.getMessage().contains("malformed rendezvous report"));
     }
+
+    @Test
+    void aProblemTravelsWithTheReportAndFailsEveryRankNamingTheHost() {
+        RankReport sick = new RankReport(1, "gpu-node-7", "cpu", "dev", List.of("--devices", "cuda"),
+                "--devices cuda, but this executor cannot use CUDA: no CUDA device");
+        RankReport back = RankReport.decode(sick.encode());
+        assertEquals(sick, back);
+        RankReport fine = report(0, "gpu-node-1", "dev", "--devices", "cuda");
+        assertEquals("", RankReport.decode(fine.encode()).problem());
+        RankReport.checkProblems(new RankReport[]{fine});
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> RankReport.checkProblems(new RankReport[]{fine, back}));
+        assertEquals("rank 1 on gpu-node-7 cannot train: --devices cuda, but this executor cannot use CUDA:"
+                + " no CUDA device", e.getMessage());
+    }
 }

@@ -115,6 +115,55 @@ class TrainJobTest {
     }
 
     @Test
+    void cudaRanksNeedExactlyOneSparkGpuEachOutsideLocalMode() {
+        org.apache.spark.SparkConf none = new org.apache.spark.SparkConf();
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(none, 8, false, 4, true));
+        assertTrue(missing.getMessage().contains("--devices cuda needs exactly one GPU per rank: set"
+                + " spark.task.resource.gpu.amount=1"), missing.getMessage());
+        org.apache.spark.SparkConf two = new org.apache.spark.SparkConf().set("spark.task.resource.gpu.amount", "2");
+        IllegalArgumentException g = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(two, 8, false, 4, true));
+        assertTrue(g.getMessage().contains("spark.task.resource.gpu.amount must be 1 (one GPU per rank), got 2"),
+                g.getMessage());
+        org.apache.spark.SparkConf one = new org.apache.spark.SparkConf().set("spark.task.resource.gpu.amount", "1");
+        TrainJob.checkCluster(one, 8, false, 4, true); // a GPU cluster: fine
+        TrainJob.checkCluster(none, 8, true, 2, true); // local[N]: Spark assigns no GPUs, ranks take the host's
+        IllegalArgumentException local = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(one, 8, true, 2, true));
+        assertTrue(local.getMessage().contains("unset spark.task.resource.gpu.amount"), local.getMessage());
+        // CPU ranks keep needing local mode (one JVM), whatever the GPU settings
+        IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class,
+                () -> TrainJob.checkCluster(one, 8, false, 4));
+        assertTrue(cpu.getMessage().contains("needs --devices cuda"), cpu.getMessage());
+        TrainJob.checkCluster(none, 8, true, 4);
+        IllegalArgumentException devices = assertThrows(IllegalArgumentException.class, () -> TrainJob.run(
+                SparkTestSession.get(), TrainJob.JobOptions.parse(args("x", tmp.resolve("s"), "--world-size", "2",
+                        "--devices", "tpu").toArray(new String[0])), sink(new ByteArrayOutputStream())));
+        assertTrue(devices.getMessage().contains("--devices must be cpu or cuda, got 'tpu'"), devices.getMessage());
+    }
+
+    /** No CUDA on the executors: every rank fails at the rendezvous, naming a rank's host and why. */
+    @Test
+    void cudaOnExecutorsWithoutCudaFailsAtTheRendezvousNamingTheHost() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.lattice.parallel.cuda.Cuda.available(),
+                "this machine has CUDA");
+        String data = corpus(tmp);
+        List<String> a = args(data, tmp.resolve("cuda"), "--world-size", "2", "--devices", "cuda",
+                "--tensor-model-parallel-size", "2", "--max-restarts", "0");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        long t0 = System.nanoTime();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> TrainJob.run(
+                SparkTestSession.get(), TrainJob.JobOptions.parse(a.toArray(new String[0])), sink(out)));
+        String host = java.net.InetAddress.getLocalHost().getHostName();
+        assertTrue(e.getMessage().contains("training failed after 1 attempt(s): rank 0 on " + host
+                + " cannot train: --devices cuda, but this executor cannot use CUDA: "
+                + dev.lattice.parallel.cuda.Cuda.unavailableReason()), e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "failed at the rendezvous, before any training");
+        assertTrue(!out.toString(StandardCharsets.UTF_8).contains(" iteration "), out.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
     void setupsSparkCannotRunFailFast() {
         IllegalArgumentException slots = assertThrows(IllegalArgumentException.class, () -> TrainJob.run(
                 SparkTestSession.get(), TrainJob.JobOptions.parse(args("x", tmp.resolve("s"), "--world-size", "4")
