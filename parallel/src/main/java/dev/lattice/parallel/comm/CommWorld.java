@@ -30,4 +30,24 @@ public interface CommWorld {
 
     /** Releases what rank {@code rank}'s communicators hold; called when the rank ends, however it ends. */
     void closeRank(int rank);
+
+    /** The world ranks 0..size−1 (the members of the "world" group). */
+    static int[] allRanks(int size) {
+        int[] all = new int[size];
+        for (int i = 0; i < size; i++) {
+            all[i] = i;
+        }
+        return all;
+    }
+
+    /** Bytes per kind of group over {@code communicators}, the kind being the name before '[' ("dp[0,2]" → "dp"). */
+    static Map<String, Long> bytesByKind(Iterable<? extends Communicator> communicators) {
+        Map<String, Long> out = new java.util.TreeMap<>();
+        for (Communicator c : communicators) {
+            String name = c.name();
+            int bracket = name.indexOf('[');
+            out.merge(bracket < 0 ? name : name.substring(0, bracket), c.stats().totalBytes(), Long::sum);
+        }
+        return out;
+    }
 }

@@ -61,12 +61,7 @@ public final class InJvmWorld implements CommWorld {
      */
     @Override
     public java.util.Map<String, Long> bytesByGroupName() {
-        java.util.Map<String, Long> out = new java.util.TreeMap<>();
-        for (InJvmCommunicator c : created) {
-            String name = c.name().substring(0, c.name().indexOf('['));
-            out.merge(name, c.stats().totalBytes(), Long::sum);
-        }
-        return out;
+        return CommWorld.bytesByKind(created);
     }
 
     /** Throws if the world was aborted. */
@@ -93,11 +88,7 @@ public final class InJvmWorld implements CommWorld {
     /** The communicator of world rank {@code rank} over all ranks. */
     @Override
     public Communicator world(int rank) {
-        int[] all = new int[size];
-        for (int i = 0; i < size; i++) {
-            all[i] = i;
-        }
-        return group(rank, all, "world");
+        return group(rank, CommWorld.allRanks(size), "world");
     }
 
     /**

@@ -8,7 +8,6 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -88,21 +87,12 @@ public final class NcclWorld implements CommWorld {
 
     @Override
     public Map<String, Long> bytesByGroupName() {
-        Map<String, Long> out = new TreeMap<>();
-        for (NcclCommunicator c : communicators.values()) {
-            String name = c.name().substring(0, c.name().indexOf('['));
-            out.merge(name, c.stats().totalBytes(), Long::sum);
-        }
-        return out;
+        return CommWorld.bytesByKind(communicators.values());
     }
 
     @Override
     public NcclCommunicator world(int rank) {
-        int[] all = new int[size];
-        for (int i = 0; i < size; i++) {
-            all[i] = i;
-        }
-        return group(rank, all, "world");
+        return group(rank, CommWorld.allRanks(size), "world");
     }
 
     /**

@@ -8,16 +8,16 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /** Runs one body per rank on its own thread and collects results or the first failure. */
-final class Ranks {
+public final class Ranks {
 
-    interface Body<T> {
+    public interface Body<T> {
         T run(int rank) throws Exception;
     }
 
     private Ranks() {
     }
 
-    static <T> List<T> run(int n, Body<T> body) throws Exception {
+    public static <T> List<T> run(int n, Body<T> body) throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(n);
         try {
             List<Future<T>> futures = new ArrayList<>();
@@ -28,7 +28,7 @@ final class Ranks {
             List<T> out = new ArrayList<>();
             for (Future<T> f : futures) {
                 try {
-                    out.add(f.get(60, TimeUnit.SECONDS));
+                    out.add(f.get(120, TimeUnit.SECONDS)); // NCCL start-up takes seconds
                 } catch (java.util.concurrent.ExecutionException e) {
                     if (e.getCause() instanceof Exception ex) {
                         throw ex;

@@ -201,7 +201,7 @@ class NcclCommunicatorTest {
     @Test
     void communicatorsAreCreatedOncePerRankAndGroup() throws Exception {
         NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
-        Threads.run(2, rank -> onGpu(world, rank, () -> {
+        dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
             assertSame(world.world(rank), world.world(rank));
             NcclCommunicator dp = world.group(rank, new int[] {0, 1}, "dp");
             assertEquals("dp[0,1]", dp.name());
@@ -215,7 +215,7 @@ class NcclCommunicatorTest {
     void aMissingRankTimesOutNamingRankGroupAndOperation() throws Exception {
         NcclWorld world = new NcclWorld(2, Duration.ofSeconds(3), new LocalNcclGroupIds());
         CountDownLatch rankZeroDone = new CountDownLatch(1);
-        List<Object> out = Threads.run(2, rank -> onGpu(world, rank, () -> {
+        List<Object> out = dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
             Communicator c = world.world(rank); // both create it (collective)
             if (rank == 1) {
                 assertTrue(rankZeroDone.await(60, TimeUnit.SECONDS), "rank 0 never gave up");
@@ -246,7 +246,7 @@ class NcclCommunicatorTest {
     @Test
     void abortReleasesAWaitingRankPromptlyAndFailsLaterOperations() throws Exception {
         NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
-        List<Object> out = Threads.run(2, rank -> onGpu(world, rank, () -> {
+        List<Object> out = dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
             Communicator c = world.world(rank);
             if (rank == 1) {
                 Thread.sleep(500);
@@ -286,7 +286,7 @@ class NcclCommunicatorTest {
 
     private static List<float[]> inJvm(Script script) throws Exception {
         InJvmWorld world = new InJvmWorld(2, TIMEOUT);
-        return Threads.run(2, rank -> {
+        return dev.lattice.parallel.comm.Ranks.run(2, rank -> {
             try {
                 return script.run(rank, world, HOST);
             } finally {
@@ -297,7 +297,7 @@ class NcclCommunicatorTest {
 
     private static List<float[]> onGpus(Script script) throws Exception {
         NcclWorld world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
-        return Threads.run(2, rank -> onGpu(world, rank, () -> {
+        return dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
             try (OnDevice f = new OnDevice(rank)) {
                 return script.run(rank, world, f);
             }
