@@ -87,6 +87,10 @@ final class Staging {
                 throw new IllegalArgumentException(what + ": buffer on device " + d.device()
                         + " but the communicator uses device " + device);
             }
+            if (d.elementBytes() != 4) {
+                throw new IllegalArgumentException(what + ": a bf16-stored tensor; the communicators move fp32"
+                        + " (bf16 activations are kept only in runs without tensor or pipeline parallelism)");
+            }
             o.address = d.devicePointer() + 4 * off;
         } else if (buffer instanceof HostCommBuffer) {
             o.staged = true;

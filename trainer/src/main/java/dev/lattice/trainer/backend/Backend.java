@@ -16,6 +16,14 @@ public interface Backend extends AutoCloseable {
     /** A zero-filled tensor. */
     Tensor zeros(int... shape);
 
+    /**
+     * A zero-filled tensor for activations and their gradients, which the backend may store in lower precision
+     * (bf16 on GPUs under mixed precision; every operation still computes in fp32). fp32 by default.
+     */
+    default Tensor activations(int... shape) {
+        return zeros(shape);
+    }
+
     /** A tensor holding a copy of {@code data}. */
     Tensor fromHost(float[] data, int... shape);
 
@@ -74,6 +82,18 @@ public interface Backend extends AutoCloseable {
 
     /** Σ x² in double precision, in a fixed order (global gradient norm). */
     double sumOfSquares(Tensor x);
+
+    /**
+     * Σ x² of each tensor, each exactly as {@link #sumOfSquares(Tensor)} computes it: one wait for a whole model's
+     * gradients instead of one per tensor on the GPU.
+     */
+    default double[] sumsOfSquares(java.util.List<Tensor> xs) {
+        double[] out = new double[xs.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = sumOfSquares(xs.get(i));
+        }
+        return out;
+    }
 
     /** Σ x² over {@code x[off, off+count)}. */
     double sumOfSquares(Tensor x, long off, long count);

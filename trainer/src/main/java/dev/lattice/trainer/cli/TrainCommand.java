@@ -360,6 +360,10 @@ public final class TrainCommand {
                     && be instanceof dev.lattice.trainer.backend.cuda.CudaBackend cuda) {
                 nccl.bindRank(rank, cuda.device(), cuda.stream());
             }
+            if (be instanceof dev.lattice.trainer.backend.cuda.CudaBackend cuda
+                    && (topology.tp() > 1 || topology.pp() > 1)) {
+                cuda.storeActivationsInBf16(false); // TP/PP communicate activations, and communicators move fp32
+            }
             if (out != null && rank == 0 || out != null && world == null) {
                 out.println(" > backend: " + be.name());
             }

@@ -19,18 +19,22 @@ final class GradientNorm {
 
     static double squared(GptModel model) {
         Backend be = model.backend();
+        java.util.List<ParameterLayout.Spec> counted = new java.util.ArrayList<>();
+        java.util.List<Tensor> grads = new java.util.ArrayList<>();
+        for (ParameterLayout.Spec s : model.specs()) {
+            if (!model.stage().isTiedCopy(s.name())) { // the first stage counts the tied word embeddings
+                counted.add(s);
+                grads.add(model.gradients().get(s.name()));
+            }
+        }
+        double[] squares = be.sumsOfSquares(grads);
         double sharded = 0;
         double replicated = 0;
-        for (ParameterLayout.Spec s : model.specs()) {
-            if (model.stage().isTiedCopy(s.name())) {
-                continue; // the first stage counts the tied word embeddings
-            }
-            Tensor g = model.gradients().get(s.name());
-            double sq = be.sumOfSquares(g);
-            if (s.split() == TpSplit.REPLICATED) {
-                replicated += sq;
+        for (int i = 0; i < squares.length; i++) {
+            if (counted.get(i).split() == TpSplit.REPLICATED) {
+                replicated += squares[i];
             } else {
-                sharded += sq;
+                sharded += squares[i];
             }
         }
         double stageTotal = Collectives.sum(model.tensorParallel().comm(), sharded) + replicated;

@@ -803,23 +803,23 @@ public final class GptModel implements AutoCloseable {
         LayerActivations(int b, int t, int nl) {
             int n = b * t;
             int h = config.hiddenSize();
-            ln1 = be.zeros(nl, h);
+            ln1 = be.activations(nl, h);
             ln1Full = full(ln1, n, h);
             mean1 = be.zeros(nl);
             rstd1 = be.zeros(nl);
-            qkv = be.zeros(n, qkvRows);
-            att = be.zeros(n, heads * config.headDim());
+            qkv = be.activations(n, qkvRows);
+            att = be.activations(n, heads * config.headDim());
             lse = be.zeros(b * heads * t);
-            attProj = be.zeros(nl, h);
+            attProj = be.activations(nl, h);
             projFull = full(attProj, n, h);
-            resid2 = be.zeros(nl, h);
-            ln2 = be.zeros(nl, h);
+            resid2 = be.activations(nl, h);
+            ln2 = be.activations(nl, h);
             ln2Full = full(ln2, n, h);
             mean2 = be.zeros(nl);
             rstd2 = be.zeros(nl);
-            fc1 = be.zeros(n, fc1Rows);
-            act = be.zeros(n, ffn);
-            fc2 = be.zeros(nl, h);
+            fc1 = be.activations(n, fc1Rows);
+            act = be.activations(n, ffn);
+            fc2 = be.activations(nl, h);
             fc2Full = full(fc2, n, h);
         }
 
@@ -831,7 +831,7 @@ public final class GptModel implements AutoCloseable {
 
     /** A full-rows twin of {@code local}: its own buffer under sequence parallelism, else {@code local} itself. */
     private Tensor full(Tensor local, int rows, int cols) {
-        return sequenceParallel ? be.zeros(rows, cols) : local;
+        return sequenceParallel ? be.activations(rows, cols) : local;
     }
 
     /** Elements of distinct tensors (aliases counted once). */
@@ -894,7 +894,7 @@ public final class GptModel implements AutoCloseable {
             int layersCount = stage.layers(chunk);
             resid = new Tensor[layersCount + 1];
             for (int i = 0; i <= layersCount; i++) {
-                resid[i] = be.zeros(localRows, h);
+                resid[i] = be.activations(localRows, h);
             }
             // With recomputation one set of layer activations is reused by every layer.
             layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
@@ -902,27 +902,27 @@ public final class GptModel implements AutoCloseable {
                 layers[i] = new LayerActivations(b, t, localRows);
             }
             embFull = full(resid[0], rows, h);
-            lnf = be.zeros(localRows, h);
+            lnf = be.activations(localRows, h);
             lnfFull = full(lnf, rows, h);
             meanf = be.zeros(localRows);
             rstdf = be.zeros(localRows);
-            logits = be.zeros(rows, vocabRows);
+            logits = be.activations(rows, vocabRows);
             losses = be.zeros(rows);
             lse = be.zeros(rows);
             ceMax = be.zeros(rows);
             ceSum = be.zeros(rows);
             ceTarget = be.zeros(rows);
-            dlogits = be.zeros(rows, vocabRows);
-            dlnf = be.zeros(localRows, h);
+            dlogits = be.activations(rows, vocabRows);
+            dlnf = be.activations(localRows, h);
             dlnfFull = full(dlnf, rows, h);
-            dresid = be.zeros(localRows, h);
+            dresid = be.activations(localRows, h);
             dresFull = full(dresid, rows, h);
-            dln = be.zeros(localRows, h);
+            dln = be.activations(localRows, h);
             dlnFull = full(dln, rows, h);
-            dqkv = be.zeros(rows, qkvRows);
-            datt = be.zeros(rows, heads * config.headDim());
-            dfc1 = be.zeros(rows, fc1Rows);
-            dact = be.zeros(rows, ffn);
+            dqkv = be.activations(rows, qkvRows);
+            datt = be.activations(rows, heads * config.headDim());
+            dfc1 = be.activations(rows, fc1Rows);
+            dact = be.activations(rows, ffn);
             long n = 0;
             for (Tensor x : resid) {
                 n += x.numel();

@@ -82,8 +82,8 @@ public final class AdamW {
     /** The global L2 norm of all gradients (fixed summation order). */
     public static double globalNorm(Backend be, Map<String, Tensor> grads) {
         double sum = 0;
-        for (Tensor g : grads.values()) {
-            sum += be.sumOfSquares(g);
+        for (double sq : be.sumsOfSquares(new java.util.ArrayList<>(grads.values()))) {
+            sum += sq;
         }
         return Math.sqrt(sum);
     }

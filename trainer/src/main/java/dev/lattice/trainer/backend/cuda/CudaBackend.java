@@ -45,6 +45,7 @@ public final class CudaBackend implements Backend {
     private final Thread owner = Thread.currentThread();
     private FloatPointer staging = new FloatPointer(0);
     private boolean closed;
+    private boolean bf16Activations;
 
     public CudaBackend(int device, GemmPrecision precision) {
         if (!Cuda.available()) {
@@ -68,6 +69,27 @@ public final class CudaBackend implements Backend {
         this.kernels = new KernelModule(KernelCompiler.compile(KernelSources.unit(KernelSources.MAIN),
                 "lattice_kernels.cu", smVersion, List.of()), "lattice_kernels");
         this.uploads = new HostUploads(stream, allocator);
+        this.bf16Activations = precision == GemmPrecision.BF16;
+    }
+
+    /**
+     * Whether {@link #activations} are bf16 (the default under {@link GemmPrecision#BF16}). Runs with tensor or
+     * pipeline parallelism turn it off: the communicators move fp32 only.
+     */
+    public void storeActivationsInBf16(boolean on) {
+        this.bf16Activations = on;
+    }
+
+    /** Activations and their gradients in bf16 under mixed precision (half the memory and traffic), else fp32. */
+    @Override
+    public Tensor activations(int... shape) {
+        if (!bf16Activations) {
+            return zeros(shape);
+        }
+        onDevice();
+        CudaTensor t = new CudaTensor(allocator, device, shape, true);
+        Cuda.check(cudaMemsetAsync(DevicePointers.at(t.address()), 0, bytes(t), stream), "cudaMemsetAsync");
+        return t;
     }
 
     @Override
@@ -123,8 +145,17 @@ public final class CudaBackend implements Backend {
         throw new IllegalArgumentException("tensor " + t + " does not belong to a CUDA backend");
     }
 
-    private static long p(Tensor t) {
-        return t == null ? 0L : c(t).address();
+    /** A tensor as a kernel argument (null stays a null pointer). */
+    private static CudaTensor p(Tensor t) {
+        return t == null ? null : c(t);
+    }
+
+    private static long addr(Tensor t) {
+        return c(t).address();
+    }
+
+    private static long bytes(Tensor t) {
+        return c(t).elementBytes() * t.numel();
     }
 
     private static int blocks(long n) {
@@ -152,8 +183,8 @@ public final class CudaBackend implements Backend {
     @Override
     public Tensor zeros(int... shape) {
         onDevice();
-        CudaTensor t = new CudaTensor(allocator, device, shape);
-        Cuda.check(cudaMemsetAsync(DevicePointers.at(t.address()), 0, 4 * t.numel(), stream), "cudaMemsetAsync");
+        CudaTensor t = new CudaTensor(allocator, device, shape, false);
+        Cuda.check(cudaMemsetAsync(DevicePointers.at(t.address()), 0, bytes(t), stream), "cudaMemsetAsync");
         return t;
     }
 
@@ -182,7 +213,12 @@ public final class CudaBackend implements Backend {
         long n = t.numel();
         float[] out = new float[Math.toIntExact(n)];
         FloatPointer s = staging(n);
-        Cuda.check(cudaMemcpyAsync(s, DevicePointers.at(p(t)), 4 * n, cudaMemcpyDeviceToHost, stream),
+        Tensor src = t;
+        if (c(t).isBf16()) { // widen on the device, then copy fp32
+            src = zeros(t.shape());
+            launch("copy_convert", n, p(src), p(t), n);
+        }
+        Cuda.check(cudaMemcpyAsync(s, DevicePointers.at(addr(src)), 4 * n, cudaMemcpyDeviceToHost, stream),
                 "cudaMemcpyAsync (to host)");
         Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
         s.get(out, 0, out.length);
@@ -197,8 +233,12 @@ public final class CudaBackend implements Backend {
         }
         FloatPointer s = staging(data.length);
         s.put(data, 0, data.length);
-        Cuda.check(cudaMemcpyAsync(DevicePointers.at(p(t)), s, 4L * data.length, cudaMemcpyHostToDevice, stream),
-                "cudaMemcpyAsync (upload)");
+        Tensor dst = c(t).isBf16() ? zeros(t.shape()) : t;
+        Cuda.check(cudaMemcpyAsync(DevicePointers.at(addr(dst)), s, 4L * data.length, cudaMemcpyHostToDevice,
+                stream), "cudaMemcpyAsync (upload)");
+        if (dst != t) {
+            launch("copy_convert", t.numel(), p(t), p(dst), t.numel());
+        }
         Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); // the staging buffer is reused
     }
 
@@ -206,7 +246,7 @@ public final class CudaBackend implements Backend {
     public void fill(Tensor t, float value) {
         onDevice();
         if (value == 0f) {
-            Cuda.check(cudaMemsetAsync(DevicePointers.at(p(t)), 0, 4 * t.numel(), stream), "cudaMemsetAsync");
+            Cuda.check(cudaMemsetAsync(DevicePointers.at(addr(t)), 0, bytes(t), stream), "cudaMemsetAsync");
         } else {
             launch("fill_f32", t.numel(), p(t), value, t.numel());
         }
@@ -224,8 +264,13 @@ public final class CudaBackend implements Backend {
             throw new IndexOutOfBoundsException("copy of " + count + " floats from " + src + "@" + srcOff + " to "
                     + dst + "@" + dstOff);
         }
-        Cuda.check(cudaMemcpyAsync(DevicePointers.at(c(dst).at(dstOff)), DevicePointers.at(c(src).at(srcOff)),
-                4 * count, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync (device)");
+        if (c(dst).isBf16() != c(src).isBf16()) {
+            launch("copy_convert", count, c(dst).at(dstOff), c(src).at(srcOff), count);
+            return;
+        }
+        Cuda.check(cudaMemcpyAsync(DevicePointers.at(c(dst).addressOf(dstOff)),
+                DevicePointers.at(c(src).addressOf(srcOff)), c(src).elementBytes() * count,
+                cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync (device)");
     }
 
     @Override
@@ -266,16 +311,43 @@ public final class CudaBackend implements Backend {
         int ldb = transB ? k : n;
         int opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
         int opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-        if (batch == 1) {
-            checkBlas(cublasGemmEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(p(b)), CUDA_R_32F, ldb,
-                    DevicePointers.at(p(a)), CUDA_R_32F, lda, be, DevicePointers.at(p(c)), CUDA_R_32F, n,
-                    precision.computeType, CUBLAS_GEMM_DEFAULT), "cublasGemmEx " + m + "x" + n + "x" + k);
-        } else {
-            checkBlas(cublasGemmStridedBatchedEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(p(b)), CUDA_R_32F,
-                    ldb, strideB, DevicePointers.at(p(a)), CUDA_R_32F, lda, strideA, be, DevicePointers.at(p(c)),
-                    CUDA_R_32F, n, strideC, batch, precision.computeType, CUBLAS_GEMM_DEFAULT),
-                    "cublasGemmStridedBatchedEx " + batch + "×" + m + "x" + n + "x" + k);
+        // bf16 activations: both operands go in as bf16 (an fp32 one, usually a weight, is rounded into scratch for
+        // this product), the output keeps its own storage; fp32 accumulation either way.
+        boolean mixed = c(a).isBf16() || c(b).isBf16() || c(c).isBf16();
+        long scratchA = mixed && !c(a).isBf16() ? bf16Copy(a) : 0;
+        long scratchB = mixed && !c(b).isBf16() ? bf16Copy(b) : 0;
+        try {
+            int abType = mixed ? CUDA_R_16BF : CUDA_R_32F;
+            int cType = c(c).isBf16() ? CUDA_R_16BF : CUDA_R_32F;
+            int compute = mixed ? CUBLAS_COMPUTE_32F : precision.computeType;
+            long pa = scratchA != 0 ? scratchA : addr(a);
+            long pb = scratchB != 0 ? scratchB : addr(b);
+            if (batch == 1) {
+                checkBlas(cublasGemmEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(pb), abType, ldb,
+                        DevicePointers.at(pa), abType, lda, be, DevicePointers.at(addr(c)), cType, n, compute,
+                        CUBLAS_GEMM_DEFAULT), "cublasGemmEx " + m + "x" + n + "x" + k);
+            } else {
+                checkBlas(cublasGemmStridedBatchedEx(cublas, opB, opA, n, m, k, al, DevicePointers.at(pb), abType,
+                        ldb, strideB, DevicePointers.at(pa), abType, lda, strideA, be, DevicePointers.at(addr(c)),
+                        cType, n, strideC, batch, compute, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmStridedBatchedEx " + batch + "×" + m + "x" + n + "x" + k);
+            }
+        } finally {
+            if (scratchA != 0) {
+                allocator.release(scratchA);
+            }
+            if (scratchB != 0) {
+                allocator.release(scratchB);
+            }
         }
+    }
+
+    /** A bf16 copy of an fp32 tensor in scratch (released by the caller after use; stream order keeps it valid). */
+    private long bf16Copy(Tensor t) {
+        long n = t.numel();
+        long scratch = allocator.allocate(2 * Math.max(1, n));
+        launch("copy_convert", n, new CudaTensor.Ptr(scratch, true), p(t), n);
+        return scratch;
     }
 
     @Override
@@ -287,7 +359,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void addBias(Tensor out, Tensor bias, int rows, int cols) {
         onDevice();
-        launch("add_bias", (long) rows * cols, p(out), p(bias), rows, cols);
+        kernels.launch(stream, "add_bias", (cols + THREADS - 1) / THREADS, Math.max(1, Math.min(rows, 65535)),
+                THREADS, 0, p(out), p(bias), rows, cols);
     }
 
     @Override
@@ -343,6 +416,38 @@ public final class CudaBackend implements Backend {
                 s += host.get(i);
             }
             return s;
+        } finally {
+            allocator.release(partial);
+        }
+    }
+
+    /** Every tensor's partials into one buffer, one copy and one wait; the same sums as one call per tensor. */
+    @Override
+    public double[] sumsOfSquares(List<Tensor> xs) {
+        onDevice();
+        double[] out = new double[xs.size()];
+        if (xs.isEmpty()) {
+            return out;
+        }
+        long partial = allocator.allocate(8L * SUM_BLOCKS * xs.size());
+        try {
+            for (int i = 0; i < xs.size(); i++) {
+                Tensor x = xs.get(i);
+                kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0, partial + 8L * SUM_BLOCKS * i,
+                        p(x), x.numel());
+            }
+            DoublePointer host = new DoublePointer((long) SUM_BLOCKS * xs.size());
+            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS * xs.size(),
+                    cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync (sums of squares)");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            for (int i = 0; i < out.length; i++) {
+                double s = 0;
+                for (int j = 0; j < SUM_BLOCKS; j++) {
+                    s += host.get((long) SUM_BLOCKS * i + j);
+                }
+                out[i] = s;
+            }
+            return out;
         } finally {
             allocator.release(partial);
         }
@@ -410,25 +515,21 @@ public final class CudaBackend implements Backend {
     /** The rows of each token of [start, start+count), grouped on the host (see embedding.cu). */
     private void groupedEmbeddingBackward(Tensor dwte, Tensor dout, int[] tokens, int start, int count, int rows,
                                           int channels) {
-        int[] order = new int[rows];
+        // (token << 32 | row), sorted: rows grouped by token, in row order within a token (no boxing)
+        long[] keys = new long[rows];
         int kept = 0;
         for (int r = 0; r < rows; r++) {
             int local = tokens[r] - start;
             if (local >= 0 && local < count) {
-                order[kept++] = r;
+                keys[kept++] = ((long) local << 32) | r;
             }
         }
-        Integer[] boxed = new Integer[kept];
-        for (int i = 0; i < kept; i++) {
-            boxed[i] = order[i];
-        }
-        // stable: rows of one token stay in row order
-        java.util.Arrays.sort(boxed, java.util.Comparator.comparingInt(r -> tokens[r]));
+        java.util.Arrays.sort(keys, 0, kept);
         int[] uniq = new int[kept];
         int[] rowStart = new int[kept + 1];
         int u = 0;
         for (int i = 0; i < kept; i++) {
-            int local = tokens[boxed[i]] - start;
+            int local = (int) (keys[i] >>> 32);
             if (u == 0 || uniq[u - 1] != local) {
                 uniq[u] = local;
                 rowStart[u] = i;
@@ -443,7 +544,7 @@ public final class CudaBackend implements Backend {
         System.arraycopy(uniq, 0, packed, 0, u);
         System.arraycopy(rowStart, 0, packed, u, u + 1);
         for (int i = 0; i < kept; i++) {
-            packed[2 * u + 1 + i] = boxed[i];
+            packed[2 * u + 1 + i] = (int) keys[i];
         }
         long dev = uploads.ints(packed);
         launch("embedding_backward_grouped", (long) u * channels, p(dwte), p(dout), dev, dev + 4L * u,

@@ -6,9 +6,10 @@ import dev.lattice.trainer.backend.Tensor;
 import java.lang.ref.Cleaner;
 
 /**
- * An fp32 tensor in device memory from the backend's caching allocator. The block returns to the allocator when the
- * tensor becomes unreachable (a {@link Cleaner}), which is safe because every use was enqueued on the backend's
- * stream before the tensor could become unreachable.
+ * A tensor in device memory from the backend's caching allocator: fp32, or bf16 for activations under mixed
+ * precision ({@link CudaBackend#activations}); kernels compute in fp32 either way (common.cuh's LD/ST). The block
+ * returns to the allocator when the tensor becomes unreachable (a {@link Cleaner}), which is safe because every use
+ * was enqueued on the backend's stream, in program order, before the tensor could become unreachable.
  */
 public final class CudaTensor extends Tensor implements DeviceCommBuffer {
 
@@ -16,11 +17,17 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
 
     private final long address;
     private final int device;
+    private final boolean bf16;
 
-    CudaTensor(DeviceAllocator allocator, int device, int[] shape) {
+    /** A device address with its storage, for kernel arguments at an offset into a tensor. */
+    record Ptr(long address, boolean bf16) {
+    }
+
+    CudaTensor(DeviceAllocator allocator, int device, int[] shape, boolean bf16) {
         super(shape);
         this.device = device;
-        this.address = allocator.allocate(4 * Math.max(1, numel()));
+        this.bf16 = bf16;
+        this.address = allocator.allocate((bf16 ? 2 : 4) * Math.max(1, numel()));
         long a = address;
         CLEANER.register(this, () -> allocator.release(a));
     }
@@ -30,9 +37,19 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         return address;
     }
 
-    /** Device address of element {@code i}. */
-    long at(long i) {
-        return address + 4 * i;
+    /** Whether the storage is bf16 (else fp32). */
+    public boolean isBf16() {
+        return bf16;
+    }
+
+    /** Element {@code i} as a kernel argument. */
+    Ptr at(long i) {
+        return new Ptr(address + elementBytes() * i, bf16);
+    }
+
+    /** The device address of element {@code i}. */
+    long addressOf(long i) {
+        return address + elementBytes() * i;
     }
 
     @Override
@@ -43,6 +60,11 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
     @Override
     public int device() {
         return device;
+    }
+
+    @Override
+    public int elementBytes() {
+        return bf16 ? 2 : 4;
     }
 
     @Override

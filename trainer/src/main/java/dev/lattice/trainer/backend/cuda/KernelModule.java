@@ -47,18 +47,27 @@ final class KernelModule {
     }
 
     /**
-     * Launches {@code kernel} with the given arguments: {@code Long} = device pointer or i64, {@code Integer},
-     * {@code Float}, {@code Double}; a null is a null pointer.
+     * Launches {@code kernel} with the given arguments: a {@link CudaTensor} or {@link CudaTensor.Ptr} (its address;
+     * its storage sets the argument's bit in the trailing mask), {@code Long} = raw device pointer or i64,
+     * {@code Integer}, {@code Float}, {@code Double}; a null is a null pointer. Every kernel's last parameter is that
+     * {@code int bf} mask (bit k set = argument k is bf16), appended here.
      */
     void launch(CUstream_st stream, String kernel, int gridX, int gridY, int block, int sharedBytes, Object... args) {
-        if (args.length > SLOTS) {
+        if (args.length + 1 > SLOTS) {
             throw new IllegalArgumentException(kernel + ": too many arguments");
         }
+        int mask = 0;
         for (int i = 0; i < args.length; i++) {
             long off = 8L * i;
             Object a = args[i];
             if (a == null) {
                 argBlock.putLong(off, 0L);
+            } else if (a instanceof CudaTensor t) {
+                argBlock.putLong(off, t.address());
+                mask |= t.isBf16() ? 1 << i : 0;
+            } else if (a instanceof CudaTensor.Ptr p) {
+                argBlock.putLong(off, p.address());
+                mask |= p.bf16() ? 1 << i : 0;
             } else if (a instanceof Long l) {
                 argBlock.putLong(off, l);
             } else if (a instanceof Integer n) {
@@ -71,6 +80,7 @@ final class KernelModule {
                 throw new IllegalArgumentException(kernel + ": unsupported argument " + a.getClass());
             }
         }
+        argBlock.putInt(8L * args.length, mask);
         if (gridX <= 0 || gridY <= 0) {
             return; // nothing to do (empty tensor)
         }

@@ -13,28 +13,28 @@
 __device__ __forceinline__ int q_offset(int h, int H, int G) { int q = H / G, g = h / q; return (g * (q + 2) + (h - g * q)) * HD; }
 __device__ __forceinline__ int k_offset(int g, int H, int G) { int q = H / G; return (g * (q + 2) + q) * HD; }
 
-extern "C" __global__ void __launch_bounds__(BQ) attention_forward(float* out, float* lse, const float* qkv, int B,
-                                                                   int T, int H, int G) {
+extern "C" __global__ void __launch_bounds__(BQ) attention_forward(void* out, float* lse, const void* qkv, int B,
+                                                                   int T, int H, int G, int bf) {
     __shared__ float ks[BK][HD];
     __shared__ float vs[BK][HD];
     const int row = (H + 2 * G) * HD;
     const int b = blockIdx.y / H, h = blockIdx.y % H, g = h / (H / G);
     const int qOff = q_offset(h, H, G), kOff = k_offset(g, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
+    const i64 base = (i64) b * T * row;
     const int t = blockIdx.x * BQ + threadIdx.x;
     float q[HD], acc[HD];
     float m = -INFINITY, l = 0.f;
 #pragma unroll
-    for (int j = 0; j < HD; j++) { q[j] = t < T ? base[(i64) t * row + qOff + j] : 0.f; acc[j] = 0.f; }
+    for (int j = 0; j < HD; j++) { q[j] = t < T ? LD(qkv, base + (i64) t * row + qOff + j, 2) : 0.f; acc[j] = 0.f; }
     const int lastQuery = min(T - 1, (int) blockIdx.x * BQ + BQ - 1);
     for (int k0 = 0; k0 <= lastQuery; k0 += BK) {
         __syncthreads();
         for (int idx = threadIdx.x; idx < BK * HD; idx += BQ) {
             int kk = idx / HD, j = idx % HD, key = k0 + kk;
             bool in = key < T;
-            ks[kk][j] = in ? base[(i64) key * row + kOff + j] : 0.f;
-            vs[kk][j] = in ? base[(i64) key * row + vOff + j] : 0.f;
+            ks[kk][j] = in ? LD(qkv, base + (i64) key * row + kOff + j, 2) : 0.f;
+            vs[kk][j] = in ? LD(qkv, base + (i64) key * row + vOff + j, 2) : 0.f;
         }
         __syncthreads();
         if (t >= T || k0 > t) continue;
@@ -63,16 +63,16 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_forward(float* out, f
     }
     if (t < T) {
         const float inv = 1.f / l;
-        float* o = out + ((i64) b * T + t) * H * HD + h * HD;
+        const i64 o = ((i64) b * T + t) * H * HD + h * HD;
 #pragma unroll
-        for (int j = 0; j < HD; j++) o[j] = acc[j] * inv;
+        for (int j = 0; j < HD; j++) ST(out, o + j, 0, acc[j] * inv);
         lse[((i64) b * H + h) * T + t] = m + logf(l);
     }
 }
 
 // D[b, h, t] = sum_j dout[b, t, h, j] * out[b, t, h, j] (the softmax backward's row term).
-extern "C" __global__ void attention_backward_dot(float* D, const float* dout, const float* out, int B, int T,
-                                                  int H) {
+extern "C" __global__ void attention_backward_dot(float* D, const void* dout, const void* out, int B, int T,
+                                                  int H, int bf) {
     i64 total = (i64) B * H * T;
     GRID_STRIDE(i, total) {
         int t = (int) (i % T);
@@ -80,29 +80,30 @@ extern "C" __global__ void attention_backward_dot(float* D, const float* dout, c
         int h = (int) (bh % H), b = (int) (bh / H);
         const i64 o = ((i64) b * T + t) * H * HD + h * HD;
         float s = 0.f;
-        for (int j = 0; j < HD; j++) s += dout[o + j] * out[o + j];
+        for (int j = 0; j < HD; j++) s += LD(dout, o + j, 1) * LD(out, o + j, 2);
         D[i] = s;
     }
 }
 
 // dQ: one thread per query row; keys and values stream through shared memory. Writes the q slots of dqkv.
-extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dq(float* dqkv, const float* dout,
-                                                                       const float* qkv, const float* lse,
-                                                                       const float* D, int B, int T, int H, int G) {
+extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dq(void* dqkv, const void* dout,
+                                                                       const void* qkv, const float* lse,
+                                                                       const float* D, int B, int T, int H, int G,
+                                                                       int bf) {
     __shared__ float ks[BK][HD];
     __shared__ float vs[BK][HD];
     const int row = (H + 2 * G) * HD;
     const int b = blockIdx.y / H, h = blockIdx.y % H, g = h / (H / G);
     const int qOff = q_offset(h, H, G), kOff = k_offset(g, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
+    const i64 base = (i64) b * T * row;
     const int t = blockIdx.x * BQ + threadIdx.x;
     float q[HD], dO[HD], dq[HD];
     const i64 o = ((i64) b * T + t) * H * HD + h * HD;
 #pragma unroll
     for (int j = 0; j < HD; j++) {
-        q[j] = t < T ? base[(i64) t * row + qOff + j] : 0.f;
-        dO[j] = t < T ? dout[o + j] : 0.f;
+        q[j] = t < T ? LD(qkv, base + (i64) t * row + qOff + j, 2) : 0.f;
+        dO[j] = t < T ? LD(dout, o + j, 1) : 0.f;
         dq[j] = 0.f;
     }
     const float L = t < T ? lse[((i64) b * H + h) * T + t] : 0.f;
@@ -113,8 +114,8 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dq(float* dq
         for (int idx = threadIdx.x; idx < BK * HD; idx += BQ) {
             int kk = idx / HD, j = idx % HD, key = k0 + kk;
             bool in = key < T;
-            ks[kk][j] = in ? base[(i64) key * row + kOff + j] : 0.f;
-            vs[kk][j] = in ? base[(i64) key * row + vOff + j] : 0.f;
+            ks[kk][j] = in ? LD(qkv, base + (i64) key * row + kOff + j, 2) : 0.f;
+            vs[kk][j] = in ? LD(qkv, base + (i64) key * row + vOff + j, 2) : 0.f;
         }
         __syncthreads();
         if (t >= T || k0 > t) continue;
@@ -130,17 +131,18 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dq(float* dq
         }
     }
     if (t < T) {
-        float* dst = dqkv + ((i64) b * T + t) * row + qOff;
+        const i64 dst = ((i64) b * T + t) * row + qOff;
 #pragma unroll
-        for (int j = 0; j < HD; j++) dst[j] = dq[j];
+        for (int j = 0; j < HD; j++) ST(dqkv, dst + j, 0, dq[j]);
     }
 }
 
 // dK, dV: one thread per key row of kv group g; the group's query heads (in order) and their queries >= the key
 // stream through shared memory. Writes the k and v slots of dqkv.
-extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dkv(float* dqkv, const float* dout,
-                                                                        const float* qkv, const float* lse,
-                                                                        const float* D, int B, int T, int H, int G) {
+extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dkv(void* dqkv, const void* dout,
+                                                                        const void* qkv, const float* lse,
+                                                                        const float* D, int B, int T, int H, int G,
+                                                                        int bf) {
     __shared__ float qs[BK][HD];
     __shared__ float dos[BK][HD];
     __shared__ float ls[BK];
@@ -149,13 +151,13 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dkv(float* d
     const int b = blockIdx.y / G, g = blockIdx.y % G, qh = H / G;
     const int kOff = k_offset(g, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
+    const i64 base = (i64) b * T * row;
     const int key = blockIdx.x * BQ + threadIdx.x;
     float k[HD], v[HD], dk[HD], dv[HD];
 #pragma unroll
     for (int j = 0; j < HD; j++) {
-        k[j] = key < T ? base[(i64) key * row + kOff + j] : 0.f;
-        v[j] = key < T ? base[(i64) key * row + vOff + j] : 0.f;
+        k[j] = key < T ? LD(qkv, base + (i64) key * row + kOff + j, 2) : 0.f;
+        v[j] = key < T ? LD(qkv, base + (i64) key * row + vOff + j, 2) : 0.f;
         dk[j] = 0.f;
         dv[j] = 0.f;
     }
@@ -168,8 +170,8 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dkv(float* d
             for (int idx = threadIdx.x; idx < BK * HD; idx += BQ) {
                 int qq = idx / HD, j = idx % HD, t = q0 + qq;
                 bool in = t < T;
-                qs[qq][j] = in ? base[(i64) t * row + qOff + j] : 0.f;
-                dos[qq][j] = in ? dout[((i64) b * T + t) * H * HD + h * HD + j] : 0.f;
+                qs[qq][j] = in ? LD(qkv, base + (i64) t * row + qOff + j, 2) : 0.f;
+                dos[qq][j] = in ? LD(dout, ((i64) b * T + t) * H * HD + h * HD + j, 1) : 0.f;
             }
             for (int qq = threadIdx.x; qq < BK; qq += BQ) {
                 int t = q0 + qq;
@@ -191,8 +193,8 @@ extern "C" __global__ void __launch_bounds__(BQ) attention_backward_dkv(float* d
         }
     }
     if (key < T) {
-        float* dst = dqkv + ((i64) b * T + key) * row;
+        const i64 dst = ((i64) b * T + key) * row;
 #pragma unroll
-        for (int j = 0; j < HD; j++) { dst[kOff + j] = dk[j]; dst[vOff + j] = dv[j]; }
+        for (int j = 0; j < HD; j++) { ST(dqkv, dst + kOff + j, 0, dk[j]); ST(dqkv, dst + vOff + j, 0, dv[j]); }
     }
 }

@@ -6,15 +6,9 @@
 #define TC_ROWS 64
 #define TC_LD (HD + 8) /* padded bf16 row: conflict-free fragment loads */
 
-typedef unsigned short bf16_t;
 typedef unsigned int u32;
 
-__device__ __forceinline__ bf16_t to_bf16(float x) {
-    u32 u = __float_as_uint(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16_t) 0x7fc0;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (bf16_t) (u >> 16);
-}
+__device__ __forceinline__ bf16_t to_bf16(float x) { return f2bf(x); }
 
 // Two values as the 32-bit operand register: the lower column in the low half.
 __device__ __forceinline__ u32 pack2(float lo, float hi) { return (u32) to_bf16(lo) | ((u32) to_bf16(hi) << 16); }
@@ -29,40 +23,49 @@ __device__ __forceinline__ void mma16816(float* c, const u32* a, u32 b0, u32 b1)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Rows [row0, row0+64) of one head slot (column offset off, row stride `stride` floats) into shared bf16 [64][TC_LD];
-// rows >= T are zero. 128 threads, 16-byte loads, the loop unrolled so every load is in flight at once (a rolled
-// load-convert-store loop waits out the memory latency once per element and made these kernels latency-bound).
-__device__ __forceinline__ void tile_to_shared(bf16_t (*dst)[TC_LD], const float* src, i64 stride, int off, int row0,
-                                               int T) {
+// Rows [row0, row0+64) of one head slot (element base + row * stride + off) into shared bf16 [64][TC_LD]; rows >= T
+// are zero; srcBf says the source's storage. 128 threads, 16-byte (fp32) or 8-byte (bf16) loads, the loop unrolled
+// so every load is in flight at once (a rolled load-convert-store loop waits out the memory latency once per element
+// and made these kernels latency-bound).
+__device__ __forceinline__ void tile_to_shared(bf16_t (*dst)[TC_LD], const void* src, bool srcBf, i64 base,
+                                               i64 stride, int off, int row0, int T) {
     const int perRow = HD / 4;
 #pragma unroll
     for (int it = 0; it < TC_ROWS * perRow / 128; it++) {
         int idx = it * 128 + threadIdx.x;
         int r = idx / perRow, c = (idx % perRow) * 4, row = row0 + r;
-        float4 v;
-        v.x = v.y = v.z = v.w = 0.f;
-        if (row < T) v = *(const float4*) (src + (i64) row * stride + off + c);
+        i64 e = base + (i64) row * stride + off + c;
         uint2 packed;
-        packed.x = pack2(v.x, v.y);
-        packed.y = pack2(v.z, v.w);
+        packed.x = packed.y = 0u;
+        if (row < T) {
+            if (srcBf) {
+                packed = *(const uint2*) ((const bf16_t*) src + e);
+            } else {
+                float4 v = *(const float4*) ((const float*) src + e);
+                packed.x = pack2(v.x, v.y);
+                packed.y = pack2(v.z, v.w);
+            }
+        }
         *(uint2*) &dst[r][c] = packed;
     }
 }
 
 // The A fragments (16 x HD, row-major) of rows [r0, r0+16) of a head slot, straight from global memory.
-__device__ __forceinline__ void load_a_rows(u32 (*a)[4], const float* src, i64 stride, int off, int r0, int T) {
+__device__ __forceinline__ void load_a_rows(u32 (*a)[4], const void* src, bool srcBf, i64 base, i64 stride, int off,
+                                            int r0, int T) {
     const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
     const int ra = r0 + g, rb = r0 + g + 8;
+    const int bf = srcBf ? 1 : 0; // for LD's bit 0
 #pragma unroll
     for (int ks = 0; ks < HD / 16; ks++) {
         int c = ks * 16 + 2 * t;
-        const float* pa = src + (i64) ra * stride + off + c;
-        const float* pb = src + (i64) rb * stride + off + c;
+        i64 pa = base + (i64) ra * stride + off + c;
+        i64 pb = base + (i64) rb * stride + off + c;
         bool ina = ra < T, inb = rb < T;
-        a[ks][0] = ina ? pack2(pa[0], pa[1]) : 0u;
-        a[ks][1] = inb ? pack2(pb[0], pb[1]) : 0u;
-        a[ks][2] = ina ? pack2(pa[8], pa[9]) : 0u;
-        a[ks][3] = inb ? pack2(pb[8], pb[9]) : 0u;
+        a[ks][0] = ina ? pack2(LD(src, pa, 0), LD(src, pa + 1, 0)) : 0u;
+        a[ks][1] = inb ? pack2(LD(src, pb, 0), LD(src, pb + 1, 0)) : 0u;
+        a[ks][2] = ina ? pack2(LD(src, pa + 8, 0), LD(src, pa + 9, 0)) : 0u;
+        a[ks][3] = inb ? pack2(LD(src, pb + 8, 0), LD(src, pb + 9, 0)) : 0u;
     }
 }
 
@@ -106,19 +109,20 @@ __device__ __forceinline__ void mma_a_by_tile(float (*acc)[4], const u32 (*a)[4]
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) attention_forward_tc(float* out, float* lse, const float* qkv, int B,
-                                                                      int T, int H, int G) {
+extern "C" __global__ void __launch_bounds__(128) attention_forward_tc(void* out, float* lse, const void* qkv, int B,
+                                                                      int T, int H, int G, int bf) {
     __shared__ bf16_t ks[TC_ROWS][TC_LD];
     __shared__ bf16_t vs[TC_ROWS][TC_LD];
     const int row = (H + 2 * G) * HD;
     const int b = blockIdx.y / H, h = blockIdx.y % H, grp = h / (H / G);
     const int qOff = q_offset(h, H, G), kOff = k_offset(grp, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
+    const i64 base = (i64) b * T * row;
+    const bool qkvBf = IS_BF(2);
     const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
     const int q0 = blockIdx.x * TC_ROWS + warp * 16;
     u32 qa[HD / 16][4];
-    load_a_rows(qa, base, row, qOff, q0, T);
+    load_a_rows(qa, qkv, qkvBf, base, row, qOff, q0, T);
     float o[HD / 8][4];
 #pragma unroll
     for (int dt = 0; dt < HD / 8; dt++) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
@@ -126,8 +130,8 @@ extern "C" __global__ void __launch_bounds__(128) attention_forward_tc(float* ou
     const int lastQuery = min(T - 1, (int) blockIdx.x * TC_ROWS + TC_ROWS - 1);
     for (int kt = 0; kt <= lastQuery; kt += TC_ROWS) {
         __syncthreads();
-        tile_to_shared(ks, base, row, kOff, kt, T);
-        tile_to_shared(vs, base, row, vOff, kt, T);
+        tile_to_shared(ks, qkv, qkvBf, base, row, kOff, kt, T);
+        tile_to_shared(vs, qkv, qkvBf, base, row, vOff, kt, T);
         __syncthreads();
         if (kt > q0 + 15) continue; // every key of the tile is after this warp's queries
         float s[8][4];
@@ -182,34 +186,35 @@ extern "C" __global__ void __launch_bounds__(128) attention_forward_tc(float* ou
         int query = q0 + g + i * 8;
         if (query >= T) continue;
         float inv = 1.f / l[i];
-        float* dst = out + ((i64) b * T + query) * H * HD + h * HD;
+        const i64 dst = ((i64) b * T + query) * H * HD + h * HD;
 #pragma unroll
         for (int dt = 0; dt < HD / 8; dt++) {
-            dst[dt * 8 + 2 * t] = o[dt][2 * i] * inv;
-            dst[dt * 8 + 2 * t + 1] = o[dt][2 * i + 1] * inv;
+            ST(out, dst + dt * 8 + 2 * t, 0, o[dt][2 * i] * inv);
+            ST(out, dst + dt * 8 + 2 * t + 1, 0, o[dt][2 * i + 1] * inv);
         }
         if (t == 0) lse[((i64) b * H + h) * T + query] = m[i] + logf(l[i]);
     }
 }
 
 // dQ: a warp's 16 queries against key/value tiles; dS = P (dP - D) scale, dQ = dS K. Writes the q slots of dqkv.
-extern "C" __global__ void __launch_bounds__(128) attention_backward_dq_tc(float* dqkv, const float* dout,
-                                                                          const float* qkv, const float* lse,
+extern "C" __global__ void __launch_bounds__(128) attention_backward_dq_tc(void* dqkv, const void* dout,
+                                                                          const void* qkv, const float* lse,
                                                                           const float* D, int B, int T, int H,
-                                                                          int G) {
+                                                                          int G, int bf) {
     __shared__ bf16_t ks[TC_ROWS][TC_LD];
     __shared__ bf16_t vs[TC_ROWS][TC_LD];
     const int row = (H + 2 * G) * HD;
     const int b = blockIdx.y / H, h = blockIdx.y % H, grp = h / (H / G);
     const int qOff = q_offset(h, H, G), kOff = k_offset(grp, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
-    const float* dbase = dout + (i64) b * T * H * HD;
+    const i64 base = (i64) b * T * row;
+    const i64 dbase = (i64) b * T * H * HD;
+    const bool qkvBf = IS_BF(2), doutBf = IS_BF(1);
     const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
     const int q0 = blockIdx.x * TC_ROWS + warp * 16;
     u32 qa[HD / 16][4], da[HD / 16][4];
-    load_a_rows(qa, base, row, qOff, q0, T);
-    load_a_rows(da, dbase, (i64) H * HD, h * HD, q0, T);
+    load_a_rows(qa, qkv, qkvBf, base, row, qOff, q0, T);
+    load_a_rows(da, dout, doutBf, dbase, (i64) H * HD, h * HD, q0, T);
     float L[2], Dr[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -223,8 +228,8 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dq_tc(float
     const int lastQuery = min(T - 1, (int) blockIdx.x * TC_ROWS + TC_ROWS - 1);
     for (int kt = 0; kt <= lastQuery; kt += TC_ROWS) {
         __syncthreads();
-        tile_to_shared(ks, base, row, kOff, kt, T);
-        tile_to_shared(vs, base, row, vOff, kt, T);
+        tile_to_shared(ks, qkv, qkvBf, base, row, kOff, kt, T);
+        tile_to_shared(vs, qkv, qkvBf, base, row, vOff, kt, T);
         __syncthreads();
         if (kt > q0 + 15) continue;
         float s[8][4], dp[8][4];
@@ -247,21 +252,21 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dq_tc(float
     for (int i = 0; i < 2; i++) {
         int query = q0 + g + i * 8;
         if (query >= T) continue;
-        float* dst = dqkv + ((i64) b * T + query) * row + qOff;
+        const i64 dst = ((i64) b * T + query) * row + qOff;
 #pragma unroll
         for (int dt = 0; dt < HD / 8; dt++) {
-            dst[dt * 8 + 2 * t] = dq[dt][2 * i];
-            dst[dt * 8 + 2 * t + 1] = dq[dt][2 * i + 1];
+            ST(dqkv, dst + dt * 8 + 2 * t, 0, dq[dt][2 * i]);
+            ST(dqkv, dst + dt * 8 + 2 * t + 1, 0, dq[dt][2 * i + 1]);
         }
     }
 }
 
 // dK, dV: a warp's 16 keys of kv group g against tiles of queries (and their dO) of each query head of the group;
 // dV = P^T dO, dK = dS^T Q. Writes the k and v slots of dqkv.
-extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv_tc(float* dqkv, const float* dout,
-                                                                           const float* qkv, const float* lse,
+extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv_tc(void* dqkv, const void* dout,
+                                                                           const void* qkv, const float* lse,
                                                                            const float* D, int B, int T, int H,
-                                                                           int G) {
+                                                                           int G, int bf) {
     __shared__ bf16_t qs[TC_ROWS][TC_LD];
     __shared__ bf16_t dos[TC_ROWS][TC_LD];
     __shared__ float ls[TC_ROWS];
@@ -270,13 +275,14 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv_tc(floa
     const int b = blockIdx.y / G, grp = blockIdx.y % G, qh = H / G;
     const int kOff = k_offset(grp, H, G), vOff = kOff + HD;
     const float scale = 1.0f / sqrtf((float) HD);
-    const float* base = qkv + (i64) b * T * row;
-    const float* dbase = dout + (i64) b * T * H * HD;
+    const i64 base = (i64) b * T * row;
+    const i64 dbase = (i64) b * T * H * HD;
+    const bool qkvBf = IS_BF(2), doutBf = IS_BF(1);
     const int warp = threadIdx.x >> 5, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
     const int k0 = blockIdx.x * TC_ROWS + warp * 16;
     u32 ka[HD / 16][4], va[HD / 16][4];
-    load_a_rows(ka, base, row, kOff, k0, T);
-    load_a_rows(va, base, row, vOff, k0, T);
+    load_a_rows(ka, qkv, qkvBf, base, row, kOff, k0, T);
+    load_a_rows(va, qkv, qkvBf, base, row, vOff, k0, T);
     float dk[HD / 8][4], dv[HD / 8][4];
 #pragma unroll
     for (int dt = 0; dt < HD / 8; dt++) {
@@ -288,8 +294,8 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv_tc(floa
         const int qOff = q_offset(h, H, G);
         for (int qt = blockIdx.x * TC_ROWS; qt < T; qt += TC_ROWS) {
             __syncthreads();
-            tile_to_shared(qs, base, row, qOff, qt, T);
-            tile_to_shared(dos, dbase, (i64) H * HD, h * HD, qt, T);
+            tile_to_shared(qs, qkv, qkvBf, base, row, qOff, qt, T);
+            tile_to_shared(dos, dout, doutBf, dbase, (i64) H * HD, h * HD, qt, T);
             for (int i = threadIdx.x; i < TC_ROWS; i += blockDim.x) {
                 int query = qt + i;
                 ls[i] = query < T ? lse[((i64) b * H + h) * T + query] : 0.f;
@@ -321,13 +327,13 @@ extern "C" __global__ void __launch_bounds__(128) attention_backward_dkv_tc(floa
     for (int i = 0; i < 2; i++) {
         int key = k0 + g + i * 8;
         if (key >= T) continue;
-        float* dst = dqkv + ((i64) b * T + key) * row;
+        const i64 dst = ((i64) b * T + key) * row;
 #pragma unroll
         for (int dt = 0; dt < HD / 8; dt++) {
-            dst[kOff + dt * 8 + 2 * t] = dk[dt][2 * i];
-            dst[kOff + dt * 8 + 2 * t + 1] = dk[dt][2 * i + 1];
-            dst[vOff + dt * 8 + 2 * t] = dv[dt][2 * i];
-            dst[vOff + dt * 8 + 2 * t + 1] = dv[dt][2 * i + 1];
+            ST(dqkv, dst + kOff + dt * 8 + 2 * t, 0, dk[dt][2 * i]);
+            ST(dqkv, dst + kOff + dt * 8 + 2 * t + 1, 0, dk[dt][2 * i + 1]);
+            ST(dqkv, dst + vOff + dt * 8 + 2 * t, 0, dv[dt][2 * i]);
+            ST(dqkv, dst + vOff + dt * 8 + 2 * t + 1, 0, dv[dt][2 * i + 1]);
         }
     }
 }

@@ -1,79 +1,80 @@
 // CPU references: CrossEntropyKernels (whole vocabulary on one rank), VocabParallelKernels (a vocabulary shard).
 // One block per row. The softmax is never stored: the backward recomputes exp(logit - lse) from the saved lse.
+// Logits and their gradient may be bf16 (LD/ST); losses, lse and the statistics are fp32.
 
 // losses[r] = lse - logits[r, target]; lse saved. Columns >= V (padding) are masked out.
-extern "C" __global__ void cross_entropy_forward(float* losses, float* lse, const float* logits, const int* targets,
-                                                 int N, int V, int Vp) {
+extern "C" __global__ void cross_entropy_forward(float* losses, float* lse, const void* logits, const int* targets,
+                                                 int N, int V, int Vp, int bf) {
     int r = blockIdx.x;
     if (r >= N) return;
-    const float* x = logits + (i64) r * Vp;
+    const i64 x0 = (i64) r * Vp;
     float m = -INFINITY;
-    for (int c = threadIdx.x; c < V; c += blockDim.x) m = fmaxf(m, x[c]);
+    for (int c = threadIdx.x; c < V; c += blockDim.x) m = fmaxf(m, LD(logits, x0 + c, 2));
     m = block_max(m);
     float s = 0.f;
-    for (int c = threadIdx.x; c < V; c += blockDim.x) s += expf(x[c] - m);
+    for (int c = threadIdx.x; c < V; c += blockDim.x) s += expf(LD(logits, x0 + c, 2) - m);
     s = block_sum(s);
     if (threadIdx.x == 0) {
         float l = m + logf(s);
         lse[r] = l;
-        losses[r] = l - x[targets[r]];
+        losses[r] = l - LD(logits, x0 + targets[r], 2);
     }
 }
 
 // dlogits = (softmax - onehot) * dlosses[r]; padding columns 0. WRITTEN.
-extern "C" __global__ void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                                                  const int* targets, const float* dlosses, int N, int V, int Vp) {
+extern "C" __global__ void cross_entropy_backward(void* dlogits, const void* logits, const float* lse,
+                                                  const int* targets, const float* dlosses, int N, int V, int Vp,
+                                                  int bf) {
     int r = blockIdx.x;
     if (r >= N) return;
-    const float* x = logits + (i64) r * Vp;
-    float* d = dlogits + (i64) r * Vp;
+    const i64 x0 = (i64) r * Vp;
     float w = dlosses[r], l = lse[r];
     int tgt = targets[r];
     for (int c = threadIdx.x; c < Vp; c += blockDim.x) {
         float v = 0.f;
-        if (w != 0.f && c < V) v = (expf(x[c] - l) - (c == tgt ? 1.f : 0.f)) * w;
-        d[c] = v;
+        if (w != 0.f && c < V) v = (expf(LD(logits, x0 + c, 1) - l) - (c == tgt ? 1.f : 0.f)) * w;
+        ST(dlogits, x0 + c, 0, v);
     }
 }
 
-extern "C" __global__ void logits_row_max(float* mx, const float* logits, int rows, int cols, int valid) {
+extern "C" __global__ void logits_row_max(float* mx, const void* logits, int rows, int cols, int valid, int bf) {
     int r = blockIdx.x;
     if (r >= rows) return;
     float m = -INFINITY;
-    for (int c = threadIdx.x; c < valid; c += blockDim.x) m = fmaxf(m, logits[(i64) r * cols + c]);
+    for (int c = threadIdx.x; c < valid; c += blockDim.x) m = fmaxf(m, LD(logits, (i64) r * cols + c, 1));
     m = block_max(m);
     if (threadIdx.x == 0) mx[r] = m;
 }
 
-extern "C" __global__ void logits_row_sum_exp(float* sum, const float* logits, const float* mx, int rows, int cols,
-                                              int valid) {
+extern "C" __global__ void logits_row_sum_exp(float* sum, const void* logits, const float* mx, int rows, int cols,
+                                              int valid, int bf) {
     int r = blockIdx.x;
     if (r >= rows) return;
     float m = mx[r], s = 0.f;
-    for (int c = threadIdx.x; c < valid; c += blockDim.x) s += expf(logits[(i64) r * cols + c] - m);
+    for (int c = threadIdx.x; c < valid; c += blockDim.x) s += expf(LD(logits, (i64) r * cols + c, 1) - m);
     s = block_sum(s);
     if (threadIdx.x == 0) sum[r] = s;
 }
 
-extern "C" __global__ void logits_target(float* out, const float* logits, const int* targets, int start, int rows,
-                                         int cols, int valid) {
+extern "C" __global__ void logits_target(float* out, const void* logits, const int* targets, int start, int rows,
+                                         int cols, int valid, int bf) {
     int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows) return;
     int local = targets[r] - start;
-    out[r] = (local >= 0 && local < valid) ? logits[(i64) r * cols + local] : 0.f;
+    out[r] = (local >= 0 && local < valid) ? LD(logits, (i64) r * cols + local, 1) : 0.f;
 }
 
 // A vocabulary shard's gradient from the global lse: exp(logit - lse) * w, minus w at the target if it is here.
-extern "C" __global__ void vocab_parallel_ce_backward(float* dlogits, const float* logits, const float* lse,
+extern "C" __global__ void vocab_parallel_ce_backward(void* dlogits, const void* logits, const float* lse,
                                                       const int* targets, const float* dlosses, int start, int rows,
-                                                      int cols, int valid) {
+                                                      int cols, int valid, int bf) {
     int r = blockIdx.x;
     if (r >= rows) return;
     float w = dlosses[r], l = lse[r];
     int local = targets[r] - start;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float v = 0.f;
-        if (w != 0.f && c < valid) v = expf(logits[(i64) r * cols + c] - l) * w - (c == local ? w : 0.f);
-        dlogits[(i64) r * cols + c] = v;
+        if (w != 0.f && c < valid) v = expf(LD(logits, (i64) r * cols + c, 1) - l) * w - (c == local ? w : 0.f);
+        ST(dlogits, (i64) r * cols + c, 0, v);
     }
 }

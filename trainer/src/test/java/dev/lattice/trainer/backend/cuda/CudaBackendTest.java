@@ -151,6 +151,11 @@ class CudaBackendTest {
         Tensor c = cpu.fromHost(a, a.length);
         assertEquals(cpu.sumOfSquares(c), gpu.sumOfSquares(g), 1e-9 * cpu.sumOfSquares(c));
         assertEquals(cpu.sumOfSquares(c, 33, 4000), gpu.sumOfSquares(g, 33, 4000), 1e-9 * cpu.sumOfSquares(c));
+        Tensor h = gpu.fromHost(b, b.length);
+        double[] each = {gpu.sumOfSquares(g), gpu.sumOfSquares(h)};
+        double[] batched = gpu.sumsOfSquares(java.util.List.of(g, h));
+        assertEquals(each[0], batched[0], 0.0, "one wait for many tensors, the same sums");
+        assertEquals(each[1], batched[1], 0.0);
         assertFalse(gpu.hasNonFinite(g));
         float[] bad = a.clone();
         bad[777] = Float.NaN;
