@@ -79,11 +79,16 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         for (RankReport other : reports) {
             String difference = reports[0].differenceFrom(other);
             if (difference != null) {
-                throw new IllegalStateException("rank " + rank + ": the ranks disagree, " + difference);
+                throw new RankSetupException("rank " + rank + ": the ranks disagree, " + difference);
             }
         }
-        RankReport.checkProblems(reports);
-        DeviceAssignment.checkDistinct(Arrays.stream(reports).map(RankReport::placement).toArray(String[]::new));
+        try {
+            RankReport.checkProblems(reports);
+            DeviceAssignment.checkDistinct(Arrays.stream(reports).map(RankReport::placement)
+                    .toArray(String[]::new));
+        } catch (IllegalStateException | IllegalArgumentException e) {
+            throw new RankSetupException(e.getMessage(), e);
+        }
         PrintStream quiet = new PrintStream(java.io.OutputStream.nullOutputStream());
         // the last rank holds the loss; its log lines stream to the driver while it trains
         PrintStream log = rank != world - 1 ? null
@@ -111,6 +116,9 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
         }
         // everyone learns whether rank 0 succeeded, the id of the world to join and the NCCL ids
         String first = ctx.allGather(status)[0];
+        if (failure instanceof IllegalArgumentException || failure instanceof IllegalStateException) {
+            throw new RankSetupException("rank 0 could not prepare the run: " + failure.getMessage(), failure);
+        }
         if (failure instanceof RuntimeException re) {
             throw re;
         }
@@ -118,7 +126,7 @@ final class RankTask implements Function1<Iterator<Integer>, Iterator<String>>, 
             throw (Error) failure;
         }
         if (!first.startsWith(OK)) {
-            throw new IllegalStateException(first);
+            throw new RankSetupException(first);
         }
         String payload = first.substring(OK.length());
         Map<String, byte[]> ncclIds = null;

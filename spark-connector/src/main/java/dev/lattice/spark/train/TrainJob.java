@@ -146,6 +146,9 @@ public final class TrainJob {
                 return;
             } catch (Exception e) { // SparkException is checked in Java but thrown undeclared by Scala
                 progress.drain();
+                if (RankSetupException.in(e)) { // a restart would fail the same way
+                    throw new IllegalStateException("training cannot start (not restarting): " + rootMessage(e), e);
+                }
                 if (attempt < job.maxRestarts()) {
                     out.println(" > attempt " + (attempt + 1) + " failed: " + rootMessage(e) + "; restarting"
                             + (o.save != null ? " from the last checkpoint in " + o.save : " from scratch (no --save)")
