@@ -88,9 +88,19 @@ public interface Backend extends AutoCloseable {
      * gradients instead of one per tensor on the GPU.
      */
     default double[] sumsOfSquares(java.util.List<Tensor> xs) {
+        long[] offsets = new long[xs.size()];
+        long[] counts = new long[xs.size()];
+        for (int i = 0; i < counts.length; i++) {
+            counts[i] = xs.get(i).numel();
+        }
+        return sumsOfSquares(xs, offsets, counts);
+    }
+
+    /** Σ x² over {@code xs[i][offsets[i], offsets[i]+counts[i])} for each i, each as the single-range call does. */
+    default double[] sumsOfSquares(java.util.List<Tensor> xs, long[] offsets, long[] counts) {
         double[] out = new double[xs.size()];
         for (int i = 0; i < out.length; i++) {
-            out[i] = sumOfSquares(xs.get(i));
+            out[i] = sumOfSquares(xs.get(i), offsets[i], counts[i]);
         }
         return out;
     }

@@ -162,7 +162,8 @@ public final class DataParallelSync implements GradientSync {
         }
         // Squares of this rank's shards; parameters replicated over TP count on TP rank 0 only.
         boolean tpFirst = model.tensorParallel().rank() == 0;
-        double squares = 0;
+        java.util.List<Tensor> parts = new java.util.ArrayList<>();
+        java.util.List<long[]> ranges = new java.util.ArrayList<>(); // {offset, count} in shardGrad
         for (int b = 0; b < layout.buckets().size(); b++) {
             long[] range = layout.shard(b, dp.rank());
             for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
@@ -171,10 +172,16 @@ public final class DataParallelSync implements GradientSync {
                     continue;
                 }
                 if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
-                    squares += be.sumOfSquares(shardGrad, shardOffsets[b] + (seg.flatOffset() - range[0]),
-                            seg.count());
+                    parts.add(shardGrad);
+                    ranges.add(new long[] {shardOffsets[b] + (seg.flatOffset() - range[0]), seg.count()});
                 }
             }
+        }
+        double squares = 0;
+        // one wait for every segment (in the same order as before, so the sum is unchanged)
+        for (double sq : be.sumsOfSquares(parts, ranges.stream().mapToLong(r -> r[0]).toArray(),
+                ranges.stream().mapToLong(r -> r[1]).toArray())) {
+            squares += sq;
         }
         double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.pipeline().pipeline(),
                 dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(), sum(squares))));

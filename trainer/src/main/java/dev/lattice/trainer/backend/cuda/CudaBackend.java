@@ -423,7 +423,7 @@ public final class CudaBackend implements Backend {
 
     /** Every tensor's partials into one buffer, one copy and one wait; the same sums as one call per tensor. */
     @Override
-    public double[] sumsOfSquares(List<Tensor> xs) {
+    public double[] sumsOfSquares(List<Tensor> xs, long[] offsets, long[] counts) {
         onDevice();
         double[] out = new double[xs.size()];
         if (xs.isEmpty()) {
@@ -432,9 +432,8 @@ public final class CudaBackend implements Backend {
         long partial = allocator.allocate(8L * SUM_BLOCKS * xs.size());
         try {
             for (int i = 0; i < xs.size(); i++) {
-                Tensor x = xs.get(i);
                 kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0, partial + 8L * SUM_BLOCKS * i,
-                        p(x), x.numel());
+                        c(xs.get(i)).at(offsets[i]), counts[i]);
             }
             DoublePointer host = new DoublePointer((long) SUM_BLOCKS * xs.size());
             Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS * xs.size(),

@@ -156,6 +156,9 @@ class CudaBackendTest {
         double[] batched = gpu.sumsOfSquares(java.util.List.of(g, h));
         assertEquals(each[0], batched[0], 0.0, "one wait for many tensors, the same sums");
         assertEquals(each[1], batched[1], 0.0);
+        double[] ranged = gpu.sumsOfSquares(java.util.List.of(g, h), new long[] {33, 7}, new long[] {4000, 100});
+        assertEquals(gpu.sumOfSquares(g, 33, 4000), ranged[0], 0.0);
+        assertEquals(gpu.sumOfSquares(h, 7, 100), ranged[1], 0.0);
         assertFalse(gpu.hasNonFinite(g));
         float[] bad = a.clone();
         bad[777] = Float.NaN;
