@@ -42,10 +42,12 @@ final class DeepSpeedConfig {
         } else if (gbs == null && accum != null && !explicit.contains("--global-batch-size")) {
             o.globalBatchSize = accum * o.microBatchSize;
         }
-        if (gbs != null && accum != null && mbs != null && gbs != mbs * accum) {
+        // DeepSpeed's rule: train_batch_size = micro-batch × accumulation steps × data-parallel size
+        int dp = Math.max(1, o.worldSize / Math.max(1, o.tensorParallel * o.pipelineParallel));
+        if (gbs != null && accum != null && mbs != null && gbs != mbs * accum * dp) {
             throw new IllegalArgumentException("--config " + file + ": train_batch_size " + gbs
                     + " != train_micro_batch_size_per_gpu " + mbs + " × gradient_accumulation_steps " + accum
-                    + " on one GPU");
+                    + " × data-parallel size " + dp);
         }
         Double clip = doubleKey(root, "gradient_clipping", file);
         fill(explicit, "--clip-grad", clip, v -> o.clipGrad = v);

@@ -61,8 +61,8 @@ public final class TrainCommand {
         TrainOptions o = new TrainOptions();
         CommandLine cl = new CommandLine(o).setOverwrittenOptionsAllowed(true); // as argparse: the last wins
         try {
-            cl.parseArgs(args);
-        } catch (CommandLine.ParameterException e) {
+            cl.parseArgs(Presets.expand(args));
+        } catch (CommandLine.ParameterException | IllegalArgumentException e) {
             err.println("lattice train: " + e.getMessage());
             cl.usage(err);
             return 2;
@@ -73,7 +73,12 @@ public final class TrainCommand {
         }
         Set<String> explicit = new HashSet<>();
         cl.getParseResult().matchedOptions().forEach(opt -> explicit.add(opt.longestName()));
+        explicit.removeAll(Presets.presetOnlyFlags(args));
         try {
+            if (o.dryRun) {
+                dryRun(o, explicit, out);
+                return 0;
+            }
             run(o, explicit, out);
             return 0;
         } catch (IllegalArgumentException | IllegalStateException | IOException
@@ -82,6 +87,40 @@ public final class TrainCommand {
             err.println("lattice train: " + e.getMessage());
             return e instanceof IOException ? 1 : 2;
         }
+    }
+
+    /**
+     * {@code --dry-run}: the checks that need no data or devices (a --config file, precision, layout, the model's
+     * split over TP), then the plan {@code lattice plan} prints.
+     */
+    static void dryRun(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+        if (o.config != null) {
+            DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
+            if (extras.precision().equals("bf16") && !explicit.contains("--bf16")) {
+                o.bf16 = true;
+            }
+            if (!explicit.contains("--zero-stage")) { // as prepare(): the file's ZeRO stage unless typed
+                o.zeroStage = extras.zeroStage();
+                o.useDistributedOptimizer = false;
+            }
+        }
+        if (o.bf16 && o.fp16) {
+            throw new IllegalArgumentException("--bf16 and --fp16 exclude each other");
+        }
+        Devices.cuda(o); // a valid --devices value
+        int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize;
+        if (gbs % o.microBatchSize != 0) {
+            throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
+                    + " --micro-batch-size " + o.microBatchSize);
+        }
+        Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
+        if (gbs % (o.microBatchSize * topology.dp()) != 0) {
+            throw new IllegalArgumentException("--global-batch-size " + gbs + " must be a multiple of"
+                    + " --micro-batch-size " + o.microBatchSize + " × data-parallel size " + topology.dp());
+        }
+        PlanCommand.print(o, out);
+        out.println(" > dry run: flags valid; no data read, nothing trained (data: " + String.join(", ", o.dataPath)
+                + ")");
     }
 
     /** The whole run; returns the final state. */
@@ -95,9 +134,10 @@ public final class TrainCommand {
     public static Parsed parse(String[] args) {
         TrainOptions o = new TrainOptions();
         CommandLine cl = new CommandLine(o).setOverwrittenOptionsAllowed(true);
-        cl.parseArgs(args);
+        cl.parseArgs(Presets.expand(args));
         Set<String> explicit = new HashSet<>();
         cl.getParseResult().matchedOptions().forEach(opt -> explicit.add(opt.longestName()));
+        explicit.removeAll(Presets.presetOnlyFlags(args));
         return new Parsed(o, explicit);
     }
 

@@ -60,6 +60,13 @@ public final class TrainOptions {
             description = "Abort after this many consecutive non-finite iterations. Default: ${DEFAULT-VALUE}.")
     public int maxNanIters = 10;
 
+    @Option(names = "--preset", paramLabel = "NAME|FILE",
+            description = "A model preset (conf/presets: gpt2-124m … llama3-8b, or a preset .json); its flags come"
+                    + " first, so flags given here win.")
+    public String preset;
+    @Option(names = "--dry-run", description = "Validate the flags (and --config) and print the layout and memory"
+            + " plan; read no data, train nothing.")
+    public boolean dryRun;
     @Option(names = "--devices", defaultValue = "cpu",
             description = "cpu or cuda: where the ranks compute (cuda: one GPU per rank, NCCL between them)."
                     + " Default: ${DEFAULT-VALUE}.")
