@@ -31,6 +31,28 @@ public interface CommWorld {
     /** Releases what rank {@code rank}'s communicators hold; called when the rank ends, however it ends. */
     void closeRank(int rank);
 
+    /**
+     * {@code rank}'s position in {@code members} (its group rank), after checking that every member is a rank of a
+     * world of {@code size} and that {@code rank} is one of them.
+     */
+    static int groupRank(int rank, int[] members, String name, int size) {
+        int groupRank = -1;
+        for (int i = 0; i < members.length; i++) {
+            if (members[i] < 0 || members[i] >= size) {
+                throw new IllegalArgumentException("group " + name + " names rank " + members[i]
+                        + " outside the world of " + size);
+            }
+            if (members[i] == rank) {
+                groupRank = i;
+            }
+        }
+        if (groupRank < 0) {
+            throw new IllegalArgumentException("rank " + rank + " is not a member of group " + name
+                    + java.util.Arrays.toString(members));
+        }
+        return groupRank;
+    }
+
     /** The world ranks 0..size−1 (the members of the "world" group). */
     static int[] allRanks(int size) {
         int[] all = new int[size];

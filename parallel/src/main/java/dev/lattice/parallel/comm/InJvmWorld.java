@@ -97,20 +97,7 @@ public final class InJvmWorld implements CommWorld {
      */
     @Override
     public Communicator group(int rank, int[] members, String name) {
-        int groupRank = -1;
-        for (int i = 0; i < members.length; i++) {
-            if (members[i] < 0 || members[i] >= size) {
-                throw new IllegalArgumentException("group " + name + " names rank " + members[i]
-                        + " outside the world of " + size);
-            }
-            if (members[i] == rank) {
-                groupRank = i;
-            }
-        }
-        if (groupRank < 0) {
-            throw new IllegalArgumentException("rank " + rank + " is not a member of group " + name
-                    + Arrays.toString(members));
-        }
+        int groupRank = CommWorld.groupRank(rank, members, name, size);
         String label = name + Arrays.toString(members).replace(" ", "");
         GroupState state = groups.computeIfAbsent(label, k -> new GroupState(k, members.clone()));
         InJvmCommunicator c = new InJvmCommunicator(this, state, groupRank, rank);

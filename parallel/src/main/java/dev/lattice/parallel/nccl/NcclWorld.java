@@ -6,7 +6,6 @@ import dev.lattice.parallel.cuda.Cuda;
 import org.bytedeco.cuda.cudart.CUstream_st;
 
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -102,20 +101,7 @@ public final class NcclWorld implements CommWorld {
     @Override
     public NcclCommunicator group(int rank, int[] members, String name) {
         checkRank(rank);
-        int groupRank = -1;
-        for (int i = 0; i < members.length; i++) {
-            if (members[i] < 0 || members[i] >= size) {
-                throw new IllegalArgumentException("group " + name + " names rank " + members[i]
-                        + " outside the world of " + size);
-            }
-            if (members[i] == rank) {
-                groupRank = i;
-            }
-        }
-        if (groupRank < 0) {
-            throw new IllegalArgumentException("rank " + rank + " is not a member of group " + name
-                    + Arrays.toString(members));
-        }
+        int groupRank = CommWorld.groupRank(rank, members, name, size);
         String label = NcclGroupIds.key(name, members);
         String key = rank + "@" + label;
         NcclCommunicator existing = communicators.get(key);
