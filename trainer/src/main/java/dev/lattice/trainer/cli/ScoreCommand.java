@@ -103,9 +103,12 @@ public final class ScoreCommand {
                 if (ids.length < 2) {
                     continue;
                 }
-                if (ids.length > model.config().maxPositionEmbeddings()) {
+                // L tokens make L − 1 predictions at positions 0..L−2 (the last token is only a target)
+                if (ids.length - 1 > model.config().maxPositionEmbeddings()) {
                     throw new IllegalArgumentException(input + " line " + lineNo + ": " + ids.length
-                            + " tokens exceed the model's " + model.config().maxPositionEmbeddings() + " positions");
+                            + " tokens need " + (ids.length - 1) + " positions; the model has "
+                            + model.config().maxPositionEmbeddings() + " (at most "
+                            + (model.config().maxPositionEmbeddings() + 1) + " tokens per line)");
                 }
                 int t = ids.length - 1;
                 float[] mask = new float[t];

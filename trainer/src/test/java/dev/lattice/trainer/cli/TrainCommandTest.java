@@ -227,6 +227,23 @@ class TrainCommandTest {
                 .getAsDouble();
         assertEquals(loss, hfLoss, 1e-6, "the exported HF model scores like the checkpoint");
 
+        // 16 positions: 17 tokens make 16 predictions (as the Spark scorer counts them); 18 tokens are too many
+        Path edge = tmp.resolve("edge.jsonl");
+        String seventeen = java.util.stream.IntStream.range(0, 17).mapToObj(i -> Integer.toString(3 + i % 5))
+                .collect(java.util.stream.Collectors.joining(", "));
+        Files.write(edge, List.of("{\"input_ids\": [" + seventeen + "]}"));
+        out.reset();
+        assertEquals(0, ScoreCommand.execute(new String[] {"--checkpoint", save.toString(), "--input",
+                edge.toString()}, new java.io.PrintStream(out, true), new java.io.PrintStream(err, true)),
+                err.toString());
+        assertEquals(16, com.google.gson.JsonParser.parseString(out.toString()).getAsJsonObject().get("tokens")
+                .getAsInt());
+        Files.write(edge, List.of("{\"input_ids\": [" + seventeen + ", 3]}"));
+        err.reset();
+        assertEquals(2, ScoreCommand.execute(new String[] {"--checkpoint", save.toString(), "--input",
+                edge.toString()}, new java.io.PrintStream(out, true), new java.io.PrintStream(err, true)));
+        assertTrue(err.toString().contains("line 1: 18 tokens need 17 positions; the model has 16"), err.toString());
+
         String[] gen = {"--checkpoint", save.toString(), "--prompt", "the cat", "--max-new-tokens", "6",
                 "--temperature", "0", "--tokenizer", tok.toString()};
         out.reset();
