@@ -26,6 +26,8 @@ public final class LatticeCli {
         COMMANDS.put("score", "loss and perplexity of a checkpoint or HuggingFace model on JSONL input");
         COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
         COMMANDS.put("export-hf", "write a checkpoint as a HuggingFace model directory");
+        COMMANDS.put("bench", "the standard GPU workloads (GPT-2 124M/350M on one GPU, DP over all) and their table;"
+                + " with flags, one workload");
         COMMANDS.put("bench-cpu", "benchmark CPU training steps and GEMM [layers hidden heads seq mbs iters]");
     }
 
@@ -55,6 +57,7 @@ public final class LatticeCli {
             case "score" -> ScoreCommand.main(rest);
             case "generate" -> GenerateCommand.main(rest);
             case "export-hf" -> ExportHfCommand.main(rest);
+            case "bench" -> dev.lattice.trainer.bench.GpuBenchCommand.main(rest);
             case "bench-cpu" -> dev.lattice.trainer.bench.CpuTrainingBenchmark.main(rest);
             default -> {
                 System.err.println("lattice: unknown command '" + args[0] + "'");

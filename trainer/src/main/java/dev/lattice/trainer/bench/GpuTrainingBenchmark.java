@@ -26,7 +26,16 @@ public final class GpuTrainingBenchmark {
     private GpuTrainingBenchmark() {
     }
 
+    /** What one workload measured: total tokens/s over its GPUs, model TFLOP/s and MFU per GPU, peak GiB per GPU. */
+    public record Result(int gpus, double tokensPerSecond, double tflopsPerGpu, double mfu, double peakGiB) {
+    }
+
     public static void main(String[] args) {
+        measure(args);
+    }
+
+    /** Runs one workload (the flags above) and returns its numbers; each rank also prints its line. */
+    public static Result measure(String[] args) {
         int layers = flag(args, "--layers", 12);
         int hidden = flag(args, "--hidden", 768);
         int heads = flag(args, "--heads", 12);
@@ -69,22 +78,23 @@ public final class GpuTrainingBenchmark {
                 t.join();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                throw new IllegalStateException("interrupted while benchmarking");
             }
         }
         if (failure[0] != null) {
             throw new IllegalStateException("benchmark failed", failure[0]);
         }
+        double tokens = 0;
+        for (double[] r : results) {
+            tokens += r[0];
+        }
         if (dp > 1) {
-            double tokens = 0;
-            for (double[] r : results) {
-                tokens += r[0];
-            }
             System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1 total: %.0f tokens/s%n", dp, tokens);
         }
+        return new Result(dp, tokens, results[0][1], results[0][1] / peak, results[0][2]);
     }
 
-    /** One rank's measured steps; returns {tokens/s}. */
+    /** One rank's measured steps; returns {tokens/s, model TFLOP/s, peak GiB}. */
     private static double[] rank(ModelConfig c, int device, GemmPrecision precision, boolean recompute, int micro,
                                  int seq, int steps, int warmup, double peak,
                                  dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
@@ -162,7 +172,7 @@ public final class GpuTrainingBenchmark {
             if (world != null) {
                 world.closeRank(rank);
             }
-            return new double[] {n / median};
+            return new double[] {n / median, tflops, be.peakBytesInUse() / 1073741824.0};
         }
     }
 
