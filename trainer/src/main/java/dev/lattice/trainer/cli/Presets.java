@@ -129,8 +129,9 @@ public final class Presets {
         java.util.Set<String> fromPresets = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
-            if (a.equals("--preset") || a.startsWith("--preset=")) {
-                String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : i + 1 < args.length ? args[++i] : null;
+            if (isPreset(a)) {
+                String v = presetValue(args, i);
+                i += a.contains("=") ? 0 : 1;
                 if (v != null) {
                     for (String f : load(v).args()) {
                         if (f.startsWith("--")) {
@@ -146,14 +147,24 @@ public final class Presets {
         return fromPresets;
     }
 
+    private static boolean isPreset(String arg) {
+        return arg.equals("--preset") || arg.startsWith("--preset=");
+    }
+
+    /** The value of the --preset flag at {@code args[i]} ({@code --preset X} or {@code --preset=X}), or null. */
+    private static String presetValue(String[] args, int i) {
+        String a = args[i];
+        return a.contains("=") ? a.substring(a.indexOf('=') + 1) : i + 1 < args.length ? args[i + 1] : null;
+    }
+
     /** {@code args} with every {@code --preset X} replaced by X's flags, put first (the user's flags win). */
     public static String[] expand(String[] args) {
         List<String> front = new ArrayList<>();
         List<String> rest = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--preset") || args[i].startsWith("--preset=")) {
-                String v = args[i].contains("=") ? args[i].substring(args[i].indexOf('=') + 1)
-                        : i + 1 < args.length ? args[++i] : null;
+            if (isPreset(args[i])) {
+                String v = presetValue(args, i);
+                i += args[i].contains("=") ? 0 : 1;
                 if (v == null) {
                     throw new IllegalArgumentException("--preset needs a name or a .json file");
                 }

@@ -94,30 +94,10 @@ public final class TrainCommand {
      * split over TP), then the plan {@code lattice plan} prints.
      */
     static void dryRun(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
-        if (o.config != null) {
-            DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
-            if (extras.precision().equals("bf16") && !explicit.contains("--bf16")) {
-                o.bf16 = true;
-            }
-            if (!explicit.contains("--zero-stage")) { // as prepare(): the file's ZeRO stage unless typed
-                o.zeroStage = extras.zeroStage();
-                o.useDistributedOptimizer = false;
-            }
-        }
-        if (o.bf16 && o.fp16) {
-            throw new IllegalArgumentException("--bf16 and --fp16 exclude each other");
-        }
         Devices.cuda(o); // a valid --devices value
-        int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize;
-        if (gbs % o.microBatchSize != 0) {
-            throw new IllegalArgumentException("--global-batch-size " + gbs + " is not a multiple of"
-                    + " --micro-batch-size " + o.microBatchSize);
-        }
-        Topology topology = new Topology(o.worldSize, o.tensorParallel, 1, o.pipelineParallel);
-        if (gbs % (o.microBatchSize * topology.dp()) != 0) {
-            throw new IllegalArgumentException("--global-batch-size " + gbs + " must be a multiple of"
-                    + " --micro-batch-size " + o.microBatchSize + " × data-parallel size " + topology.dp());
-        }
+        int zero = configAndLayout(o, explicit, out).zero();
+        o.zeroStage = zero; // the plan prints the stage the run would use
+        o.useDistributedOptimizer = false;
         PlanCommand.print(o, out);
         out.println(" > dry run: flags valid; no data read, nothing trained (data: " + String.join(", ", o.dataPath)
                 + ")");
@@ -145,11 +125,16 @@ public final class TrainCommand {
     public record Parsed(TrainOptions options, Set<String> explicit) {
     }
 
+    /** What {@link #configAndLayout} settles: the ZeRO stage, the global batch and the topology. */
+    record Settled(int zero, int globalBatch, Topology topology) {
+    }
+
     /**
-     * Everything before the ranks start: the config, checks that fail before any compute, the datasets (their index
-     * caches built here), the checkpoint directory. The result runs each rank.
+     * Applies a --config file (flags typed win) and runs the checks that need neither data nor devices: precision,
+     * batch sizes, the layout, the ZeRO stage. Shared by a run and {@code --dry-run}, so both accept and refuse the
+     * same things with the same messages.
      */
-    public static RankSetup prepare(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+    static Settled configAndLayout(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
         Integer zeroFromConfig = null;
         if (o.config != null) {
             DeepSpeedConfig.Extras extras = DeepSpeedConfig.apply(Path.of(o.config), o, explicit);
@@ -188,6 +173,18 @@ public final class TrainCommand {
         if (zero < 0 || zero > 3) {
             throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1, 2 or 3)");
         }
+        return new Settled(zero, gbs, topology);
+    }
+
+    /**
+     * Everything before the ranks start: the config, checks that fail before any compute, the datasets (their index
+     * caches built here), the checkpoint directory. The result runs each rank.
+     */
+    public static RankSetup prepare(TrainOptions o, Set<String> explicit, PrintStream out) throws IOException {
+        Settled settled = configAndLayout(o, explicit, out);
+        int zero = settled.zero();
+        int gbs = settled.globalBatch();
+        Topology topology = settled.topology();
         int chunks = 1;
         if (o.layersPerVirtualStage != null) {
             if (topology.pp() < 2) {
@@ -280,7 +277,6 @@ public final class TrainCommand {
         int zero = setup.zero();
         long startIteration = setup.startIteration();
         boolean resume = setup.resume();
-        Devices.check(o, topology.world());
         if (topology.world() == 1 && zero == 0) {
             return setup.run(0, null, out);
         }

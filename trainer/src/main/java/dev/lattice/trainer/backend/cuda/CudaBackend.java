@@ -403,22 +403,7 @@ public final class CudaBackend implements Backend {
     /** Fixed grid, per-block double partials summed on the host in block order: deterministic. */
     @Override
     public double sumOfSquares(Tensor x, long off, long count) {
-        onDevice();
-        long partial = allocator.allocate(8L * SUM_BLOCKS);
-        try {
-            kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0, partial, c(x).at(off), count);
-            DoublePointer host = new DoublePointer(SUM_BLOCKS);
-            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS, cudaMemcpyDeviceToHost,
-                    stream), "cudaMemcpyAsync (sum of squares)");
-            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-            double s = 0;
-            for (int i = 0; i < SUM_BLOCKS; i++) {
-                s += host.get(i);
-            }
-            return s;
-        } finally {
-            allocator.release(partial);
-        }
+        return sumsOfSquares(List.of(x), new long[] {off}, new long[] {count})[0];
     }
 
     /** Every tensor's partials into one buffer, one copy and one wait; the same sums as one call per tensor. */
