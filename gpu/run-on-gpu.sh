@@ -41,7 +41,9 @@ fi
 if [[ $mode == bench-dp || $mode == all ]]; then
   n=$(nvidia-smi -L | wc -l)
   s=${shapes[0]}
-  bench "lattice DP$n $s" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n"
+  for extra in "" "--overlap-grad-reduce" "--overlap-grad-reduce --grad-reduce-in-bf16"; do
+    bench "lattice DP$n $s $extra" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
+  done
   bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
 fi
 exit $rc

@@ -54,6 +54,16 @@ public interface Communicator extends AutoCloseable {
     /** Asynchronous {@link #allReduce}. */
     Work allReduceAsync(CommBuffer buf, long off, long count, ReduceOp op);
 
+    /**
+     * Asynchronous {@link #reduceScatter} (DP gradient buckets reduced while the backward pass goes on). By default
+     * the blocking operation, complete on return, which keeps the issue order trivially.
+     */
+    default Work reduceScatterAsync(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count,
+                                    ReduceOp op) {
+        reduceScatter(send, sendOff, recv, recvOff, count, op);
+        return Work.DONE;
+    }
+
     /** Bytes and calls so far. */
     CommStats stats();
 

@@ -1,9 +1,9 @@
 package dev.lattice.parallel.comm;
 
 /**
- * fp32 memory on a CUDA device (what NCCL reads and writes): the CUDA backend's tensors. Element {@code i} lives at
- * address {@code devicePointer() + 4·i} on device {@link #device()}. (bf16-stored activations say so through
- * {@link #elementBytes()} and are refused.)
+ * Memory on a CUDA device (what NCCL reads and writes): the CUDA backend's tensors. Element {@code i} lives at
+ * address {@code devicePointer() + elementBytes()·i} on device {@link #device()}: fp32, or bf16 for activations stored
+ * in bf16 (every operand of one operation must have the same element type; NCCL converts nothing).
  */
 public interface DeviceCommBuffer extends CommBuffer {
 
@@ -13,7 +13,7 @@ public interface DeviceCommBuffer extends CommBuffer {
     /** The CUDA ordinal of the device holding the memory. */
     int device();
 
-    /** Bytes per element: 4 (fp32), or 2 for a bf16-stored tensor, which communicators do not take (yet). */
+    /** Bytes per element: 4 (fp32), or 2 for a bf16-stored tensor. */
     default int elementBytes() {
         return 4;
     }

@@ -7,4 +7,16 @@ public interface Work {
     void await();
 
     boolean isDone();
+
+    /** A work that completed when it was returned (a blocking operation behind an asynchronous signature). */
+    Work DONE = new Work() {
+        @Override
+        public void await() {
+        }
+
+        @Override
+        public boolean isDone() {
+            return true;
+        }
+    };
 }

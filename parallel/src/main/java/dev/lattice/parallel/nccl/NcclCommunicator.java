@@ -176,27 +176,53 @@ public final class NcclCommunicator implements Communicator {
         String what = "allReduce(" + op + ") of " + count + " floats";
         Staging st = staging(what);
         Staging.Operand b = st.add(buf, off, count, true, true);
-        run(what, st, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32,
+        int type = st.dataType();
+        run(what, st, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, type,
                 Nccl.redOp(op), c, stream));
-        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count));
+        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count, st.elementBytes()));
     }
 
     @Override
     public void reduceScatter(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count,
                               ReduceOp op) {
-        String what = "reduceScatter(" + op + ") of " + count + " floats per rank";
-        int n = size();
+        String what = "reduceScatter(" + op + ") of " + count + " elements per rank";
         Staging st = staging(what);
+        NcclCall call = reduceScatterCall(st, send, sendOff, recv, recvOff, count, op);
+        run(what, st, call);
+        stats.add(CommStats.Op.REDUCE_SCATTER, (long) (size() - 1) * count * st.elementBytes());
+    }
+
+    /** Device operands that do not alias: asynchronous on the communication stream; otherwise blocking. */
+    @Override
+    public Work reduceScatterAsync(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count,
+                                   ReduceOp op) {
+        String what = "reduceScatter(" + op + ") of " + count + " elements per rank";
+        Staging st = staging(what);
+        NcclCall call = reduceScatterCall(st, send, sendOff, recv, recvOff, count, op);
+        if (st.anyStaged()) {
+            run(what, st, call);
+            stats.add(CommStats.Op.REDUCE_SCATTER, (long) (size() - 1) * count * st.elementBytes());
+            return DoneWork.INSTANCE;
+        }
+        Work w = enqueueAsync(what, call);
+        stats.add(CommStats.Op.REDUCE_SCATTER, (long) (size() - 1) * count * st.elementBytes());
+        return w;
+    }
+
+    private NcclCall reduceScatterCall(Staging st, CommBuffer send, long sendOff, CommBuffer recv, long recvOff,
+                                       long count, ReduceOp op) {
+        int n = size();
         Staging.Operand s = st.add(send, sendOff, count * n, true, false);
         Staging.Operand r = st.add(recv, recvOff, count, false, true);
+        int type = st.dataType();
+        int eb = st.elementBytes();
         // NCCL's in-place form (recv = send + rank·count) is fine; any other aliasing is not.
-        if (!s.staged() && !r.staged() && r.address() != s.address() + 4 * rank * count
+        if (!s.staged() && !r.staged() && r.address() != s.address() + (long) eb * rank * count
                 && Staging.overlap(s, r)) {
             st.stage(s);
         }
-        run(what, st, c -> ncclReduceScatter(Addr.of(s.address()), Addr.of(r.address()), count, ncclFloat32,
-                Nccl.redOp(op), c, stream));
-        stats.add(CommStats.Op.REDUCE_SCATTER, (long) (n - 1) * count * 4);
+        return c -> ncclReduceScatter(Addr.of(s.address()), Addr.of(r.address()), count, type, Nccl.redOp(op), c,
+                stream);
     }
 
     @Override
@@ -206,14 +232,16 @@ public final class NcclCommunicator implements Communicator {
         Staging st = staging(what);
         Staging.Operand s = st.add(send, sendOff, count, true, false);
         Staging.Operand r = st.add(recv, recvOff, count * n, false, true);
+        int type = st.dataType();
+        int eb = st.elementBytes();
         // NCCL's in-place form (send = recv + rank·count, as ZeRO's sharded parameters use it) is fine.
-        if (!s.staged() && !r.staged() && s.address() != r.address() + 4 * rank * count
+        if (!s.staged() && !r.staged() && s.address() != r.address() + (long) eb * rank * count
                 && Staging.overlap(s, r)) {
             st.stage(s);
         }
-        run(what, st, c -> ncclAllGather(Addr.of(s.address()), Addr.of(r.address()), count, ncclFloat32, c,
+        run(what, st, c -> ncclAllGather(Addr.of(s.address()), Addr.of(r.address()), count, type, c,
                 stream));
-        stats.add(CommStats.Op.ALL_GATHER, (long) (n - 1) * count * 4);
+        stats.add(CommStats.Op.ALL_GATHER, (long) (n - 1) * count * eb);
     }
 
     @Override
@@ -224,9 +252,10 @@ public final class NcclCommunicator implements Communicator {
         String what = "broadcast of " + count + " floats from rank " + members[root];
         Staging st = staging(what);
         Staging.Operand b = st.add(buf, off, count, rank == root, true);
-        run(what, st, c -> ncclBroadcast(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32, root,
+        int type = st.dataType();
+        run(what, st, c -> ncclBroadcast(Addr.of(b.address()), Addr.of(b.address()), count, type, root,
                 c, stream));
-        stats.add(CommStats.Op.BROADCAST, size() == 1 ? 0 : count * 4);
+        stats.add(CommStats.Op.BROADCAST, size() == 1 ? 0 : count * st.elementBytes());
     }
 
     @Override
@@ -244,8 +273,9 @@ public final class NcclCommunicator implements Communicator {
         String what = "send of " + count + " floats to rank " + members[peer];
         Staging st = staging(what);
         Staging.Operand b = st.add(buf, off, count, true, false);
-        pointToPoint(what, st, c -> ncclSend(Addr.of(b.address()), count, ncclFloat32, peer, c, stream));
-        stats.add(CommStats.Op.SEND, count * 4);
+        int type = st.dataType();
+        pointToPoint(what, st, c -> ncclSend(Addr.of(b.address()), count, type, peer, c, stream));
+        stats.add(CommStats.Op.SEND, count * st.elementBytes());
     }
 
     @Override
@@ -254,7 +284,8 @@ public final class NcclCommunicator implements Communicator {
         String what = "recv of " + count + " floats from rank " + members[peer];
         Staging st = staging(what);
         Staging.Operand b = st.add(buf, off, count, false, true);
-        pointToPoint(what, st, c -> ncclRecv(Addr.of(b.address()), count, ncclFloat32, peer, c, stream));
+        int type = st.dataType();
+        pointToPoint(what, st, c -> ncclRecv(Addr.of(b.address()), count, type, peer, c, stream));
         stats.add(CommStats.Op.RECV, 0);
     }
 
@@ -329,23 +360,30 @@ public final class NcclCommunicator implements Communicator {
         String what = "allReduce(" + op + ") of " + count + " floats";
         Staging st = staging(what);
         Staging.Operand b = st.add(buf, off, count, true, true);
+        int type = st.dataType();
+        Work w = enqueueAsync(what, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, type,
+                Nccl.redOp(op), c, stream));
+        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count, st.elementBytes()));
+        return w;
+    }
+
+    /** Enqueues after the compute stream's work so far and returns the event that marks completion. */
+    private Work enqueueAsync(String what, NcclCall call) {
         long start = begin(what);
         orderAfterCompute(what);
-        enqueue(what, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, ncclFloat32,
-                Nccl.redOp(op), c, stream), start);
+        enqueue(what, call, start);
         CUevent_st done = events.take();
         int rc = cudaEventRecord(done, stream);
         if (rc != 0) {
             events.give(done);
             Cuda.check(rc, "cudaEventRecord after " + what + " of group " + label);
         }
-        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count));
         return new EventWork(what, done);
     }
 
-    private long allReduceBytes(long count) {
+    private long allReduceBytes(long count, int elementBytes) {
         int n = size();
-        return n == 1 ? 0 : 2L * (n - 1) * count * 4 / n;
+        return n == 1 ? 0 : 2L * (n - 1) * count * elementBytes / n;
     }
 
     /** Tears the NCCL communicator down (ncclCommFinalize + ncclCommDestroy, or ncclCommAbort) and frees memory. */

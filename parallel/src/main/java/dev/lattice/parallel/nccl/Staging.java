@@ -13,6 +13,8 @@ import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
 import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.nccl.ncclBfloat16;
+import static org.bytedeco.cuda.global.nccl.ncclFloat32;
 
 /**
  * The operands of one operation and where NCCL finds them: device buffers in place; host arrays, and device
@@ -23,19 +25,21 @@ final class Staging {
 
     private static final long ALIGN = 256;
 
-    /** One operand: {@code count} floats from element {@code off} of a buffer. */
+    /** One operand: {@code count} elements (fp32, or bf16 for a bf16-stored device tensor) from element {@code off}. */
     static final class Operand {
         final CommBuffer buffer; // null: scratch only (barrier)
         final long off;
         final long count;
         final boolean in;
         final boolean out;
+        final int elementBytes;
         private boolean staged;
         private long at = -1;
         private long address;
 
         private Operand(CommBuffer buffer, long off, long count, boolean in, boolean out) {
             this.buffer = buffer;
+            this.elementBytes = buffer instanceof DeviceCommBuffer d ? d.elementBytes() : 4;
             this.off = off;
             this.count = count;
             this.in = in;
@@ -55,7 +59,7 @@ final class Staging {
         }
 
         long bytes() {
-            return 4 * count;
+            return (long) elementBytes * count;
         }
     }
 
@@ -87,11 +91,11 @@ final class Staging {
                 throw new IllegalArgumentException(what + ": buffer on device " + d.device()
                         + " but the communicator uses device " + device);
             }
-            if (d.elementBytes() != 4) {
-                throw new IllegalArgumentException(what + ": a bf16-stored tensor; the communicators move fp32"
-                        + " (bf16 activations are kept only in runs without tensor or pipeline parallelism)");
+            if (d.elementBytes() != 4 && d.elementBytes() != 2) {
+                throw new IllegalArgumentException(what + ": elements of " + d.elementBytes()
+                        + " bytes; NCCL moves fp32 (4) or bf16 (2)");
             }
-            o.address = d.devicePointer() + 4 * off;
+            o.address = d.devicePointer() + (long) d.elementBytes() * off;
         } else if (buffer instanceof HostCommBuffer) {
             o.staged = true;
         } else {
@@ -100,6 +104,35 @@ final class Staging {
         }
         operands.add(o);
         return o;
+    }
+
+    /**
+     * NCCL's element type for this operation: bf16 when the device operands are bf16-stored, else fp32. Every operand
+     * must agree (NCCL converts nothing; host arrays are fp32).
+     */
+    int dataType() {
+        Operand first = null;
+        for (Operand o : operands) {
+            if (o.buffer == null) {
+                continue;
+            }
+            if (first == null) {
+                first = o;
+            } else if (o.elementBytes != first.elementBytes) {
+                throw new IllegalArgumentException(what + ": operands of different element types ("
+                        + kind(first) + " and " + kind(o) + "); NCCL converts nothing");
+            }
+        }
+        return first != null && first.elementBytes == 2 ? ncclBfloat16 : ncclFloat32;
+    }
+
+    /** Bytes per element of this operation's operands (see {@link #dataType()}). */
+    int elementBytes() {
+        return dataType() == ncclBfloat16 ? 2 : 4;
+    }
+
+    private static String kind(Operand o) {
+        return (o.elementBytes == 2 ? "bf16 " : "fp32 ") + (o.buffer instanceof HostCommBuffer ? "host" : "device");
     }
 
     /** Room for {@code count} floats in scratch that nobody reads back (the barrier's token). */
@@ -113,6 +146,16 @@ final class Staging {
     /** Copies a device operand to scratch first (it overlaps another operand NCCL writes). */
     void stage(Operand o) {
         o.staged = true;
+    }
+
+    /** Whether any operand goes through scratch (a host array, or a device range that aliases another operand). */
+    boolean anyStaged() {
+        for (Operand o : operands) {
+            if (o.staged) {
+                return true;
+            }
+        }
+        return false;
     }
 
     boolean anyHost() {

@@ -166,6 +166,68 @@ class NcclCommunicatorTest {
         });
     }
 
+    /**
+     * bf16-stored buffers (activations under --bf16 with TP/PP, gradients under --grad-reduce-in-bf16): NCCL moves
+     * them as ncclBfloat16. With two ranks each sum is one addition, rounded once: bf16(bf16(a) + bf16(b)).
+     */
+    @Test
+    void bf16BuffersReduceGatherAndTravelAsBf16() throws Exception {
+        int n = 300;
+        List<float[]> out = onGpus((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            try (DeviceFloats sum = DeviceFloats.bf16(rank, data(rank, n));
+                 DeviceFloats scatter = DeviceFloats.bf16(rank, data(rank + 10, 2 * n));
+                 DeviceFloats mine = DeviceFloats.bf16(rank, new float[n]);
+                 DeviceFloats asyncMine = DeviceFloats.bf16(rank, new float[n]);
+                 DeviceFloats gathered = DeviceFloats.bf16(rank, new float[2 * n]);
+                 DeviceFloats moved = DeviceFloats.bf16(rank, rank == 0 ? data(30, n) : new float[n]);
+                 DeviceFloats fp32 = DeviceFloats.zeros(rank, n)) {
+                c.allReduce(sum, 0, n, ReduceOp.SUM);
+                c.reduceScatter(scatter, 0, mine, 0, n, ReduceOp.SUM);
+                Work w = c.reduceScatterAsync(scatter, 0, asyncMine, 0, n, ReduceOp.SUM);
+                c.allGather(mine, 0, gathered, 0, n);
+                w.await();
+                if (rank == 0) {
+                    c.send(moved, 0, n, 1);
+                } else {
+                    c.recv(moved, 0, n, 0);
+                }
+                IllegalArgumentException mixed = assertThrows(IllegalArgumentException.class,
+                        () -> c.reduceScatter(scatter, 0, fp32, 0, n, ReduceOp.SUM));
+                assertTrue(mixed.getMessage().contains("bf16 device and fp32 device"), mixed.getMessage());
+                return concat(sum.download(), mine.download(), asyncMine.download(), gathered.download(),
+                        moved.download());
+            }
+        });
+        float[] sum = new float[n];
+        float[] scattered = new float[2 * n];
+        for (int i = 0; i < n; i++) {
+            sum[i] = DeviceFloats.roundBf16(DeviceFloats.roundBf16(data(0, n)[i])
+                    + DeviceFloats.roundBf16(data(1, n)[i]));
+        }
+        for (int i = 0; i < 2 * n; i++) {
+            scattered[i] = DeviceFloats.roundBf16(DeviceFloats.roundBf16(data(10, 2 * n)[i])
+                    + DeviceFloats.roundBf16(data(11, 2 * n)[i]));
+        }
+        float[] sent = data(30, n);
+        for (int r = 0; r < 2; r++) {
+            float[] got = out.get(r);
+            for (int i = 0; i < n; i++) {
+                assertBf16(sum[i], got[i], "rank " + r + " allReduce " + i);
+                assertBf16(scattered[r * n + i], got[n + i], "rank " + r + " reduceScatter " + i);
+                assertBf16(scattered[r * n + i], got[2 * n + i], "rank " + r + " reduceScatterAsync " + i);
+                assertBf16(scattered[i], got[3 * n + i], "rank " + r + " allGather " + i);
+                assertBf16(scattered[n + i], got[4 * n + i], "rank " + r + " allGather " + (n + i));
+                assertEquals(DeviceFloats.roundBf16(sent[i]), got[5 * n + i], 0f, "rank " + r + " send/recv " + i);
+            }
+        }
+    }
+
+    /** Equal within one bf16 rounding (NCCL may round its sum either way at a tie). */
+    private static void assertBf16(float expected, float actual, String what) {
+        assertEquals(expected, actual, Math.abs(expected) * 0x1p-8f + 1e-30f, what);
+    }
+
     @Test
     void statsAndBytesPerGroupCountLikeTheInJvmCommunicator() throws Exception {
         assertSameAsInJvm((rank, world, f) -> {

@@ -24,6 +24,15 @@ public interface Backend extends AutoCloseable {
         return zeros(shape);
     }
 
+    /**
+     * A zero-filled tensor of bf16 values (gradients reduced in bf16): stored in 2 bytes per element where the backend
+     * can (CUDA); elsewhere fp32 storage whose values the caller keeps bf16-exact with {@link #castToBf16}, which is
+     * then the rounding the 2-byte storage does on every write.
+     */
+    default Tensor bf16(int... shape) {
+        return zeros(shape);
+    }
+
     /** A tensor holding a copy of {@code data}. */
     Tensor fromHost(float[] data, int... shape);
 

@@ -17,11 +17,15 @@ import java.util.Random;
  * tied embeddings, AdamW): median step time over the measured steps (warm-up excluded), tokens/s, model TFLOP/s
  * (Megatron's FLOP count), MFU against the dense bf16 peak, and peak GPU memory of the caching allocator.
  * Flags follow the PyTorch peer: {@code --layers 12 --hidden 768 --heads 12 --vocab 50304 --seq 1024 --micro 16
- * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}.
+ * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; data parallelism with {@code --dp N}
+ * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}.
  */
 public final class GpuTrainingBenchmark {
 
     private static boolean PROFILE;
+    // --overlap-grad-reduce / --grad-reduce-in-bf16 (data parallelism), as in training
+    private static boolean OVERLAP;
+    private static boolean REDUCE_IN_BF16;
 
     private GpuTrainingBenchmark() {
     }
@@ -51,6 +55,8 @@ public final class GpuTrainingBenchmark {
 
         int dp = flag(args, "--dp", 1);
         PROFILE = Arrays.asList(args).contains("--profile");
+        OVERLAP = Arrays.asList(args).contains("--overlap-grad-reduce");
+        REDUCE_IN_BF16 = Arrays.asList(args).contains("--grad-reduce-in-bf16");
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
         dev.lattice.parallel.nccl.NcclWorld world = dp == 1 ? null : new dev.lattice.parallel.nccl.NcclWorld(dp,
@@ -89,7 +95,8 @@ public final class GpuTrainingBenchmark {
             tokens += r[0];
         }
         if (dp > 1) {
-            System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1 total: %.0f tokens/s%n", dp, tokens);
+            System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1%s%s total: %.0f tokens/s%n", dp,
+                    OVERLAP ? " overlapped" : "", REDUCE_IN_BF16 ? " bf16-reduce" : "", tokens);
         }
         return new Result(dp, tokens, results[0][1], results[0][1] / peak, results[0][2]);
     }
@@ -113,8 +120,10 @@ public final class GpuTrainingBenchmark {
                     all[i] = i;
                 }
                 sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, all, "dp"), 1, model, 0.9,
-                        0.95, 1e-8, 0.1, dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
+                        0.95, 1e-8, 0.1, dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS,
+                        REDUCE_IN_BF16, OVERLAP);
             }
+            model.onGradientsAccumulated(sync::gradientsAccumulated);
             Random r = new Random(1 + rank);
             int n = micro * seq;
             int[] tokens = r.ints(n, 0, c.vocabSize()).toArray();
@@ -140,6 +149,7 @@ public final class GpuTrainingBenchmark {
                 be.synchronize();
                 long t0 = System.nanoTime();
                 model.zeroGradients();
+                sync.beginBackward(1);
                 float[] l = model.forward(b);
                 model.backward(w);
                 sync.reduceClipStep(model, 1e-4, 1.0);
@@ -154,6 +164,7 @@ public final class GpuTrainingBenchmark {
                 profile.start();
                 for (int i = 0; i < 3; i++) {
                     model.zeroGradients();
+                    sync.beginBackward(1);
                     model.forward(b);
                     model.backward(w);
                     sync.reduceClipStep(model, 1e-4, 1.0);

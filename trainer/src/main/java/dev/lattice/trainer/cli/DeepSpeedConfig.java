@@ -101,8 +101,24 @@ final class DeepSpeedConfig {
         } else if (enabled(root, "fp16")) {
             precision = "fp16";
         }
+        if (precision.equals("fp16")) {
+            fp16Scaling(root.getAsJsonObject("fp16"), o, explicit, file);
+        }
+        if (root.has("communication_data_type") && !root.get("communication_data_type").isJsonNull()) {
+            String type = root.get("communication_data_type").getAsString().toLowerCase(Locale.ROOT);
+            switch (type) {
+                case "bf16", "bfloat16" -> o.gradReduceInBf16 = true;
+                case "fp32", "float32" -> { }
+                default -> throw new IllegalArgumentException("--config " + file + ": communication_data_type "
+                        + type + " is not supported (fp32 or bf16)");
+            }
+        }
         int zero = 0;
         if (root.has("zero_optimization")) {
+            JsonElement overlap = root.getAsJsonObject("zero_optimization").get("overlap_comm");
+            if (overlap != null && overlap.isJsonPrimitive() && overlap.getAsBoolean()) {
+                fill(explicit, "--overlap-grad-reduce", true, v -> o.overlapGradReduce = v);
+            }
             Integer stage = intKey(root.getAsJsonObject("zero_optimization"), "stage", file);
             zero = stage == null ? 0 : stage;
             if (zero < 0 || zero > 3) {
@@ -111,6 +127,24 @@ final class DeepSpeedConfig {
             }
         }
         return new Extras(precision, zero);
+    }
+
+    /**
+     * DeepSpeed's fp16 block: {@code loss_scale} 0 is dynamic (else constant), {@code initial_scale_power} n starts
+     * the dynamic scale at 2^n, {@code loss_scale_window}, {@code hysteresis}, {@code min_loss_scale}.
+     */
+    private static void fp16Scaling(JsonObject fp16, TrainOptions o, Set<String> explicit, Path file) {
+        Double scale = doubleKey(fp16, "loss_scale", file);
+        if (scale != null && scale > 0) {
+            fill(explicit, "--loss-scale", scale, v -> o.lossScale = v);
+        }
+        Integer power = intKey(fp16, "initial_scale_power", file);
+        if (power != null) {
+            fill(explicit, "--initial-loss-scale", Math.pow(2, power), v -> o.initialLossScale = v);
+        }
+        fill(explicit, "--loss-scale-window", intKey(fp16, "loss_scale_window", file), v -> o.lossScaleWindow = v);
+        fill(explicit, "--hysteresis", intKey(fp16, "hysteresis", file), v -> o.hysteresis = v);
+        fill(explicit, "--min-loss-scale", doubleKey(fp16, "min_loss_scale", file), v -> o.minLossScale = v);
     }
 
     /** Sets an option from the config unless its flag was typed on the command line (flags win). */

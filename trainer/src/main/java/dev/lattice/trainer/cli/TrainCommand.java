@@ -144,8 +144,8 @@ public final class TrainCommand {
                     out.println(" > note: bf16 requested in " + o.config + "; the CPU backend trains in fp32"
                             + " (bf16 products need --devices cuda)");
                 }
-            } else if (extras.precision().equals("fp16")) {
-                out.println(" > note: fp16 requested in " + o.config + "; Lattice trains in fp32 or --bf16");
+            } else if (extras.precision().equals("fp16") && !explicit.contains("--bf16")) {
+                o.fp16 = true;
             }
             zeroFromConfig = extras.zeroStage();
         }
@@ -173,7 +173,32 @@ public final class TrainCommand {
         if (zero < 0 || zero > 3) {
             throw new IllegalArgumentException("--zero-stage " + zero + " is not supported (0, 1, 2 or 3)");
         }
+        if (o.ddpBucketSize != null && o.ddpBucketSize < 1) {
+            throw new IllegalArgumentException("--ddp-bucket-size must be at least 1 element, got " + o.ddpBucketSize);
+        }
+        checkGradReduce(o, zero, topology);
         return new Settled(zero, gbs, topology);
+    }
+
+    /**
+     * {@code --overlap-grad-reduce} needs gradients that are final when the backward passes end, so not with a
+     * pipeline (tied embeddings summed across stages), sequence parallelism (norm gradients summed over TP after the
+     * backward) or fp16 (gradients unscaled after it); neither flag applies to ZeRO-3, which reduces per parameter.
+     */
+    private static void checkGradReduce(TrainOptions o, int zero, Topology topology) {
+        if (zero == 3 && (o.overlapGradReduce || o.gradReduceInBf16)) {
+            throw new IllegalArgumentException((o.overlapGradReduce ? "--overlap-grad-reduce" : "--grad-reduce-in-bf16")
+                    + " applies to --zero-stage 0, 1 or 2 (ZeRO-3 reduces each parameter as it goes)");
+        }
+        if (!o.overlapGradReduce) {
+            return;
+        }
+        String why = topology.pp() > 1 ? "pipeline parallelism" : o.sequenceParallel && topology.tp() > 1
+                ? "--sequence-parallel" : o.fp16 ? "--fp16 (gradients are unscaled after the backward pass)" : null;
+        if (why != null) {
+            throw new IllegalArgumentException("--overlap-grad-reduce is not supported with " + why
+                    + " yet; leave it off (the reduction then follows the backward pass)");
+        }
     }
 
     /**
@@ -396,10 +421,6 @@ public final class TrainCommand {
                     && be instanceof dev.lattice.trainer.backend.cuda.CudaBackend cuda) {
                 nccl.bindRank(rank, cuda.device(), cuda.stream());
             }
-            if (be instanceof dev.lattice.trainer.backend.cuda.CudaBackend cuda
-                    && (topology.tp() > 1 || topology.pp() > 1)) {
-                cuda.storeActivationsInBf16(false); // TP/PP communicate activations, and communicators move fp32
-            }
             if (out != null && rank == 0 || out != null && world == null) {
                 out.println(" > backend: " + be.name());
             }
@@ -452,7 +473,8 @@ public final class TrainCommand {
             } else {
                 sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
                         model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
-                        DataParallelSync.DEFAULT_BUCKET_ELEMENTS);
+                        o.ddpBucketSize != null ? o.ddpBucketSize : DataParallelSync.DEFAULT_BUCKET_ELEMENTS,
+                        o.gradReduceInBf16, o.overlapGradReduce);
             }
             if (resume) {
                 sync.loadOptimizerState(model, shard(be, model, loadedM), shard(be, model, loadedV));

@@ -110,6 +110,15 @@ public final class TrainOptions {
     public int zeroStage;
     @Option(names = "--use-distributed-optimizer", description = "Megatron's distributed optimizer (= ZeRO-1).")
     public boolean useDistributedOptimizer;
+    @Option(names = "--grad-reduce-in-bf16", description = "Data parallelism: reduce gradients in bf16 (half the"
+            + " traffic); they are accumulated, clipped and applied in fp32.")
+    public boolean gradReduceInBf16;
+    @Option(names = "--ddp-bucket-size", description = "Data parallelism (ZeRO 0-2): gradient elements per"
+            + " reduction bucket. Default: 40000000.")
+    public Long ddpBucketSize;
+    @Option(names = "--overlap-grad-reduce", description = "Data parallelism (ZeRO 0-2): reduce each gradient bucket"
+            + " as soon as the backward passes are done with it, overlapping communication with computation.")
+    public boolean overlapGradReduce;
     @Option(names = "--distributed-timeout-minutes", defaultValue = "10",
             description = "How long a rank waits in a collective before failing. Default: ${DEFAULT-VALUE}.")
     public double distributedTimeoutMinutes = 10;

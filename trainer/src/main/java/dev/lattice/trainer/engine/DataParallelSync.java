@@ -35,7 +35,7 @@ public final class DataParallelSync implements GradientSync {
     private final Backend be;
     private final List<ParameterLayout.Spec> specs;
     private final ZeroLayout layout;
-    private final Tensor flatGrad;
+    private final Map<String, Tensor> gradients; // the model's accumulators (the same tensors every step)
     private final Tensor flatParam;
     private final double beta1;
     private final double beta2;
@@ -49,12 +49,35 @@ public final class DataParallelSync implements GradientSync {
     private final long[] shardOffsets;
     private int steps;
     private final long bucketElements;
+    // What travels: the flat fp32 gradients, or bf16 ones under --grad-reduce-in-bf16 (reduced into a bf16 shard)
+    private final boolean reduceInBf16;
+    private final Tensor commGrad;
+    private final Tensor commShard;
+    // --overlap-grad-reduce: a bucket's reduction starts once every backward pass of the step is done with its
+    // parameters (counted down per bucket), while the rest of the backward pass goes on
+    private final boolean overlap;
+    private final Map<String, Integer> paramIndex = new java.util.HashMap<>();
+    private final int[] bucketOfParam;
+    private final int[] pendingUses;
+    private final dev.lattice.parallel.comm.Work[] inFlight;
 
     /**
      * @param model the rank's model: its (possibly tensor-parallel) parameter shards fix the flat layout
      */
     public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
                             double weightDecay, long bucketElements) {
+        this(dp, zeroStage, model, beta1, beta2, eps, weightDecay, bucketElements, false, false);
+    }
+
+    /**
+     * @param reduceInBf16 Megatron's {@code --grad-reduce-in-bf16}: the (fp32-accumulated) gradients are rounded to
+     *     bf16 for the reduction, halving its traffic; the reduced shard goes back to fp32 for clipping and Adam
+     * @param overlap Megatron's {@code --overlap-grad-reduce}: buckets are reduced during the backward pass as their
+     *     gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); needs a model whose
+     *     gradients are final after its own backward passes (no pipeline, no sequence-parallel sum, no loss scale)
+     */
+    public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
+                            double weightDecay, long bucketElements, boolean reduceInBf16, boolean overlap) {
         Backend be = model.backend();
         List<ParameterLayout.Spec> specs = model.specs();
         if (zeroStage < 0 || zeroStage > 2) {
@@ -71,7 +94,11 @@ public final class DataParallelSync implements GradientSync {
         }
         this.layout = new ZeroLayout(sizes, dp.size(), bucketElements);
         this.bucketElements = bucketElements;
-        this.flatGrad = be.zeros(Math.toIntExact(layout.flatLength()));
+        this.reduceInBf16 = reduceInBf16;
+        this.overlap = overlap;
+        int flatLength = Math.toIntExact(layout.flatLength());
+        this.gradients = model.gradients();
+        this.commGrad = reduceInBf16 ? be.bf16(flatLength) : be.zeros(flatLength);
         this.flatParam = zeroStage > 0 ? be.zeros(Math.toIntExact(layout.flatLength())) : null;
         this.beta1 = beta1;
         this.beta2 = beta2;
@@ -83,6 +110,7 @@ public final class DataParallelSync implements GradientSync {
             this.m = null;
             this.v = null;
             this.shardOffsets = null;
+            this.commShard = null;
         } else {
             this.replicated = null;
             int owned = Math.toIntExact(layout.ownedElements(dp.rank()));
@@ -95,7 +123,20 @@ public final class DataParallelSync implements GradientSync {
                 shardOffsets[b] = off;
                 off += layout.buckets().get(b).shardLength(dp.size());
             }
+            this.commShard = reduceInBf16 ? be.bf16(owned) : shardGrad;
         }
+        this.bucketOfParam = new int[specs.size()];
+        for (int b = 0; b < layout.buckets().size(); b++) {
+            ZeroLayout.Bucket k = layout.buckets().get(b);
+            for (int p = k.firstParam(); p < k.endParam(); p++) {
+                bucketOfParam[p] = b;
+            }
+        }
+        for (int p = 0; p < specs.size(); p++) {
+            paramIndex.put(specs.get(p).name(), p);
+        }
+        this.pendingUses = new int[layout.buckets().size()];
+        this.inFlight = new dev.lattice.parallel.comm.Work[layout.buckets().size()];
     }
 
     @Override
@@ -132,6 +173,85 @@ public final class DataParallelSync implements GradientSync {
         }
     }
 
+    /**
+     * Starts counting for a step of {@code backwardPasses} backward passes (micro-batches): a bucket is reduced
+     * once each of its parameters has been reported that many times. Without overlap, nothing happens.
+     */
+    @Override
+    public void beginBackward(int backwardPasses) {
+        if (!overlap) {
+            return;
+        }
+        awaitPending();
+        for (int b = 0; b < pendingUses.length; b++) {
+            ZeroLayout.Bucket k = layout.buckets().get(b);
+            pendingUses[b] = (k.endParam() - k.firstParam()) * backwardPasses;
+        }
+    }
+
+    /** A backward pass is done with these parameters' gradients; a bucket whose count reaches zero is launched. */
+    @Override
+    public void gradientsAccumulated(java.util.List<String> names) {
+        if (!overlap) {
+            return;
+        }
+        for (String name : names) {
+            Integer p = paramIndex.get(name);
+            if (p == null) {
+                continue;
+            }
+            int b = bucketOfParam[p];
+            if (--pendingUses[b] == 0) {
+                launch(b);
+            }
+        }
+    }
+
+    /** Copies bucket {@code b}'s gradients into the communication buffer and starts its reduction. */
+    private void launch(int b) {
+        if (inFlight[b] != null) {
+            throw new IllegalStateException("gradient bucket " + b + " reduced twice in one step");
+        }
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        for (int p = k.firstParam(); p < k.endParam(); p++) {
+            be.copyRange(commGrad, layout.offset(p), gradients.get(specs.get(p).name()), 0, layout.size(p));
+        }
+        if (reduceInBf16) {
+            be.castToBf16(commGrad, commGrad); // the CPU's stand-in for bf16 storage (no-op where it is bf16)
+        }
+        inFlight[b] = zeroStage == 0 ? dp.allReduceAsync(commGrad, k.start(), k.length(), ReduceOp.SUM)
+                : dp.reduceScatterAsync(commGrad, k.start(), commShard, shardOffsets[b], k.length() / dp.size(),
+                        ReduceOp.SUM);
+    }
+
+    /** Launches the buckets not yet launched (in bucket order) and waits for all of them. */
+    private void reduceAll() {
+        for (int b = 0; b < inFlight.length; b++) {
+            if (inFlight[b] == null) {
+                launch(b);
+            }
+        }
+        awaitPending();
+    }
+
+    @Override
+    public void awaitPending() {
+        RuntimeException failure = null;
+        for (int b = 0; b < inFlight.length; b++) {
+            if (inFlight[b] != null) {
+                try {
+                    inFlight[b].await();
+                } catch (RuntimeException e) {
+                    failure = failure == null ? e : failure;
+                }
+                inFlight[b] = null;
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
     private void unflatten(Tensor flat, Map<String, Tensor> tensors) {
         for (int p = 0; p < specs.size(); p++) {
             be.copyRange(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p), layout.size(p));
@@ -140,12 +260,15 @@ public final class DataParallelSync implements GradientSync {
 
     @Override
     public double reduceClipStep(GptModel model, double lr, double clip) {
-        flatten(model.gradients(), flatGrad);
+        if (model.gradients() != gradients) {
+            throw new IllegalArgumentException("reduceClipStep with another model than this sync was built for");
+        }
+        reduceAll();
         if (zeroStage == 0) {
-            for (ZeroLayout.Bucket b : layout.buckets()) {
-                dp.allReduce(flatGrad, b.start(), b.length(), ReduceOp.SUM);
+            if (reduceInBf16) {
+                be.castToBf16(commGrad, commGrad); // the reduced sums, rounded as bf16 storage would
             }
-            unflatten(flatGrad, model.gradients());
+            unflatten(commGrad, model.gradients());
             double norm = Math.sqrt(GradientNorm.squared(model));
             if (!Double.isFinite(norm)) {
                 return norm;
@@ -156,9 +279,9 @@ public final class DataParallelSync implements GradientSync {
             return norm;
         }
         int n = dp.size();
-        for (int b = 0; b < layout.buckets().size(); b++) {
-            ZeroLayout.Bucket k = layout.buckets().get(b);
-            dp.reduceScatter(flatGrad, k.start(), shardGrad, shardOffsets[b], k.length() / n, ReduceOp.SUM);
+        if (reduceInBf16) {
+            be.castToBf16(commShard, commShard);
+            be.copy(shardGrad, commShard);
         }
         // Squares of this rank's shards; parameters replicated over TP count on TP rank 0 only.
         boolean tpFirst = model.tensorParallel().rank() == 0;

@@ -25,6 +25,21 @@ public interface GradientSync {
      */
     double reduceClipStep(GptModel model, double lr, double clip);
 
+    /**
+     * A step's backward passes begin ({@code backwardPasses} micro-batches): a sync that overlaps its reduction with
+     * them starts counting {@link #gradientsAccumulated} reports. By default nothing happens.
+     */
+    default void beginBackward(int backwardPasses) {
+    }
+
+    /** A backward pass will not touch these parameters' gradients again (the model's report; see GptModel). */
+    default void gradientsAccumulated(java.util.List<String> names) {
+    }
+
+    /** Waits for reductions started during the backward passes (a step abandoned before {@link #reduceClipStep}). */
+    default void awaitPending() {
+    }
+
     /** Bytes of optimizer state (Adam's two moments) this rank holds. */
     long optimizerStateBytes();
 

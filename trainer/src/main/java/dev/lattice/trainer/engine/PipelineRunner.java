@@ -101,7 +101,7 @@ public final class PipelineRunner implements MicrobatchRunner {
                     continue;
                 }
                 Batch b = batches[op.microbatch()];
-                Tensor t = be.zeros(model.boundaryRows(b), h);
+                Tensor t = be.activations(model.boundaryRows(b), h); // the storage the peer sends (bf16 or fp32)
                 comm.recv(t, 0, t.numel(), op.peerRank());
                 (op.kind() == P2pOp.Kind.RECV_FORWARD ? inputs : outputGrads).put(op.microbatch() * chunks + op.chunk(),
                         t);

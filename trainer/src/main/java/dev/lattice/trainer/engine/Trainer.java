@@ -61,6 +61,7 @@ public final class Trainer {
                    Checkpointer checkpointer, MetricsLog metrics, PrintStream out) {
         this.model = model;
         this.sync = sync;
+        model.onGradientsAccumulated(sync::gradientsAccumulated);
         this.s = settings;
         this.train = train;
         this.valid = valid;
@@ -227,6 +228,7 @@ public final class Trainer {
             throw new IllegalStateException("a global batch without a single token to predict (all masked)");
         }
         model.zeroGradients();
+        sync.beginBackward(batches.length);
         double scale = lossScale();
         // The per-token weights carry the loss scale; the gradients are unscaled before reduction and clipping.
         double lossSum = runner.trainStep(model, batches, tokens / scale);
@@ -238,6 +240,7 @@ public final class Trainer {
         }
         double loss = sync.sum(lossSum) / tokens;
         if (!Double.isFinite(loss)) {
+            sync.awaitPending();
             return new Step(loss, Double.NaN, true, false);
         }
         double norm = sync.reduceClipStep(model, lr, s.clipGrad());

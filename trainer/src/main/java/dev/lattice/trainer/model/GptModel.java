@@ -39,6 +39,7 @@ public final class GptModel implements AutoCloseable {
     private PipelineContext pipeline = PipelineContext.NONE;
     private boolean sequenceParallel;
     private ParameterHooks hooks;
+    private java.util.function.Consumer<java.util.List<String>> gradientsDone;
 
     /**
      * Makes parameters present before they are used and lets them go afterwards: ZeRO-3 all-gathers a layer's
@@ -169,6 +170,21 @@ public final class GptModel implements AutoCloseable {
         return specs.stream().map(ParameterLayout.Spec::name).filter(n -> n.startsWith(ParameterLayout.FINAL_NORM)
                 || n.equals(ParameterLayout.OUTPUT_LAYER)
                 || (config.tiedEmbeddings() && n.equals(ParameterLayout.WORD_EMBEDDINGS))).toList();
+    }
+
+    /**
+     * Told, during each backward pass, the names of parameters whose gradients that pass will not touch again, each
+     * parameter of the stage exactly once per pass (after the head, after each layer, after the embedding): data
+     * parallelism reduces a bucket once every micro-batch is done with it, while the backward pass goes on.
+     */
+    public void onGradientsAccumulated(java.util.function.Consumer<java.util.List<String>> listener) {
+        this.gradientsDone = listener;
+    }
+
+    private void accumulated(java.util.List<String> names) {
+        if (gradientsDone != null && !names.isEmpty()) {
+            gradientsDone.accept(names);
+        }
     }
 
     private void acquire(java.util.List<String> names) {
@@ -693,6 +709,9 @@ public final class GptModel implements AutoCloseable {
             normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,
                     a.localRows, h);
             release(headNames());
+            // a tied word embedding is done only after the embedding's backward below
+            accumulated(stage.embeds(chunk) ? headNames().stream()
+                    .filter(name -> !name.equals(ParameterLayout.WORD_EMBEDDINGS)).toList() : headNames());
         } else {
             if (doutput == null) {
                 throw new IllegalStateException("stage without the head needs the gradient of its output");
@@ -707,6 +726,7 @@ public final class GptModel implements AutoCloseable {
             }
             layerBackward(a, l, la);
             release(namesOfLayer(l));
+            accumulated(namesOfLayer(l));
         }
         Tensor dinput = null;
         if (stage.embeds(chunk)) {
@@ -731,8 +751,9 @@ public final class GptModel implements AutoCloseable {
                         gpt ? g(ParameterLayout.POSITION_EMBEDDINGS) : null, a.dresid, batch.tokens(), a.batch,
                         a.seq, h);
             }
+            accumulated(embeddingNames());
         } else {
-            dinput = be.zeros(a.localRows, h);
+            dinput = be.activations(a.localRows, h); // sent to the previous stage: activation storage
             be.copy(dinput, a.dresid);
         }
         release(mb);

@@ -81,12 +81,20 @@ class CudaTrainingTest {
     @ParameterizedTest(name = "{0} TP={1} PP={2} ZeRO={3} {4}")
     @CsvSource(nullValues = "-", value = {"gpt2, 1, 1, 1, -", "llama, 1, 1, 1, -", "gpt2, 2, 1, 0, -",
             "llama, 2, 1, 0, -", "gpt2, 1, 2, 0, -", "llama, 1, 2, 0, -", "gpt2, 2, 1, 0, --sequence-parallel",
-            "gpt2, 1, 2, 0, --num-layers-per-virtual-pipeline-stage=1", "gpt2, 1, 1, 3, -", "gpt2, 1, 1, 1, --bf16"})
+            "gpt2, 1, 2, 0, --num-layers-per-virtual-pipeline-stage=1", "gpt2, 1, 1, 3, -", "gpt2, 1, 1, 1, --bf16",
+            // bf16 activations travel as bf16 through TP and PP (NCCL bf16)
+            "gpt2, 2, 1, 0, --bf16", "llama, 2, 1, 0, --bf16 --sequence-parallel", "llama, 1, 2, 0, --bf16",
+            "gpt2, 1, 2, 0, --bf16 --num-layers-per-virtual-pipeline-stage=1",
+            // DP reduction overlapped with the backward pass, in fp32 and in bf16
+            "llama, 1, 1, 0, --overlap-grad-reduce", "gpt2, 1, 1, 1, --overlap-grad-reduce",
+            "gpt2, 1, 1, 1, --bf16 --overlap-grad-reduce --grad-reduce-in-bf16"})
     void twoGpusReproduceOneGpu(String model, int tp, int pp, int zero, String extra) throws Exception {
         needGpus(2);
+        List<String> extras = new ArrayList<>(extra == null ? List.of() : List.of(extra.split(" ")));
+        boolean bf16 = extras.remove("--bf16");
         List<String> base = new ArrayList<>(List.of("--devices", "cuda", "--num-layers", pp == 2 && extra != null
                 ? "4" : "2"));
-        if ("--bf16".equals(extra)) {
+        if (bf16) {
             base.add("--bf16");
         }
         String oneName = "one-" + model + String.join("", base).hashCode();
@@ -95,11 +103,8 @@ class CudaTrainingTest {
         List<String> flags = args(model, tmp.resolve(twoName), base.toArray(new String[0]));
         flags.addAll(List.of("--world-size", "2", "--tensor-model-parallel-size", Integer.toString(tp),
                 "--pipeline-model-parallel-size", Integer.toString(pp), "--zero-stage", Integer.toString(zero)));
-        if (extra != null && !extra.equals("--bf16")) {
-            flags.add(extra);
-        }
+        flags.addAll(extras);
         List<Double> two = run(twoName, flags);
-        boolean bf16 = "--bf16".equals(extra);
         assertCurves(one, two, bf16 ? 0 : 1e-4, bf16 ? 0.05 : 0, "2 GPUs vs 1");
     }
 

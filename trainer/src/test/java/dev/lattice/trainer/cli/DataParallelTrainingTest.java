@@ -120,6 +120,65 @@ class DataParallelTrainingTest {
         return skip;
     }
 
+    /**
+     * --overlap-grad-reduce starts each bucket's reduction during the backward passes; the sums are the same, so the
+     * run is bit for bit the run without it (small buckets, so that several start at different times).
+     */
+    @ParameterizedTest(name = "{0} ZeRO-{1}")
+    @CsvSource({"gpt2, 0", "gpt2, 1", "llama, 2", "llama, 1"})
+    void overlappedGradientReductionChangesNoBit(String model, int zero) throws Exception {
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, train(args(model, plain, "--world-size", "2", "--zero-stage", Integer.toString(zero),
+                "--ddp-bucket-size", "3000")).code());
+        Path overlapped = tmp.resolve("overlapped");
+        TrainFixtures.Run run = train(args(model, overlapped, "--world-size", "2", "--zero-stage",
+                Integer.toString(zero), "--ddp-bucket-size", "3000", "--overlap-grad-reduce"));
+        assertEquals(0, run.code(), run.err());
+        assertEquals(losses(plain), losses(overlapped));
+    }
+
+    /**
+     * --grad-reduce-in-bf16: the reduction sees bf16-rounded gradients and rounds its sums, so the curve leaves the
+     * fp32 one by bf16 rounding only (and does leave it: the rounding is applied).
+     */
+    @ParameterizedTest(name = "{0} ZeRO-{1}")
+    @CsvSource({"gpt2, 0", "gpt2, 1", "llama, 1"})
+    void bf16GradientReductionStaysWithinBf16OfFp32(String model, int zero) throws Exception {
+        Path fp32 = tmp.resolve("fp32");
+        assertEquals(0, train(args(model, fp32, "--world-size", "2", "--zero-stage", Integer.toString(zero)))
+                .code());
+        Path bf16 = tmp.resolve("bf16");
+        TrainFixtures.Run run = train(args(model, bf16, "--world-size", "2", "--zero-stage",
+                Integer.toString(zero), "--grad-reduce-in-bf16", "--overlap-grad-reduce"));
+        assertEquals(0, run.code(), run.err());
+        List<Double> a = losses(fp32);
+        List<Double> b = losses(bf16);
+        assertEquals(a.size(), b.size());
+        boolean differs = false;
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(a.get(i), b.get(i), 0.02 * Math.abs(a.get(i)), "iteration " + (i + 1));
+            differs |= !a.get(i).equals(b.get(i));
+        }
+        assertTrue(differs, "bf16 reduction produced exactly the fp32 curve: no rounding was applied");
+    }
+
+    @Test
+    void gradientReductionFlagsAreCheckedBeforeTraining() throws IOException {
+        TrainFixtures.Run pp = train(args("gpt2", tmp.resolve("pp"), "--world-size", "4",
+                "--pipeline-model-parallel-size", "2", "--overlap-grad-reduce"));
+        assertEquals(2, pp.code(), pp.out());
+        assertTrue(pp.err().contains("--overlap-grad-reduce is not supported with pipeline parallelism"),
+                pp.err());
+        TrainFixtures.Run z3 = train(args("gpt2", tmp.resolve("z3"), "--world-size", "2", "--zero-stage", "3",
+                "--grad-reduce-in-bf16"));
+        assertEquals(2, z3.code(), z3.out());
+        assertTrue(z3.err().contains("--grad-reduce-in-bf16 applies to --zero-stage 0, 1 or 2"), z3.err());
+        TrainFixtures.Run bucket = train(args("gpt2", tmp.resolve("b"), "--world-size", "2", "--ddp-bucket-size",
+                "0"));
+        assertEquals(2, bucket.code(), bucket.out());
+        assertTrue(bucket.err().contains("--ddp-bucket-size must be at least 1"), bucket.err());
+    }
+
     @Test
     void zeroCheckpointResumesAtAnotherDataParallelSize() throws Exception {
         // Saved by 2 ranks with ZeRO-1 (optimizer state sharded), resumed on 1 rank: the continued losses equal

@@ -287,4 +287,48 @@ class TrainCommandTest {
         assertTrue(run.out().contains("global batch size:     8"), run.out());
         assertTrue(run.out().contains("bf16 requested"), run.out());
     }
+
+    /**
+     * DeepSpeed's fp16 block turns on --fp16 with its scaler settings (loss_scale 0 = dynamic, 2^initial_scale_power),
+     * communication_data_type bf16 is --grad-reduce-in-bf16 and zero_optimization.overlap_comm --overlap-grad-reduce;
+     * an unsupported communication type names the key.
+     */
+    @Test
+    void deepSpeedFp16CommunicationTypeAndOverlapBecomeFlags() throws IOException {
+        Path cfg = tmp.resolve("ds16.json");
+        Files.writeString(cfg, "{\"fp16\": {\"enabled\": true, \"loss_scale\": 0, \"initial_scale_power\": 12,"
+                + " \"loss_scale_window\": 500, \"hysteresis\": 3, \"min_loss_scale\": 2},"
+                + " \"communication_data_type\": \"bf16\", \"zero_optimization\": {\"stage\": 2}}");
+        TrainOptions o = new TrainOptions();
+        new picocli.CommandLine(o).parseArgs("--config", cfg.toString(), "--world-size", "2", "--train-iters", "1",
+                "--global-batch-size", "2");
+        TrainCommand.Settled settled = TrainCommand.configAndLayout(o, java.util.Set.of("--config", "--world-size"),
+                new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        assertEquals(2, settled.zero());
+        assertTrue(o.fp16 && !o.bf16);
+        assertEquals(null, o.lossScale);
+        assertEquals(4096.0, o.initialLossScale);
+        assertEquals(500, o.lossScaleWindow);
+        assertEquals(3, o.hysteresis);
+        assertEquals(2.0, o.minLossScale);
+        assertTrue(o.gradReduceInBf16);
+        assertTrue(!o.overlapGradReduce);
+
+        Files.writeString(cfg, "{\"bf16\": {\"enabled\": true}, \"zero_optimization\": {\"stage\": 1,"
+                + " \"overlap_comm\": true}}");
+        TrainOptions overlap = new TrainOptions();
+        new picocli.CommandLine(overlap).parseArgs("--config", cfg.toString(), "--world-size", "2", "--train-iters", "1",
+                "--global-batch-size", "2");
+        TrainCommand.configAndLayout(overlap, java.util.Set.of("--config", "--world-size"),
+                new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        assertTrue(overlap.overlapGradReduce && overlap.bf16 && !overlap.gradReduceInBf16);
+
+        Files.writeString(cfg, "{\"communication_data_type\": \"fp16\"}");
+        TrainOptions bad = new TrainOptions();
+        new picocli.CommandLine(bad).parseArgs("--config", cfg.toString(), "--train-iters", "1");
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> TrainCommand.configAndLayout(bad, java.util.Set.of("--config"),
+                        new java.io.PrintStream(java.io.OutputStream.nullOutputStream())));
+        assertTrue(e.getMessage().contains("communication_data_type fp16 is not supported"), e.getMessage());
+    }
 }

@@ -73,8 +73,8 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Whether {@link #activations} are bf16 (the default under {@link GemmPrecision#BF16}). Runs with tensor or
-     * pipeline parallelism turn it off: the communicators move fp32 only.
+     * Whether {@link #activations} are bf16 (the default under {@link GemmPrecision#BF16}); tests turn it off to
+     * compare the two storages.
      */
     public void storeActivationsInBf16(boolean on) {
         this.bf16Activations = on;
@@ -83,9 +83,12 @@ public final class CudaBackend implements Backend {
     /** Activations and their gradients in bf16 under mixed precision (half the memory and traffic), else fp32. */
     @Override
     public Tensor activations(int... shape) {
-        if (!bf16Activations) {
-            return zeros(shape);
-        }
+        return bf16Activations ? bf16(shape) : zeros(shape);
+    }
+
+    /** A zero-filled bf16-stored tensor. */
+    @Override
+    public Tensor bf16(int... shape) {
         onDevice();
         CudaTensor t = new CudaTensor(allocator, device, shape, true);
         Cuda.check(cudaMemsetAsync(DevicePointers.at(t.address()), 0, bytes(t), stream), "cudaMemsetAsync");
@@ -352,6 +355,9 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void castToBf16(Tensor dst, Tensor src) {
+        if (dst == src && c(dst).isBf16()) {
+            return; // its storage already holds bf16 values
+        }
         onDevice();
         launch("cast_bf16", src.numel(), p(dst), p(src), src.numel());
     }

@@ -1,0 +1,143 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.comm.CommBuffer;
+import dev.lattice.parallel.comm.CommStats;
+import dev.lattice.parallel.comm.Communicator;
+import dev.lattice.parallel.comm.InJvmWorld;
+import dev.lattice.parallel.comm.ReduceOp;
+import dev.lattice.parallel.comm.Work;
+import dev.lattice.trainer.backend.cpu.CpuBackend;
+import dev.lattice.trainer.model.Batch;
+import dev.lattice.trainer.model.GptModel;
+import dev.lattice.trainer.model.ModelConfig;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * When --overlap-grad-reduce starts each bucket: only during the last micro-batch's backward pass, the bucket of the
+ * last layers first, every bucket before the backward pass returns; and the reduced result is the one the
+ * non-overlapped sync computes.
+ */
+class OverlappedReductionTest {
+
+    /** Records the asynchronous reduce-scatters (send offset, and whether the backward pass was still running). */
+    private static final class Recording implements Communicator {
+        final Communicator inner;
+        final List<Long> launches = new ArrayList<>();
+        final List<Boolean> duringBackward = new ArrayList<>();
+        boolean inBackward;
+
+        Recording(Communicator inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public Work reduceScatterAsync(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count,
+                                       ReduceOp op) {
+            launches.add(sendOff);
+            duringBackward.add(inBackward);
+            return inner.reduceScatterAsync(send, sendOff, recv, recvOff, count, op);
+        }
+
+        @Override public int rank() { return inner.rank(); }
+        @Override public int size() { return inner.size(); }
+        @Override public String name() { return inner.name(); }
+        @Override public void allReduce(CommBuffer b, long o, long c, ReduceOp op) { inner.allReduce(b, o, c, op); }
+        @Override public void reduceScatter(CommBuffer s, long so, CommBuffer r, long ro, long c, ReduceOp op) {
+            inner.reduceScatter(s, so, r, ro, c, op);
+        }
+        @Override public void allGather(CommBuffer s, long so, CommBuffer r, long ro, long c) {
+            inner.allGather(s, so, r, ro, c);
+        }
+        @Override public void broadcast(CommBuffer b, long o, long c, int root) { inner.broadcast(b, o, c, root); }
+        @Override public void send(CommBuffer b, long o, long c, int peer) { inner.send(b, o, c, peer); }
+        @Override public void recv(CommBuffer b, long o, long c, int peer) { inner.recv(b, o, c, peer); }
+        @Override public void barrier() { inner.barrier(); }
+        @Override public Work allReduceAsync(CommBuffer b, long o, long c, ReduceOp op) {
+            return inner.allReduceAsync(b, o, c, op);
+        }
+        @Override public CommStats stats() { return inner.stats(); }
+        @Override public void close() { inner.close(); }
+    }
+
+    private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 3, 4, 37, 8).withPaddedVocab(40);
+    private static final long BUCKET = 900; // several buckets: each layer holds ~3.3k elements
+
+    private static Batch batch(int seed) {
+        Random r = new Random(seed);
+        int n = 2 * 8;
+        float[] mask = new float[n];
+        Arrays.fill(mask, 1f);
+        return new Batch(r.ints(n, 0, 37).toArray(), r.ints(n, 0, 37).toArray(), mask, 2, 8);
+    }
+
+    private static float[] weights() {
+        float[] w = new float[16];
+        Arrays.fill(w, 1f / 32);
+        return w;
+    }
+
+    /** Two micro-batches through a one-rank DP group; returns the parameters after the step. */
+    private static float[] step(boolean overlap, Recording[] seen) {
+        InJvmWorld world = new InJvmWorld(1, Duration.ofSeconds(30));
+        try (CpuBackend be = new CpuBackend(); GptModel model = new GptModel(CONFIG, be, false)) {
+            model.initialize(7, 0.02);
+            Recording dp = new Recording(world.world(0));
+            seen[0] = dp;
+            DataParallelSync sync = new DataParallelSync(dp, 1, model, 0.9, 0.95, 1e-8, 0.1, BUCKET, false,
+                    overlap);
+            model.onGradientsAccumulated(sync::gradientsAccumulated);
+            model.zeroGradients();
+            sync.beginBackward(2);
+            for (int m = 0; m < 2; m++) {
+                model.forward(batch(m));
+                dp.inBackward = true;
+                model.backward(weights());
+                dp.inBackward = false;
+                if (m == 0) {
+                    assertEquals(List.of(), dp.launches, "a bucket started before the last micro-batch");
+                }
+            }
+            sync.reduceClipStep(model, 1e-3, 1.0);
+            float[] all = new float[0];
+            for (var t : model.parameters().values()) {
+                float[] x = be.toHost(t);
+                float[] grown = Arrays.copyOf(all, all.length + x.length);
+                System.arraycopy(x, 0, grown, all.length, x.length);
+                all = grown;
+            }
+            return all;
+        } finally {
+            world.closeRank(0);
+        }
+    }
+
+    @Test
+    void bucketsStartDuringTheLastBackwardPassLastLayersFirst() {
+        Recording[] overlapped = new Recording[1];
+        float[] withOverlap = step(true, overlapped);
+        Recording[] plain = new Recording[1];
+        float[] without = step(false, plain);
+        Recording r = overlapped[0];
+        assertTrue(r.launches.size() >= 4, "expected several buckets, got " + r.launches);
+        assertEquals(r.launches.size(), r.duringBackward.stream().filter(b -> b).count(),
+                "every bucket starts inside the backward pass: " + r.duringBackward);
+        // the last layer's buckets (late in the flat layout) start first; the embeddings' (offset 0, final only after
+        // the embedding's backward, and the tied output layer's before it) start last
+        assertEquals(0L, r.launches.get(r.launches.size() - 1));
+        List<Long> sorted = new ArrayList<>(r.launches);
+        sorted.sort(null);
+        assertTrue(r.launches.get(0) >= sorted.get(sorted.size() / 2), "first bucket " + r.launches);
+        assertEquals(plain[0].launches.size(), r.launches.size());
+        assertTrue(plain[0].duringBackward.stream().noneMatch(b -> b), "without overlap, after the backward pass");
+        assertEquals(Arrays.toString(without), Arrays.toString(withOverlap));
+    }
+}
