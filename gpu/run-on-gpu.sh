@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the unpacked bundle (gpu/make-bundle.sh): the GPU test suite (JUnit console; the
 # tests skip nothing there) and the benchmarks beside the PyTorch peer, writing logs to $OUT (or ./gpu-out).
-#   run-on-gpu.sh tests|bench|all [extra JUnit selectors...]
+#   run-on-gpu.sh tests|bench|bench-dp|all [extra JUnit selectors...]
+#   run-on-gpu.sh select <JUnit selectors...>     (only those tests)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-out}
@@ -15,6 +16,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 mode=${1:-all}
 shift || true
 rc=0
+if [[ $mode == select ]]; then # only the JUnit selectors given
+  "$java" -Xmx16g -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
+     --disable-banner --details=tree --details-theme=ascii "$@" 2>&1 | tee "$out/tests.log"
+  rc=${PIPESTATUS[0]}
+fi
 if [[ $mode == tests || $mode == all ]]; then
   "$java" -Xmx16g -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
      --disable-banner --details=tree --details-theme=ascii \
