@@ -64,6 +64,15 @@ public interface Communicator extends AutoCloseable {
         return Work.DONE;
     }
 
+    /**
+     * Asynchronous {@link #allGather} (ZeRO-3 gathers the next layer's parameters while this one computes). By
+     * default the blocking operation, complete on return.
+     */
+    default Work allGatherAsync(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count) {
+        allGather(send, sendOff, recv, recvOff, count);
+        return Work.DONE;
+    }
+
     /** Bytes and calls so far. */
     CommStats stats();
 

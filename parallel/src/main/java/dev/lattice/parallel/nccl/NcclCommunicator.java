@@ -227,9 +227,30 @@ public final class NcclCommunicator implements Communicator {
 
     @Override
     public void allGather(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count) {
-        String what = "allGather of " + count + " floats per rank";
-        int n = size();
+        String what = "allGather of " + count + " elements per rank";
         Staging st = staging(what);
+        NcclCall call = allGatherCall(st, send, sendOff, recv, recvOff, count);
+        run(what, st, call);
+        stats.add(CommStats.Op.ALL_GATHER, (long) (size() - 1) * count * st.elementBytes());
+    }
+
+    /** Device operands that do not alias: asynchronous on the communication stream; otherwise blocking. */
+    @Override
+    public Work allGatherAsync(CommBuffer send, long sendOff, CommBuffer recv, long recvOff, long count) {
+        String what = "allGather of " + count + " elements per rank";
+        Staging st = staging(what);
+        NcclCall call = allGatherCall(st, send, sendOff, recv, recvOff, count);
+        stats.add(CommStats.Op.ALL_GATHER, (long) (size() - 1) * count * st.elementBytes());
+        if (st.anyStaged()) {
+            run(what, st, call);
+            return DoneWork.INSTANCE;
+        }
+        return enqueueAsync(what, call);
+    }
+
+    private NcclCall allGatherCall(Staging st, CommBuffer send, long sendOff, CommBuffer recv, long recvOff,
+                                   long count) {
+        int n = size();
         Staging.Operand s = st.add(send, sendOff, count, true, false);
         Staging.Operand r = st.add(recv, recvOff, count * n, false, true);
         int type = st.dataType();
@@ -239,9 +260,7 @@ public final class NcclCommunicator implements Communicator {
                 && Staging.overlap(s, r)) {
             st.stage(s);
         }
-        run(what, st, c -> ncclAllGather(Addr.of(s.address()), Addr.of(r.address()), count, type, c,
-                stream));
-        stats.add(CommStats.Op.ALL_GATHER, (long) (n - 1) * count * eb);
+        return c -> ncclAllGather(Addr.of(s.address()), Addr.of(r.address()), count, type, c, stream);
     }
 
     @Override

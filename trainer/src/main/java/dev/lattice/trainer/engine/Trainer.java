@@ -116,6 +116,12 @@ public final class Trainer {
 
     /** Runs from {@code state} to {@code --train-iters}; returns the final state. */
     public TrainingState run(TrainingState state) throws IOException {
+        TrainingState end = loop(state);
+        sync.awaitPending(); // nothing left in flight when the communicators close
+        return end;
+    }
+
+    private TrainingState loop(TrainingState state) throws IOException {
         TrainingState st = state;
         int consecutiveNan = 0;
         double lossSum = 0;

@@ -16,8 +16,9 @@ import java.util.Map;
 /**
  * ZeRO stage 3: each data-parallel rank keeps only its shard of every parameter (each parameter padded to a
  * multiple of the DP size and cut in equal pieces), together with Adam's moments for that shard. A layer's
- * parameters are all-gathered just before its forward or backward pass and dropped right after
- * ({@link GptModel.ParameterHooks}); gradients are reduce-scattered to their owners, which update their shards.
+ * parameters are all-gathered for its forward or backward pass and dropped right after
+ * ({@link GptModel.ParameterHooks}); the gather of the layer that comes next starts as one is acquired, so on GPUs it
+ * overlaps that layer's computation (NCCL's asynchronous all-gather); gradients are reduce-scattered to their owners, which update their shards.
  * Gradients are accumulated in full during the micro-batches (as in this engine's ZeRO-2), so the memory saved is
  * that of the parameters and optimizer state.
  */
@@ -84,17 +85,98 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         model.withParameterHooks(this);
     }
 
+    /**
+     * Gathers {@code names} (or takes them from the prefetch), installs them in the model, then starts gathering
+     * the parameters that followed {@code names} last time (the schedule repeats every step, the same on every
+     * rank, so every rank issues the same gathers in the same order); a wrong guess is awaited and dropped.
+     */
     @Override
     public void acquire(List<String> names) {
-        for (String name : names) {
-            int p = index.get(name);
-            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
-            dp.allGather(paramShard[p], 0, padded, 0, shardLength[p]);
+        Gather g;
+        if (prefetch != null && prefetch.names.equals(names)) {
+            g = prefetch;
+            prefetch = null;
+        } else {
+            dropPrefetch();
+            g = new Gather(names);
+        }
+        g.work.await();
+        for (int i = 0; i < names.size(); i++) {
+            int p = index.get(names.get(i));
             Tensor full = be.zeros(shapes[p]);
-            be.copyRange(full, 0, padded, 0, sizes[p]);
-            model.replaceParameter(name, full);
+            be.copyRange(full, 0, g.padded[i], 0, sizes[p]);
+            model.replaceParameter(names.get(i), full);
+        }
+        if (lastAcquired != null) {
+            following.put(lastAcquired, names);
+        }
+        lastAcquired = names;
+        List<String> guess = following.get(names);
+        if (guess != null) {
+            prefetch = new Gather(guess);
+            prefetchesStarted++;
         }
     }
+
+    /** The parameters acquired after each list last time: the prediction for the next acquire. */
+    private final Map<List<String>, List<String>> following = new java.util.HashMap<>();
+    private List<String> lastAcquired;
+    private Gather prefetch;
+
+    /** The all-gathers of some parameters' shards into padded full buffers, in flight. */
+    private final class Gather {
+        final List<String> names;
+        final Tensor[] padded;
+        final dev.lattice.parallel.comm.Work work;
+
+        Gather(List<String> names) {
+            this.names = names;
+            this.padded = new Tensor[names.size()];
+            List<dev.lattice.parallel.comm.Work> works = new java.util.ArrayList<>();
+            for (int i = 0; i < names.size(); i++) {
+                int p = index.get(names.get(i));
+                padded[i] = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
+                works.add(dp.allGatherAsync(paramShard[p], 0, padded[i], 0, shardLength[p]));
+            }
+            this.work = new dev.lattice.parallel.comm.Work() {
+                @Override
+                public void await() {
+                    for (dev.lattice.parallel.comm.Work w : works) {
+                        w.await();
+                    }
+                }
+
+                @Override
+                public boolean isDone() {
+                    return works.stream().allMatch(dev.lattice.parallel.comm.Work::isDone);
+                }
+            };
+        }
+    }
+
+    /**
+     * Waits for an outstanding prefetch and forgets it: before the optimizer changes the shards it reads (its
+     * values would be stale, and the gather would race the update) and before other collectives on the group.
+     */
+    private void dropPrefetch() {
+        if (prefetch != null) {
+            Gather g = prefetch;
+            prefetch = null;
+            g.work.await();
+        }
+    }
+
+    @Override
+    public void awaitPending() {
+        dropPrefetch();
+    }
+
+    /** Gathers started ahead of their acquire so far (for tests). */
+    int prefetchesStarted() {
+        return prefetchesStarted;
+    }
+
+    private int prefetchesStarted;
 
     @Override
     public void release(List<String> names) {
@@ -129,6 +211,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
 
     @Override
     public double reduceClipStep(GptModel mdl, double lr, double clip) {
+        dropPrefetch(); // the next step's first gather reads the updated shards
         int ranks = dp.size();
         boolean tpFirst = mdl.tensorParallel().rank() == 0;
         double squares = 0;
@@ -175,6 +258,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
     }
 
     private Map<String, Tensor> gather(Tensor[] shards) {
+        dropPrefetch();
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int p = 0; p < specs.size(); p++) {
             Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
