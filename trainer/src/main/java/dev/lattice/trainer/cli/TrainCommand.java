@@ -99,7 +99,8 @@ public final class TrainCommand {
         o.zeroStage = zero; // the plan prints the stage the run would use
         o.useDistributedOptimizer = false;
         PlanCommand.print(o, out);
-        out.println(" > dry run: flags valid; no data read, nothing trained (data: " + String.join(", ", o.dataPath)
+        out.println(" > dry run: flags valid; no data read, nothing trained (data: " + (o.mockData ? "mock"
+                : String.join(", ", o.dataPath))
                 + ")");
     }
 
@@ -248,31 +249,47 @@ public final class TrainCommand {
             throw new IllegalArgumentException("--seq-length " + o.seqLength + " exceeds --max-position-embeddings "
                     + config.maxPositionEmbeddings());
         }
-        if (o.dataPath.isEmpty()) {
+        if (o.mockData) {
+            if (!o.dataPath.isEmpty()) {
+                throw new IllegalArgumentException("--mock-data and --data-path exclude each other");
+            }
+        } else if (o.dataPath.isEmpty()) {
             throw new IllegalArgumentException("--data-path is required (an indexed dataset prefix or a"
                     + " directory of Parquet token shards, e.g. from 'lattice preprocess')");
         }
-        DataPathSpec remote = DataPathSpec.parse(o.dataPath);
-        java.util.List<String> localPrefixes = new java.util.ArrayList<>();
-        for (String prefix : remote.prefixes()) {
-            localPrefixes.add(dev.lattice.trainer.engine.DataCache.localize(prefix, config.vocabSize())); // remote/Parquet once per JVM
-        }
-        DataPathSpec paths = new DataPathSpec(localPrefixes, remote.weights());
-        SplitSpec split = SplitSpec.parse(o.split);
-        int vocab = config.vocabSize();
-        GptDatasets.Opener opener = prefix -> {
-            IndexedDataset ds = IndexedDataset.open(Path.of(prefix));
-            ds.checkVocabulary(vocab);
-            return ds;
-        };
-        long trainSamples = o.trainIters * gbs;
-        SampleSource train = GptDatasets.build(paths, split, Split.TRAIN, trainSamples, o.seqLength, o.seed,
-                tokenizer.identifier(), opener);
+        SampleSource train;
         SampleSource valid = null;
-        if (o.evalIters > 0 && o.evalInterval > 0 && split.range(Split.VALID, Integer.MAX_VALUE) != null) {
-            long validSamples = (o.trainIters / o.evalInterval + 1) * o.evalIters * gbs;
-            valid = GptDatasets.build(paths, split, Split.VALID, validSamples, o.seqLength, o.seed,
+        long trainSamples = o.trainIters * gbs;
+        SplitSpec split = SplitSpec.parse(o.split);
+        boolean evaluates = o.evalIters > 0 && o.evalInterval > 0 && split.range(Split.VALID, Integer.MAX_VALUE) != null;
+        long validSamples = (o.trainIters / o.evalInterval + 1) * o.evalIters * gbs;
+        if (o.mockData) {
+            train = new dev.lattice.data.samples.MockGptSamples(Math.toIntExact(trainSamples), o.seqLength,
+                    config.vocabSize(), o.seed);
+            if (evaluates) {
+                valid = new dev.lattice.data.samples.MockGptSamples(Math.toIntExact(validSamples), o.seqLength,
+                        config.vocabSize(), o.seed + 1);
+            }
+        } else {
+            DataPathSpec remote = DataPathSpec.parse(o.dataPath);
+            java.util.List<String> localPrefixes = new java.util.ArrayList<>();
+            for (String prefix : remote.prefixes()) {
+                // remote or Parquet data: fetched or converted once per JVM
+                localPrefixes.add(dev.lattice.trainer.engine.DataCache.localize(prefix, config.vocabSize()));
+            }
+            DataPathSpec paths = new DataPathSpec(localPrefixes, remote.weights());
+            int vocab = config.vocabSize();
+            GptDatasets.Opener opener = prefix -> {
+                IndexedDataset ds = IndexedDataset.open(Path.of(prefix));
+                ds.checkVocabulary(vocab);
+                return ds;
+            };
+            train = GptDatasets.build(paths, split, Split.TRAIN, trainSamples, o.seqLength, o.seed,
                     tokenizer.identifier(), opener);
+            if (evaluates) {
+                valid = GptDatasets.build(paths, split, Split.VALID, validSamples, o.seqLength, o.seed,
+                        tokenizer.identifier(), opener);
+            }
         }
 
         LearningRateSchedule schedule = new LearningRateSchedule(o.lr, o.minLr, o.lrWarmupIters,

@@ -138,6 +138,9 @@ public final class TrainOptions {
             description = "Indexed dataset prefixes or directories of tokenized Parquet shards (local, hdfs://,"
                     + " s3a://), optionally with weights: [w1] p1 [w2 p2 ...].")
     public List<String> dataPath = new ArrayList<>();
+    @Option(names = "--mock-data", description = "Random token ids instead of a dataset (Megatron's mock data), for"
+            + " benchmarks and layout checks; the vocabulary comes from --vocab-size or --tokenizer.")
+    public boolean mockData;
     @Option(names = "--split", defaultValue = "969,30,1") public String split = "969,30,1";
     @Option(names = "--tokenizer", defaultValue = "gpt2",
             description = "gpt2 or a HuggingFace tokenizer.json: fixes the vocabulary size.")

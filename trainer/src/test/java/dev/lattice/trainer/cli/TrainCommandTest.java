@@ -331,4 +331,38 @@ class TrainCommandTest {
                         new java.io.PrintStream(java.io.OutputStream.nullOutputStream())));
         assertTrue(e.getMessage().contains("communication_data_type fp16 is not supported"), e.getMessage());
     }
+
+    /**
+     * --mock-data (Megatron's): random token ids, no dataset; the same samples every run and at any layout, so a
+     * DP2 run reproduces the single-rank curve; it excludes --data-path.
+     */
+    @Test
+    void mockDataTrainsWithoutADataset() throws IOException {
+        List<String> flags = new java.util.ArrayList<>(List.of("--mock-data", "--vocab-size", "97", "--num-layers",
+                "2", "--hidden-size", "32", "--num-attention-heads", "4", "--seq-length", "16",
+                "--micro-batch-size", "2", "--global-batch-size", "4", "--train-iters", "6", "--lr", "1e-3",
+                "--log-interval", "1", "--eval-interval", "3", "--eval-iters", "1"));
+        List<String> one = new java.util.ArrayList<>(flags);
+        one.addAll(List.of("--save", tmp.resolve("m1").toString()));
+        TrainFixtures.Run a = train(one);
+        assertEquals(0, a.code(), a.err());
+        assertTrue(a.out().contains("validation loss at iteration 3"), a.out());
+        List<String> two = new java.util.ArrayList<>(flags);
+        two.addAll(List.of("--save", tmp.resolve("m2").toString(), "--world-size", "2"));
+        TrainFixtures.Run b = train(two);
+        assertEquals(0, b.code(), b.err());
+        List<Double> la = TrainFixtures.losses(tmp.resolve("m1"));
+        List<Double> lb = TrainFixtures.losses(tmp.resolve("m2"));
+        assertEquals(6, la.size());
+        for (int i = 0; i < la.size(); i++) {
+            assertEquals(la.get(i), lb.get(i), 1e-5 * la.get(i), "iteration " + (i + 1));
+            // random tokens: the loss stays near ln(97)
+            assertEquals(Math.log(97), la.get(i), 0.5, "iteration " + (i + 1));
+        }
+        List<String> both = new java.util.ArrayList<>(flags);
+        both.addAll(List.of("--data-path", "x"));
+        TrainFixtures.Run c = train(both);
+        assertEquals(2, c.code());
+        assertTrue(c.err().contains("--mock-data and --data-path exclude each other"), c.err());
+    }
 }
