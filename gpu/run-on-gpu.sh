@@ -3,6 +3,7 @@
 # tests skip nothing there) and the benchmarks beside the PyTorch peer, writing logs to $OUT (or ./gpu-out).
 #   run-on-gpu.sh tests|bench|bench-dp|all [extra JUnit selectors...]
 #   run-on-gpu.sh select <JUnit selectors...>     (only those tests)
+#   run-on-gpu.sh bench-3d                         (TP/PP/DP and 1.3B rows through bin/lattice train --mock-data)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-out}
@@ -51,5 +52,27 @@ if [[ $mode == bench-dp || $mode == all ]]; then
     bench "lattice DP$n $s $extra" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
   done
   bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
+fi
+# Issue 7's model-parallel rows: bin/lattice train on --mock-data (random tokens), the Megatron log line's last
+# interval: GPT-2 350M on 1 GPU, TP2, PP2 (1F1B and interleaved) and DP2; a 1.3B model (24 x 2048, 16 heads) on 1 GPU,
+# DP2 and TP2. The same global batch everywhere, so iteration times compare directly.
+if [[ $mode == bench-3d || $mode == all3d ]]; then
+  train() { # label, then flags
+    local label=$1; shift
+    echo "### $label" | tee -a "$out/bench3d.log"
+    "$java" -Xmx32g -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
+      --seq-length 1024 --max-position-embeddings 1024 --lr 1e-4 --eval-iters 0 --log-interval 4 --train-iters 12 "$@" 2>&1 \
+      | grep -E "iteration +12/|rror|xception" | tail -3 | tee -a "$out/bench3d.log"
+  }
+  m350="--num-layers 24 --hidden-size 1024 --num-attention-heads 16 --micro-batch-size 4 --global-batch-size 32"
+  train "350M 1 GPU" $m350
+  train "350M TP2" $m350 --world-size 2 --tensor-model-parallel-size 2
+  train "350M PP2 1F1B" $m350 --world-size 2 --pipeline-model-parallel-size 2
+  train "350M PP2 interleaved (2 chunks)" $m350 --world-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 6
+  train "350M DP2 ZeRO-1 overlapped" $m350 --world-size 2 --zero-stage 1 --overlap-grad-reduce
+  m13="--num-layers 24 --hidden-size 2048 --num-attention-heads 16 --micro-batch-size 4 --global-batch-size 16"
+  train "1.3B 1 GPU" $m13
+  train "1.3B DP2 ZeRO-1 overlapped" $m13 --world-size 2 --zero-stage 1 --overlap-grad-reduce
+  train "1.3B TP2" $m13 --world-size 2 --tensor-model-parallel-size 2
 fi
 exit $rc
