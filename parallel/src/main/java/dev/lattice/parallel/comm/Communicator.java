@@ -5,8 +5,10 @@ package dev.lattice.parallel.comm;
  * ranks, 0..size−1. Every member must issue the same operations in the same order; a mismatch or a missing member
  * is reported, with the rank, group and operation named, within the communicator's timeout.
  *
- * <p>Offsets and counts are in fp32 elements. The blocking methods return when this rank's part is done; the
- * {@code Async} variants return a {@link Work} handle and keep the issue order.
+ * <p>Offsets and counts are in elements (fp32, or bf16 for bf16-stored device tensors). The blocking methods
+ * return when this rank's part is done — for device buffers on GPUs, when it is ordered before every later operation
+ * of the rank's compute stream (as PyTorch's NCCL process group: the host does not wait; a hang is still reported
+ * within the timeout); the {@code Async} variants return a {@link Work} handle and keep the issue order.
  */
 public interface Communicator extends AutoCloseable {
 

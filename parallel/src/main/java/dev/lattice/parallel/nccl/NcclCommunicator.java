@@ -90,7 +90,20 @@ public final class NcclCommunicator implements Communicator {
     private final AtomicBoolean closing = new AtomicBoolean();
     private volatile boolean closed;
 
+    /**
+     * Whether blocking operations on device buffers return once they are ordered before the compute stream's later
+     * work, without the host waiting for them (no host synchronisation inside a training step); a watchdog aborts
+     * any of them that outlives the timeout. {@code -Dlattice.nccl.deferCompletion=false} makes the host wait, as
+     * host buffers always do.
+     */
+    static final boolean DEFER_COMPLETION = !"false".equals(System.getProperty("lattice.nccl.deferCompletion"));
+
+    /** A device-only operation whose completion nobody waited for yet: its event, name and start. */
+    private record Deferred(CUevent_st done, String what, long start) {
+    }
+
     private final Object lock = new Object();
+    private final java.util.ArrayDeque<Deferred> deferred = new java.util.ArrayDeque<>(); // guarded by lock
     private ncclComm comm;        // guarded by lock: null before init, after abort or destroy
     private String stopped;       // guarded by lock: why this communicator can no longer be used
     private boolean groupPending; // guarded by lock: operations sit in this thread's open NCCL group
@@ -414,6 +427,11 @@ public final class NcclCommunicator implements Communicator {
         try {
             Devices.on(device, () -> {
                 try {
+                    try {
+                        awaitDeferred();
+                    } catch (RuntimeException e) {
+                        // aborted (and reported) already: destroy() below aborts instead of finalizing
+                    }
                     destroy();
                 } finally {
                     closed = true;
@@ -448,18 +466,108 @@ public final class NcclCommunicator implements Communicator {
                     + " inside groupStart/groupEnd: only send and recv can be grouped");
         }
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+        reapDeferred();
+        synchronized (lock) {
+            checkUsableLocked(what); // a deferred operation may have failed or timed out meanwhile
+        }
         return System.nanoTime();
     }
 
     /** A blocking operation: enqueue after the compute stream's work, wait (bounded) for it, copy host results. */
     private void run(String what, Staging st, NcclCall call) {
         long start = begin(what);
+        boolean defer = DEFER_COMPLETION && !st.anyStaged();
+        if (!defer) {
+            awaitDeferred(); // a timeout then names the operation that hangs, not this one
+        }
         orderAfterCompute(what);
         st.copyIn(scratch, stream);
         enqueue(what, call, start);
         st.copyOut(scratch, stream);
+        if (defer) {
+            completeLater(what, start);
+            return;
+        }
         completeOnStream(what, start);
         st.finish(scratch);
+    }
+
+    /** Orders the compute stream after the operation and leaves its completion to {@link #reapDeferred}. */
+    private void completeLater(String what, long start) {
+        CUevent_st done = events.take();
+        try {
+            Cuda.check(cudaEventRecord(done, stream), "cudaEventRecord after " + what + " of group " + label);
+            Cuda.check(cudaStreamWaitEvent(compute, done, 0),
+                    "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+        } catch (RuntimeException e) {
+            events.give(done);
+            throw e;
+        }
+        synchronized (lock) {
+            deferred.addLast(new Deferred(done, what, start));
+        }
+        Watchdog.watch(this);
+    }
+
+    /** The watchdog's visit: reaps on this communicator's device; false once nothing is left to watch. */
+    boolean watchOnce() {
+        if (closed || closing.get()) {
+            return false;
+        }
+        Devices.on(device, this::reapDeferred);
+        return hasDeferred();
+    }
+
+    /**
+     * Returns the events of completed deferred operations; the oldest one still running past the timeout aborts the
+     * communicator, naming it. Never waits. Called at the start of every operation and by the world's watchdog.
+     */
+    void reapDeferred() {
+        synchronized (lock) {
+            while (!deferred.isEmpty()) {
+                Deferred d = deferred.peekFirst();
+                int rc = cudaEventQuery(d.done());
+                if (rc == cudaErrorNotReady) {
+                    long waited = System.nanoTime() - d.start();
+                    if (waited > timeoutNanos && stopped == null) {
+                        abortLocked(String.format(Locale.ROOT, "rank %d of %s: %s did not complete within %.1f s;"
+                                + " communicator aborted", worldRank, label, d.what(), waited / 1e9));
+                    }
+                    return;
+                }
+                deferred.pollFirst();
+                events.give(d.done());
+                if (rc != 0) {
+                    abortLocked("cudaEventQuery after " + d.what() + " of group " + label + " failed: error " + rc);
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Whether deferred operations are outstanding (for the watchdog). */
+    boolean hasDeferred() {
+        synchronized (lock) {
+            return !deferred.isEmpty();
+        }
+    }
+
+    /** Waits, bounded from each one's start, for every deferred operation (before a host-blocking one). */
+    private void awaitDeferred() {
+        while (true) {
+            Deferred d;
+            synchronized (lock) {
+                d = deferred.pollFirst();
+            }
+            if (d == null) {
+                return;
+            }
+            try {
+                awaitEvent(d.done(), d.what(), d.start(), timeoutNanos);
+            } finally {
+                events.give(d.done());
+            }
+        }
     }
 
     /** Inside a group, send/recv only enqueue (the outermost groupEnd launches and waits); outside, they block. */

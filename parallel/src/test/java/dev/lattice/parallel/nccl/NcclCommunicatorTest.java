@@ -286,8 +286,12 @@ class NcclCommunicatorTest {
             try (DeviceFloats x = DeviceFloats.zeros(0, 1024)) {
                 long t0 = System.nanoTime();
                 try {
+                    // On device buffers the host does not wait (deferred completion): reading the result waits on
+                    // the stream until the watchdog aborts the hung all-reduce; the next operation then says why.
                     c.allReduce(x, 0, 1024, ReduceOp.SUM);
-                    fail("allReduce without rank 1 returned");
+                    x.download();
+                    c.barrier();
+                    fail("allReduce without rank 1 completed");
                     return null;
                 } catch (CommTimeoutException e) {
                     return new Object[] {e, (System.nanoTime() - t0) / 1e9};
@@ -318,8 +322,10 @@ class NcclCommunicatorTest {
             }
             try (DeviceFloats x = DeviceFloats.zeros(0, 16)) {
                 long t0 = System.nanoTime();
-                CommTimeoutException e = assertThrows(CommTimeoutException.class,
-                        () -> c.allReduce(x, 0, 16, ReduceOp.SUM));
+                CommTimeoutException e = assertThrows(CommTimeoutException.class, () -> {
+                    c.allReduce(x, 0, 16, ReduceOp.SUM); // deferred: the barrier waits for it
+                    c.barrier();
+                });
                 return new Object[] {e.getMessage(), (System.nanoTime() - t0) / 1e9};
             }
         }));
