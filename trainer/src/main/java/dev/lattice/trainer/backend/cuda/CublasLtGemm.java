@@ -182,12 +182,18 @@ final class CublasLtGemm implements AutoCloseable {
         setInt(p, CUBLASLT_MATMUL_DESC_TRANSA, s.transB() ? CUBLAS_OP_T : CUBLAS_OP_N, "transa" + what);
         setInt(p, CUBLASLT_MATMUL_DESC_TRANSB, s.transA() ? CUBLAS_OP_T : CUBLAS_OP_N, "transb" + what);
         setInt(p, CUBLASLT_MATMUL_DESC_EPILOGUE, s.epilogue().code, "epilogue" + what);
+        // The heuristic sees a descriptor like the real calls' (pointers aligned, not null): the workspace stands
+        // in for the bias and aux pointers, which run() sets per call.
         if (s.epilogue().bias) {
             setInt(p, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, s.biasType(), "bias data type" + what);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                    longArg.put(0, workspace), 8), "cublasLtMatmulDescSetAttribute (bias pointer)" + what);
         }
         if (s.epilogue().aux) { // the aux matrix is laid out like D
             check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,
                     longArg.put(0, s.n()), 8), "cublasLtMatmulDescSetAttribute (aux ld)" + what);
+            check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+                    longArg.put(0, workspace), 8), "cublasLtMatmulDescSetAttribute (aux pointer)" + what);
         }
         int m = s.m();
         int n = s.n();

@@ -47,6 +47,7 @@ public final class CudaBackend implements Backend {
     private boolean closed;
     private boolean bf16Activations;
     private boolean fuseEpilogues;
+    private final java.util.Set<CublasLtGemm.Epilogue> epilogues = epiloguesFromProperty();
     private CublasLtGemm lt; // made on first use: backends that never fuse hold no workspace
 
     public CudaBackend(int device, GemmPrecision precision) {
@@ -92,6 +93,30 @@ public final class CudaBackend implements Backend {
 
     /** The system property that turns the fused GEMM epilogues on or off (default: on unless GEMMs are fp32). */
     public static final String FUSE_PROPERTY = "lattice.cublaslt";
+
+    /**
+     * A comma-separated subset of BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB: the epilogues used when fusing
+     * (default all), so each one's effect can be measured alone.
+     */
+    public static final String EPILOGUES_PROPERTY = "lattice.cublaslt.epilogues";
+
+    private static java.util.Set<CublasLtGemm.Epilogue> epiloguesFromProperty() {
+        String v = System.getProperty(EPILOGUES_PROPERTY, "").trim();
+        java.util.Set<CublasLtGemm.Epilogue> out = java.util.EnumSet.noneOf(CublasLtGemm.Epilogue.class);
+        if (v.isEmpty()) {
+            out.addAll(java.util.EnumSet.allOf(CublasLtGemm.Epilogue.class));
+            return out;
+        }
+        for (String name : v.split(",")) {
+            try {
+                out.add(CublasLtGemm.Epilogue.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("-D" + EPILOGUES_PROPERTY + ": unknown epilogue '" + name
+                        + "' (BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB)");
+            }
+        }
+        return out;
+    }
 
     /**
      * Whether linear layers run as cuBLASLt GEMMs with fused epilogues (bias, GELU and their gradients) where
@@ -484,12 +509,12 @@ public final class CudaBackend implements Backend {
      * {@link #matmulStridedBatched} types them (bf16 operands when any tensor is bf16). {@code bias} is the fp32 bias
      * vector (BIAS, GELU_AUX_BIAS), {@code biasGrad} the device address of the fp32 [m] vector BGRADB writes,
      * {@code aux} the aux matrix, stored like c. A bf16 output takes the fp32 bias if cuBLASLt allows, else a bf16
-     * copy of it. Returns false, having enqueued nothing that
-     * matters, when cuBLASLt has no algorithm: the caller runs the unfused composition.
+     * copy of it. Returns false, having written nothing the caller sees, when cuBLASLt has no algorithm (or this
+     * epilogue is switched off): the caller runs the unfused composition.
      */
     private boolean fused(CublasLtGemm.Epilogue e, Tensor c, Tensor a, boolean transA, Tensor b, boolean transB,
                           int m, int n, int k, float beta, Tensor bias, long biasGrad, Tensor aux) {
-        if (m <= 0 || n <= 0 || k <= 0) {
+        if (m <= 0 || n <= 0 || k <= 0 || !epilogues.contains(e)) {
             return false;
         }
         checkFits(c, a, b, m, n, k);
