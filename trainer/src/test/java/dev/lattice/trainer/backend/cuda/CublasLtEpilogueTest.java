@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * The fused linear-layer operations (cuBLASLt GEMM epilogues: bias, GELU with its pre-activation, bias gradient,
  * GELU gradient) against the CPU backend's composition of the separate operations, on random inputs, with the
  * outputs' overwrite and accumulate semantics checked from non-zero starting values. Variants: fp32 tensors with
- * exact GEMMs (fusion forced on; |gpu − cpu| ≤ 1e-4·max(1, |cpu|) where no GELU is involved), fp32 tensors with TF32
+ * exact GEMMs (fusion forced on; |gpu − cpu| ≤ 1e-4·max(1, |cpu|), GELU epilogues included), fp32 tensors with TF32
  * GEMMs and bf16 activations with bf16 GEMMs (both within the bf16 bound of {@link TensorCoreAttentionTest}). Each
  * comparison prints its largest error, and each backend the fused shapes it ran or fell back on. Skipped without a
  * CUDA device.
@@ -50,8 +50,7 @@ class CublasLtEpilogueTest {
         }
     }
 
-    private static final double TOL = 1e-4;
-    private static final double GELU_FP32_TOL = 2e-3; // the epilogue's GELU arithmetic, not the CPU's double tanh
+    private static final double TOL = 1e-4; // on an H200 the fused fp32 ops stayed within 5.6e-5 (DGELU), 6e-6 (GELU)
     private static final CpuBackend cpu = new CpuBackend();
     private static final Map<Variant, CudaBackend> gpus = new EnumMap<>(Variant.class);
 
@@ -103,7 +102,7 @@ class CublasLtEpilogueTest {
         return t;
     }
 
-    private static void check(Variant v, boolean gelu, String what, float[] want, float[] got) {
+    private static void check(Variant v, String what, float[] want, float[] got) {
         double maxErr = 0;
         double maxAbs = 0;
         for (int i = 0; i < want.length; i++) {
@@ -113,7 +112,7 @@ class CublasLtEpilogueTest {
         System.out.printf(Locale.ROOT, "[cublaslt] %s %s: max |gpu - cpu| %.3g (max |cpu| %.3g)%n", v, what, maxErr,
                 maxAbs);
         if (v == Variant.FP32) {
-            CudaBackendTest.assertClose(v + " " + what, want, got, gelu ? GELU_FP32_TOL : TOL);
+            CudaBackendTest.assertClose(v + " " + what, want, got, TOL);
         } else {
             TensorCoreAttentionTest.assertBf16Close(v + " " + what, want, got);
         }
@@ -135,7 +134,7 @@ class CublasLtEpilogueTest {
             Tensor gOut = act(gpu, junk, rows, outDim);
             gpu.linearForward(gOut, act(gpu, x, rows, inDim), gpu.fromHost(w, outDim, inDim),
                     withBias ? gpu.fromHost(b, outDim) : null, rows, outDim, inDim);
-            check(v, false, "linearForward " + shape(rows, outDim, inDim) + (withBias ? " +bias" : ""),
+            check(v, "linearForward " + shape(rows, outDim, inDim) + (withBias ? " +bias" : ""),
                     cpu.toHost(cOut), gpu.toHost(gOut));
         }
     }
@@ -159,8 +158,8 @@ class CublasLtEpilogueTest {
             gpu.linearGeluForward(gOut, gPre, act(gpu, x, rows, inDim), gpu.fromHost(w, outDim, inDim),
                     withBias ? gpu.fromHost(b, outDim) : null, rows, outDim, inDim);
             String what = shape(rows, outDim, inDim) + (withBias ? " +bias" : "");
-            check(v, false, "linearGeluForward pre-activation " + what, cpu.toHost(cPre), gpu.toHost(gPre));
-            check(v, true, "linearGeluForward output " + what, cpu.toHost(cOut), gpu.toHost(gOut));
+            check(v, "linearGeluForward pre-activation " + what, cpu.toHost(cPre), gpu.toHost(gPre));
+            check(v, "linearGeluForward output " + what, cpu.toHost(cOut), gpu.toHost(gOut));
         }
     }
 
@@ -187,9 +186,9 @@ class CublasLtEpilogueTest {
                 gpu.linearWeightBackward(gdw, withBias ? gdb : null, gDout, gX, rows, outDim, inDim);
             }
             String what = shape(rows, outDim, inDim) + (withBias ? " +bias" : "");
-            check(v, false, "linearWeightBackward dweight " + what, cpu.toHost(cdw), gpu.toHost(gdw));
+            check(v, "linearWeightBackward dweight " + what, cpu.toHost(cdw), gpu.toHost(gdw));
             if (withBias) {
-                check(v, false, "linearWeightBackward dbias " + what, cpu.toHost(cdb), gpu.toHost(gdb));
+                check(v, "linearWeightBackward dbias " + what, cpu.toHost(cdb), gpu.toHost(gdb));
             } else {
                 assertArrayEquals(db0, gpu.toHost(gdb), "a null bias gradient leaves dbias alone");
             }
@@ -211,7 +210,7 @@ class CublasLtEpilogueTest {
         Tensor gd = act(gpu, junk, rows, inDim);
         gpu.linearBackwardThroughGelu(gd, act(gpu, junk, rows, inDim), act(gpu, pre, rows, inDim),
                 act(gpu, dout, rows, outDim), gpu.fromHost(w, outDim, inDim), rows, outDim, inDim);
-        check(v, true, "linearBackwardThroughGelu " + shape(rows, outDim, inDim), cpu.toHost(cd), gpu.toHost(gd));
+        check(v, "linearBackwardThroughGelu " + shape(rows, outDim, inDim), cpu.toHost(cd), gpu.toHost(gd));
     }
 
     /**
@@ -327,7 +326,7 @@ class CublasLtEpilogueTest {
         System.out.println("[cublaslt] gpt2 " + v + " losses unfused " + java.util.Arrays.toString(curves.get(false))
                 + "\n  fused " + java.util.Arrays.toString(curves.get(true)));
         for (String name : grads.get(false).keySet()) {
-            check(Variant.BF16, false, "gpt2 " + v + " gradient " + name, grads.get(false).get(name),
+            check(Variant.BF16, "gpt2 " + v + " gradient " + name, grads.get(false).get(name),
                     grads.get(true).get(name));
         }
     }
