@@ -80,6 +80,56 @@ public interface Backend extends AutoCloseable {
     /** {@code dbias += Σ_r dout[r, :]} (accumulate). */
     void biasBackward(Tensor dbias, Tensor dout, int rows, int cols);
 
+    // ---- linear layers: a backend may fuse these (GEMM epilogues); the defaults compose the operations above ----
+
+    /**
+     * A linear layer: {@code out = inp · weightᵀ + bias}, OVERWRITTEN. inp [rows, inDim], weight [outDim, inDim],
+     * bias [outDim] or null (no bias), out [rows, outDim].
+     */
+    default void linearForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int rows, int outDim, int inDim) {
+        matmul(out, inp, false, weight, true, rows, outDim, inDim, 1f, 0f);
+        if (bias != null) {
+            addBias(out, bias, rows, outDim);
+        }
+    }
+
+    /**
+     * A linear layer followed by GPT-2's tanh GELU: {@code preGelu = inp · weightᵀ + bias} and
+     * {@code out = gelu(preGelu)}, both [rows, outDim] and OVERWRITTEN (the backward pass needs preGelu). Shapes and
+     * the nullable bias as in {@link #linearForward}.
+     */
+    default void linearGeluForward(Tensor out, Tensor preGelu, Tensor inp, Tensor weight, Tensor bias, int rows,
+                                   int outDim, int inDim) {
+        linearForward(preGelu, inp, weight, bias, rows, outDim, inDim);
+        geluForward(out, preGelu);
+    }
+
+    /**
+     * The parameter gradients of a linear layer: {@code dweight += doutᵀ · inp} and, when dbias is not null,
+     * {@code dbias += Σ_r dout[r, :]}; both ACCUMULATED (micro-batches add up). dout [rows, outDim], inp [rows,
+     * inDim], dweight [outDim, inDim], dbias [outDim].
+     */
+    default void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
+                                      int inDim) {
+        matmul(dweight, dout, true, inp, false, outDim, inDim, rows, 1f, 1f);
+        if (dbias != null) {
+            biasBackward(dbias, dout, rows, outDim);
+        }
+    }
+
+    /**
+     * The input gradient of a linear layer whose input was {@code gelu(preGelu)}, taken back through the GELU:
+     * {@code dpreGelu = gelu'(preGelu) ⊙ (dout · weight)}, OVERWRITTEN. dout [rows, outDim], weight [outDim, inDim],
+     * preGelu and dpreGelu [rows, inDim]. {@code dact} [rows, inDim] is scratch for backends that do not fuse (the
+     * composition puts {@code dout · weight} there); its contents afterwards are unspecified.
+     */
+    default void linearBackwardThroughGelu(Tensor dpreGelu, Tensor dact, Tensor preGelu, Tensor dout, Tensor weight,
+                                           int rows, int outDim, int inDim) {
+        matmul(dact, dout, false, weight, false, rows, inDim, outDim, 1f, 0f);
+        fill(dpreGelu, 0f);
+        geluBackward(dpreGelu, preGelu, dact);
+    }
+
     /** {@code out = a + b} elementwise. */
     void add(Tensor out, Tensor a, Tensor b);
 

@@ -588,11 +588,12 @@ public final class GptModel implements AutoCloseable {
         be.add(la.resid2, x, la.attProj);
         norm(la.ln2, la.mean2, la.rstd2, la.resid2, ParameterLayout.layer(l, "pre_mlp_layernorm"), nl, h);
         gather(la.ln2, la.ln2Full);
-        linear(la.fc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
         if (config.family() == ModelConfig.Family.LLAMA) {
+            linear(la.fc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
             be.swigluForward(la.act, la.fc1, n, ffn);
-        } else {
-            be.geluForward(la.act, la.fc1);
+        } else { // fc1 keeps the pre-activation for the backward pass
+            String fc1 = ParameterLayout.layer(l, "mlp.linear_fc1");
+            be.linearGeluForward(la.act, la.fc1, la.ln2Full, p(fc1 + ".weight"), bias(fc1), n, fc1Rows, h);
         }
         rowParallelLinear(la.fc2Full, la.fc2, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
         be.add(a.resid[i + 1], la.resid2, la.fc2);
@@ -619,10 +620,17 @@ public final class GptModel implements AutoCloseable {
 
     private void linear(Tensor out, Tensor inp, int l, String name, int n, int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
-        be.matmul(out, inp, false, p(prefix + ".weight"), true, n, outDim, in, 1f, 0f);
-        if (config.biases()) {
-            be.addBias(out, p(prefix + ".bias"), n, outDim);
-        }
+        be.linearForward(out, inp, p(prefix + ".weight"), bias(prefix), n, outDim, in);
+    }
+
+    /** A layer's bias, or null where the model has none. */
+    private Tensor bias(String prefix) {
+        return config.biases() ? p(prefix + ".bias") : null;
+    }
+
+    /** Its gradient, or null where the model has no biases. */
+    private Tensor biasGrad(String prefix) {
+        return config.biases() ? g(prefix + ".bias") : null;
     }
 
     /**
@@ -632,6 +640,10 @@ public final class GptModel implements AutoCloseable {
     private void rowParallelLinear(Tensor outFull, Tensor out, Tensor inp, int l, String name, int n, int nl, int in,
                                    int outDim) {
         String prefix = ParameterLayout.layer(l, name);
+        if (!tp.enabled()) { // nothing to sum: the bias can join the GEMM
+            be.linearForward(out, inp, p(prefix + ".weight"), bias(prefix), n, outDim, in);
+            return;
+        }
         be.matmul(outFull, inp, false, p(prefix + ".weight"), true, n, outDim, in, 1f, 0f);
         reduce(outFull, out); // all-reduce, or reduce-scatter into this rank's rows under sequence parallelism
         if (config.biases()) {
@@ -640,27 +652,34 @@ public final class GptModel implements AutoCloseable {
     }
 
     /**
-     * Backward of a row-parallel layer: input and weight gradients from the full output gradient; the replicated
-     * bias from this rank's rows (summed over TP later under sequence parallelism).
+     * Backward of a row-parallel layer: dinp = doutFull·W (written); dW += doutFullᵀ·inp; the replicated bias from
+     * this rank's rows (summed over TP later under sequence parallelism).
      */
     private void rowParallelBackward(Tensor dinp, Tensor doutFull, Tensor dout, Tensor inp, int l, String name, int n,
                                      int nl, int in, int outDim) {
+        be.matmul(dinp, doutFull, false, p(ParameterLayout.layer(l, name) + ".weight"), false, n, in, outDim, 1f, 0f);
+        rowParallelWeightBackward(doutFull, dout, inp, l, name, n, nl, in, outDim);
+    }
+
+    /** dW += doutFullᵀ·inp; db += Σ dout over this rank's rows (all rows, doutFull itself, without SP). */
+    private void rowParallelWeightBackward(Tensor doutFull, Tensor dout, Tensor inp, int l, String name, int n, int nl,
+                                           int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
-        be.matmul(dinp, doutFull, false, p(prefix + ".weight"), false, n, in, outDim, 1f, 1f);
-        be.matmul(g(prefix + ".weight"), doutFull, true, inp, false, outDim, in, n, 1f, 1f);
+        if (!sequenceParallel) { // doutFull is dout: the bias gradient can join the weight-gradient GEMM
+            be.linearWeightBackward(g(prefix + ".weight"), biasGrad(prefix), doutFull, inp, n, outDim, in);
+            return;
+        }
+        be.linearWeightBackward(g(prefix + ".weight"), null, doutFull, inp, n, outDim, in);
         if (config.biases()) {
             be.biasBackward(g(prefix + ".bias"), dout, nl, outDim);
         }
     }
 
-    /** dinp += dout·W; dW += doutᵀ·inp; db += Σ dout. */
+    /** dinp = dout·W (written); dW += doutᵀ·inp; db += Σ dout. */
     private void linearBackward(Tensor dinp, Tensor dout, Tensor inp, int l, String name, int n, int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
-        be.matmul(dinp, dout, false, p(prefix + ".weight"), false, n, in, outDim, 1f, 1f);
-        be.matmul(g(prefix + ".weight"), dout, true, inp, false, outDim, in, n, 1f, 1f);
-        if (config.biases()) {
-            be.biasBackward(g(prefix + ".bias"), dout, n, outDim);
-        }
+        be.matmul(dinp, dout, false, p(prefix + ".weight"), false, n, in, outDim, 1f, 0f);
+        be.linearWeightBackward(g(prefix + ".weight"), biasGrad(prefix), dout, inp, n, outDim, in);
     }
 
     /**
@@ -701,8 +720,7 @@ public final class GptModel implements AutoCloseable {
                         config.vocabSize(), config.paddedVocabSize());
             }
             // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
-            be.fill(a.dlnfFull, 0f);
-            be.matmul(a.dlnfFull, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 1f);
+            be.matmul(a.dlnfFull, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 0f);
             reduce(a.dlnfFull, a.dlnf);
             be.matmul(outputGrad(), a.dlogits, true, a.lnfFull, false, vocabRows, h, n, 1f, 1f);
             be.fill(a.dresid, 0f);
@@ -769,28 +787,25 @@ public final class GptModel implements AutoCloseable {
         Tensor dres = a.dresid;
         // MLP branch: out = resid2 + fc2(act(fc1(ln2(resid2))))
         gather(dres, a.dresFull);
-        be.fill(a.dact, 0f);
-        rowParallelBackward(a.dact, a.dresFull, dres, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
         if (config.family() == ModelConfig.Family.LLAMA) {
+            rowParallelBackward(a.dact, a.dresFull, dres, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
             be.swigluBackward(a.dfc1, la.fc1, a.dact, n, ffn);
-        } else {
-            be.fill(a.dfc1, 0f);
-            be.geluBackward(a.dfc1, la.fc1, a.dact);
+        } else { // d(fc1 pre-activation) straight from fc2's input-gradient GEMM (a.dact: scratch if not fused)
+            be.linearBackwardThroughGelu(a.dfc1, a.dact, la.fc1, a.dresFull,
+                    p(ParameterLayout.layer(l, "mlp.linear_fc2") + ".weight"), n, h, ffn);
+            rowParallelWeightBackward(a.dresFull, dres, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
         }
-        be.fill(a.dlnFull, 0f);
         linearBackward(a.dlnFull, a.dfc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
         reduce(a.dlnFull, a.dln); // column-parallel: each rank holds part of the input gradient
         normBackward(dres, a.dln, la.resid2, la.mean2, la.rstd2, ParameterLayout.layer(l, "pre_mlp_layernorm"), nl,
                 h);
         // Attention branch: resid2 = x + proj(attn(qkv(ln1(x))))
         gather(dres, a.dresFull);
-        be.fill(a.datt, 0f);
         rowParallelBackward(a.datt, a.dresFull, dres, la.att, l, "self_attention.linear_proj", n, nl, heads * d, h);
         be.attentionBackward(a.dqkv, a.datt, la.qkv, la.att, la.lse, a.batch, a.seq, heads, groups, d);
         if (config.family() == ModelConfig.Family.LLAMA) {
             be.ropeBackward(a.dqkv, a.batch, a.seq, heads, groups, d, config.ropeTheta());
         }
-        be.fill(a.dlnFull, 0f);
         linearBackward(a.dlnFull, a.dqkv, la.ln1Full, l, "self_attention.linear_qkv", n, h, qkvRows);
         reduce(a.dlnFull, a.dln);
         normBackward(dres, a.dln, a.resid[l - stage.layerStart(a.chunk)], la.mean1, la.rstd1,

@@ -46,6 +46,9 @@ public final class CudaBackend implements Backend {
     private FloatPointer staging = new FloatPointer(0);
     private boolean closed;
     private boolean bf16Activations;
+    private boolean fuseEpilogues;
+    private final java.util.Set<CublasLtGemm.Epilogue> epilogues = epiloguesFromProperty();
+    private CublasLtGemm lt; // made on first use: backends that never fuse hold no workspace
 
     public CudaBackend(int device, GemmPrecision precision) {
         if (!Cuda.available()) {
@@ -70,6 +73,67 @@ public final class CudaBackend implements Backend {
                 "lattice_kernels.cu", smVersion, List.of()), "lattice_kernels");
         this.uploads = new HostUploads(stream, allocator);
         this.bf16Activations = precision == GemmPrecision.BF16;
+        this.fuseEpilogues = fuseByDefault(precision);
+    }
+
+    /**
+     * cuBLASLt epilogues by default for the tensor-core precisions; the exact fp32 path keeps the separate kernels
+     * (its tests hold the CPU's arithmetic to 1e-4: the fused ops met that on an H200, see CublasLtEpilogueTest, but
+     * the whole-model fp32 tests have not run fused). {@code -Dlattice.cublaslt=true|false} overrides.
+     */
+    private static boolean fuseByDefault(GemmPrecision precision) {
+        String v = System.getProperty(FUSE_PROPERTY, "auto");
+        return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            case "auto" -> precision != GemmPrecision.FP32;
+            default -> throw new IllegalArgumentException("-D" + FUSE_PROPERTY + " must be true, false or auto, got '"
+                    + v + "'");
+        };
+    }
+
+    /** The system property that turns the fused GEMM epilogues on or off (default: on unless GEMMs are fp32). */
+    public static final String FUSE_PROPERTY = "lattice.cublaslt";
+
+    /**
+     * A comma-separated subset of BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB: the epilogues used when fusing
+     * (default all), so each one's effect can be measured alone.
+     */
+    public static final String EPILOGUES_PROPERTY = "lattice.cublaslt.epilogues";
+
+    private static java.util.Set<CublasLtGemm.Epilogue> epiloguesFromProperty() {
+        String v = System.getProperty(EPILOGUES_PROPERTY, "").trim();
+        java.util.Set<CublasLtGemm.Epilogue> out = java.util.EnumSet.noneOf(CublasLtGemm.Epilogue.class);
+        if (v.isEmpty()) {
+            out.addAll(java.util.EnumSet.allOf(CublasLtGemm.Epilogue.class));
+            return out;
+        }
+        for (String name : v.split(",")) {
+            try {
+                out.add(CublasLtGemm.Epilogue.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("-D" + EPILOGUES_PROPERTY + ": unknown epilogue '" + name
+                        + "' (BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB)");
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Whether linear layers run as cuBLASLt GEMMs with fused epilogues (bias, GELU and their gradients) where
+     * cuBLASLt has an algorithm for the shape; the separate kernels otherwise.
+     */
+    public void fuseEpilogues(boolean on) {
+        this.fuseEpilogues = on;
+    }
+
+    public boolean fusesEpilogues() {
+        return fuseEpilogues;
+    }
+
+    /** Each fused GEMM shape seen so far, and whether cuBLASLt ran it or it fell back (diagnostics). */
+    public String epilogueReport() {
+        return lt == null ? "(no fused GEMMs)" : lt.report();
     }
 
     /**
@@ -381,6 +445,137 @@ public final class CudaBackend implements Backend {
             kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dbias), partial, chunks, cols);
         } finally {
             allocator.release(partial);
+        }
+    }
+
+    // ---- linear layers with cuBLASLt epilogues (the Backend defaults where not fused or not supported) ----
+
+    private static final long LT_WORKSPACE = 32L << 20;
+
+    private CublasLtGemm lt() {
+        if (lt == null) {
+            lt = new CublasLtGemm(stream, allocator.allocate(LT_WORKSPACE), LT_WORKSPACE);
+        }
+        return lt;
+    }
+
+    @Override
+    public void linearForward(Tensor out, Tensor inp, Tensor weight, Tensor bias, int rows, int outDim, int inDim) {
+        onDevice();
+        if (bias == null || !fuseEpilogues || !fused(CublasLtGemm.Epilogue.BIAS, out, inp, false, weight, true, rows,
+                outDim, inDim, 0f, bias, 0, null)) {
+            Backend.super.linearForward(out, inp, weight, bias, rows, outDim, inDim);
+        }
+    }
+
+    @Override
+    public void linearGeluForward(Tensor out, Tensor preGelu, Tensor inp, Tensor weight, Tensor bias, int rows,
+                                  int outDim, int inDim) {
+        onDevice();
+        CublasLtGemm.Epilogue e = bias == null ? CublasLtGemm.Epilogue.GELU_AUX : CublasLtGemm.Epilogue.GELU_AUX_BIAS;
+        if (!fuseEpilogues || !fused(e, out, inp, false, weight, true, rows, outDim, inDim, 0f, bias, 0, preGelu)) {
+            Backend.super.linearGeluForward(out, preGelu, inp, weight, bias, rows, outDim, inDim);
+        }
+    }
+
+    /** BGRADB writes the bias gradient: into fp32 scratch, then added to dbias (which accumulates). */
+    @Override
+    public void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
+                                     int inDim) {
+        onDevice();
+        if (dbias != null && fuseEpilogues) {
+            if (dbias.numel() < outDim) {
+                throw new IllegalArgumentException("bias gradient " + dbias + " shorter than " + outDim);
+            }
+            long partial = allocator.allocate(4L * outDim);
+            try {
+                if (fused(CublasLtGemm.Epilogue.BGRADB, dweight, dout, true, inp, false, outDim, inDim, rows, 1f, null,
+                        partial, null)) {
+                    launch("accumulate_f32", outDim, p(dbias), partial, (long) outDim);
+                    return;
+                }
+            } finally {
+                allocator.release(partial);
+            }
+        }
+        Backend.super.linearWeightBackward(dweight, dbias, dout, inp, rows, outDim, inDim);
+    }
+
+    @Override
+    public void linearBackwardThroughGelu(Tensor dpreGelu, Tensor dact, Tensor preGelu, Tensor dout, Tensor weight,
+                                          int rows, int outDim, int inDim) {
+        onDevice();
+        if (!fuseEpilogues || !fused(CublasLtGemm.Epilogue.DGELU, dpreGelu, dout, false, weight, false, rows, inDim,
+                outDim, 0f, null, 0, preGelu)) {
+            Backend.super.linearBackwardThroughGelu(dpreGelu, dact, preGelu, dout, weight, rows, outDim, inDim);
+        }
+    }
+
+    /**
+     * Row-major {@code c = op(a)·op(b) + beta·c} with epilogue {@code e} through cuBLASLt, the operands typed as
+     * {@link #matmulStridedBatched} types them (bf16 operands when any tensor is bf16). {@code bias} is the fp32 bias
+     * vector (BIAS, GELU_AUX_BIAS), {@code biasGrad} the device address of the fp32 [m] vector BGRADB writes,
+     * {@code aux} the aux matrix, stored like c. A bf16 output takes the fp32 bias if cuBLASLt allows, else a bf16
+     * copy of it. Returns false, having written nothing the caller sees, when cuBLASLt has no algorithm (or this
+     * epilogue is switched off): the caller runs the unfused composition.
+     */
+    private boolean fused(CublasLtGemm.Epilogue e, Tensor c, Tensor a, boolean transA, Tensor b, boolean transB,
+                          int m, int n, int k, float beta, Tensor bias, long biasGrad, Tensor aux) {
+        if (m <= 0 || n <= 0 || k <= 0 || !epilogues.contains(e)) {
+            return false;
+        }
+        checkFits(c, a, b, m, n, k);
+        boolean grad = e == CublasLtGemm.Epilogue.BGRADB;
+        if (e.bias && !grad && (bias == null || bias.numel() < n || c(bias).isBf16())) {
+            throw new IllegalArgumentException(e + ": need an fp32 bias of " + n + ", got " + bias);
+        }
+        if (e.aux) {
+            if (aux == null || aux.numel() < (long) m * n) {
+                throw new IllegalArgumentException(e + ": need an aux matrix of " + m + "x" + n + ", got " + aux);
+            }
+            if (c(aux).isBf16() != c(c).isBf16()) {
+                return false; // cuBLASLt stores aux in D's type
+            }
+        }
+        boolean mixed = c(a).isBf16() || c(b).isBf16() || c(c).isBf16();
+        int abType = mixed ? CUDA_R_16BF : CUDA_R_32F;
+        int cType = c(c).isBf16() ? CUDA_R_16BF : CUDA_R_32F;
+        int compute = mixed ? CUBLAS_COMPUTE_32F : precision.computeType;
+        CublasLtGemm gemm = lt();
+        CublasLtGemm.Shape shape = new CublasLtGemm.Shape(e, transA, transB, m, n, k, abType, cType,
+                e.bias ? CUDA_R_32F : -1, compute);
+        long biasAddr = grad ? biasGrad : e.bias ? addr(bias) : 0;
+        long roundedBias = 0;
+        if (e.bias && !grad && cType == CUDA_R_16BF && !gemm.supports(shape)) {
+            // cuBLASLt documents the bias in D's type (13.x on an H200 rejects an fp32 bias with a bf16 D: status 7
+            // at the heuristic): round the bias to bf16 for this product; the epilogue adds it in fp32
+            shape = new CublasLtGemm.Shape(e, transA, transB, m, n, k, abType, cType, CUDA_R_16BF, compute);
+            if (gemm.supports(shape)) {
+                roundedBias = bf16Copy(bias);
+                biasAddr = roundedBias;
+            }
+        }
+        if (!gemm.supports(shape)) {
+            return false;
+        }
+        long scratchA = mixed && !c(a).isBf16() ? bf16Copy(a) : 0;
+        long scratchB = mixed && !c(b).isBf16() ? bf16Copy(b) : 0;
+        try {
+            return gemm.run(shape, addr(c), scratchA != 0 ? scratchA : addr(a), scratchB != 0 ? scratchB : addr(b),
+                    beta, biasAddr, e.aux ? addr(aux) : 0);
+        } finally {
+            for (long s : new long[] {scratchA, scratchB, roundedBias}) {
+                if (s != 0) {
+                    allocator.release(s);
+                }
+            }
+        }
+    }
+
+    private static void checkFits(Tensor c, Tensor a, Tensor b, int m, int n, int k) {
+        if ((long) m * k > a.numel() || (long) k * n > b.numel() || (long) m * n > c.numel()) {
+            throw new IllegalArgumentException("matmul of " + m + "x" + k + " · " + k + "x" + n + " does not fit "
+                    + a + ", " + b + ", " + c);
         }
     }
 
@@ -816,6 +1011,9 @@ public final class CudaBackend implements Backend {
         uploads.close();
         kernels.close();
         attention.values().forEach(KernelModule::close);
+        if (lt != null) {
+            lt.close();
+        }
         cublasDestroy_v2(cublas);
         allocator.close();
         if (staging.capacity() > 0) {
