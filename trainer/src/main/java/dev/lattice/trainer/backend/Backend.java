@@ -276,6 +276,29 @@ public interface Backend extends AutoCloseable {
     void adamW(Tensor param, long paramOff, Tensor grad, long gradOff, Tensor m, Tensor v, long stateOff, long count,
                double lr, double beta1, double beta2, double eps, double weightDecay, long step);
 
+    /** One range AdamW updates: {@code count} elements of each buffer from its offset, with its weight decay. */
+    record AdamWSegment(Tensor param, long paramOff, Tensor grad, long gradOff, Tensor m, Tensor v, long stateOff,
+                        long count, double weightDecay) {
+    }
+
+    /**
+     * Every segment's gradient multiplied by {@code gradScale} in place (clipping; skipped when it is 1), then
+     * AdamW on it: exactly {@link #scale(Tensor, long, long, float)} then
+     * {@link #adamW(Tensor, long, Tensor, long, Tensor, Tensor, long, long, double, double, double, double, double,
+     * long)} per segment, which is the default. GPUs do all segments in one launch (148 tensors of GPT-2 are 148
+     * launches otherwise).
+     */
+    default void adamW(java.util.List<AdamWSegment> segments, float gradScale, double lr, double beta1, double beta2,
+                       double eps, long step) {
+        for (AdamWSegment s : segments) {
+            if (gradScale != 1f) {
+                scale(s.grad(), s.gradOff(), s.count(), gradScale);
+            }
+            adamW(s.param(), s.paramOff(), s.grad(), s.gradOff(), s.m(), s.v(), s.stateOff(), s.count(), lr, beta1,
+                    beta2, eps, s.weightDecay(), step);
+        }
+    }
+
     @Override
     void close();
 }

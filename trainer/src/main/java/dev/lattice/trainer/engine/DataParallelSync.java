@@ -273,8 +273,7 @@ public final class DataParallelSync implements GradientSync {
             if (!Double.isFinite(norm)) {
                 return norm;
             }
-            AdamW.clip(be, model.gradients(), norm, clip);
-            replicated.step(model.parameters(), model.gradients(), lr);
+            replicated.step(model.parameters(), model.gradients(), lr, AdamW.clipScale(norm, clip));
             steps = replicated.steps();
             return norm;
         }
@@ -311,25 +310,39 @@ public final class DataParallelSync implements GradientSync {
         if (!Double.isFinite(norm)) {
             return norm;
         }
-        double coeff = clip / (norm + 1.0e-6);
-        if (clip > 0 && coeff < 1.0) {
-            be.scale(shardGrad, (float) coeff);
-        }
+        float gradScale = AdamW.clipScale(norm, clip);
         steps++;
         flatten(model.parameters(), flatParam);
         for (int b = 0; b < layout.buckets().size(); b++) {
             long[] range = layout.shard(b, dp.rank());
-            for (ZeroLayout.Segment s : layout.segments(range[0], range[1])) {
-                long local = shardOffsets[b] + (s.flatOffset() - range[0]);
-                double wd = specs.get(s.param()).weightDecay() ? weightDecay : 0.0;
-                be.adamW(flatParam, s.flatOffset(), shardGrad, local, m, v, local, s.count(), lr, beta1, beta2, eps,
-                        wd, steps);
-            }
+            // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
+            be.adamW(shardSegments(b), gradScale, lr, beta1, beta2, eps, steps);
             ZeroLayout.Bucket k = layout.buckets().get(b);
             dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / n);
         }
         unflatten(flatParam, model.parameters());
         return norm;
+    }
+
+    private java.util.List<java.util.List<Backend.AdamWSegment>> shardSegments;
+
+    /** Bucket {@code b}'s parameter segments in this rank's shard, for one AdamW call (the tensors never change). */
+    private java.util.List<Backend.AdamWSegment> shardSegments(int b) {
+        if (shardSegments == null) {
+            shardSegments = new java.util.ArrayList<>();
+            for (int k = 0; k < layout.buckets().size(); k++) {
+                long[] range = layout.shard(k, dp.rank());
+                java.util.List<Backend.AdamWSegment> list = new java.util.ArrayList<>();
+                for (ZeroLayout.Segment s : layout.segments(range[0], range[1])) {
+                    long local = shardOffsets[k] + (s.flatOffset() - range[0]);
+                    double wd = specs.get(s.param()).weightDecay() ? weightDecay : 0.0;
+                    list.add(new Backend.AdamWSegment(flatParam, s.flatOffset(), shardGrad, local, m, v, local,
+                            s.count(), wd));
+                }
+                shardSegments.add(java.util.List.copyOf(list));
+            }
+        }
+        return shardSegments.get(b);
     }
 
     @Override

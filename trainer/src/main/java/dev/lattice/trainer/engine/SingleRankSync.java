@@ -36,8 +36,7 @@ public final class SingleRankSync implements GradientSync {
         if (!Double.isFinite(norm)) {
             return norm;
         }
-        AdamW.clip(model.backend(), model.gradients(), norm, clip);
-        adam.step(model.parameters(), model.gradients(), lr);
+        adam.step(model.parameters(), model.gradients(), lr, AdamW.clipScale(norm, clip));
         return norm;
     }
 

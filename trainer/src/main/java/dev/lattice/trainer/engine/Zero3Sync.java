@@ -42,6 +42,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
     private final double eps;
     private final double weightDecay;
     private int steps;
+    private List<Backend.AdamWSegment> segments; // every shard, for one AdamW call
 
     /** Takes the shards of the model's (full, initialised) parameters and releases the parameters. */
     public Zero3Sync(Communicator dp, GptModel model, double beta1, double beta2, double eps, double weightDecay) {
@@ -214,31 +215,36 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         dropPrefetch(); // the next step's first gather reads the updated shards
         int ranks = dp.size();
         boolean tpFirst = mdl.tensorParallel().rank() == 0;
-        double squares = 0;
+        List<Tensor> counted = new java.util.ArrayList<>();
         for (int p = 0; p < specs.size(); p++) {
             Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * ranks));
             be.copyRange(padded, 0, mdl.gradients().get(specs.get(p).name()), 0, sizes[p]);
             dp.reduceScatter(padded, 0, gradShard[p], 0, shardLength[p], ReduceOp.SUM);
             String name = specs.get(p).name();
             if (!mdl.stage().isTiedCopy(name) && (tpFirst || specs.get(p).split() != TpSplit.REPLICATED)) {
-                squares += be.sumOfSquares(gradShard[p]);
+                counted.add(gradShard[p]);
             }
+        }
+        double squares = 0;
+        for (double sq : be.sumsOfSquares(counted)) { // one wait, the same order and sum as one call each
+            squares += sq;
         }
         double norm = Math.sqrt(Collectives.sum(mdl.pipeline().pipeline(),
                 Collectives.sum(mdl.tensorParallel().comm(), sum(squares))));
         if (!Double.isFinite(norm)) {
             return norm;
         }
-        double coeff = clip / (norm + 1.0e-6);
         steps++;
-        for (int p = 0; p < specs.size(); p++) {
-            if (clip > 0 && coeff < 1.0) {
-                be.scale(gradShard[p], (float) coeff);
+        if (segments == null) {
+            List<Backend.AdamWSegment> list = new java.util.ArrayList<>();
+            for (int p = 0; p < specs.size(); p++) {
+                double wd = specs.get(p).weightDecay() ? weightDecay : 0.0;
+                list.add(new Backend.AdamWSegment(paramShard[p], 0, gradShard[p], 0, m[p], v[p], 0, shardLength[p],
+                        wd));
             }
-            double wd = specs.get(p).weightDecay() ? weightDecay : 0.0;
-            be.adamW(paramShard[p], 0, gradShard[p], 0, m[p], v[p], 0, shardLength[p], lr, beta1, beta2, eps, wd,
-                    steps);
+            segments = List.copyOf(list);
         }
+        be.adamW(segments, dev.lattice.trainer.optim.AdamW.clipScale(norm, clip), lr, beta1, beta2, eps, steps);
         return norm;
     }
 

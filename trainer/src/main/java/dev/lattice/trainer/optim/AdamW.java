@@ -56,12 +56,51 @@ public final class AdamW {
 
     /** Applies one step with learning rate {@code lr} to every parameter from its gradient. */
     public void step(Map<String, Tensor> params, Map<String, Tensor> grads, double lr) {
+        step(params, grads, lr, 1f);
+    }
+
+    /**
+     * One step after multiplying every gradient by {@code gradScale} in place ({@link #clipScale}): one backend call
+     * for all parameters.
+     */
+    public void step(Map<String, Tensor> params, Map<String, Tensor> grads, double lr, float gradScale) {
         step++;
-        for (Map.Entry<String, Tensor> e : params.entrySet()) {
-            String name = e.getKey();
-            double wd = decays.get(name) ? weightDecay : 0.0;
-            be.adamW(e.getValue(), grads.get(name), m.get(name), v.get(name), lr, beta1, beta2, eps, wd, step);
+        be.adamW(segments(params, grads), gradScale, lr, beta1, beta2, eps, step);
+    }
+
+    private Map<String, Tensor> segmentParams;
+    private Map<String, Tensor> segmentGrads;
+    private java.util.List<Backend.AdamWSegment> segments;
+
+    /** The whole-tensor segments, rebuilt only when the parameter or gradient tensors change (ZeRO-3 swaps them). */
+    private java.util.List<Backend.AdamWSegment> segments(Map<String, Tensor> params, Map<String, Tensor> grads) {
+        boolean same = segments != null && params == segmentParams && grads == segmentGrads;
+        if (same) {
+            int i = 0;
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                Backend.AdamWSegment s = segments.get(i++);
+                same &= s.param() == e.getValue() && s.grad() == grads.get(e.getKey());
+            }
         }
+        if (!same) {
+            java.util.List<Backend.AdamWSegment> list = new java.util.ArrayList<>();
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                String name = e.getKey();
+                Tensor p = e.getValue();
+                list.add(new Backend.AdamWSegment(p, 0, grads.get(name), 0, m.get(name), v.get(name), 0, p.numel(),
+                        decays.get(name) ? weightDecay : 0.0));
+            }
+            segments = java.util.List.copyOf(list);
+            segmentParams = params;
+            segmentGrads = grads;
+        }
+        return segments;
+    }
+
+    /** Megatron's --clip-grad factor for a global norm: {@code maxNorm / (norm + 1e-6)} when below 1, else 1. */
+    public static float clipScale(double norm, double maxNorm) {
+        double coeff = maxNorm / (norm + 1.0e-6);
+        return maxNorm > 0 && coeff < 1.0 ? (float) coeff : 1f;
     }
 
     /** First moments, by parameter name (for checkpoints). */
@@ -90,9 +129,8 @@ public final class AdamW {
 
     /** Scales all gradients so their global norm is at most {@code maxNorm} (Megatron's --clip-grad). */
     public static void clip(Backend be, Map<String, Tensor> grads, double norm, double maxNorm) {
-        double coeff = maxNorm / (norm + 1.0e-6);
-        if (maxNorm > 0 && coeff < 1.0) {
-            float s = (float) coeff;
+        float s = clipScale(norm, maxNorm);
+        if (s != 1f) {
             for (Tensor g : grads.values()) {
                 be.scale(g, s);
             }

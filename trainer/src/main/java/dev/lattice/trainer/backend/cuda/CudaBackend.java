@@ -617,9 +617,21 @@ public final class CudaBackend implements Backend {
         }
         long partial = allocator.allocate(8L * SUM_BLOCKS * xs.size());
         try {
-            for (int i = 0; i < xs.size(); i++) {
-                kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0, partial + 8L * SUM_BLOCKS * i,
-                        c(xs.get(i)).at(offsets[i]), counts[i]);
+            if (xs.size() <= 65535) { // one launch: blockIdx.y is the range
+                long[] table = new long[3 * xs.size()];
+                for (int i = 0; i < xs.size(); i++) {
+                    CudaTensor t = c(xs.get(i));
+                    table[3 * i] = t.addressOf(offsets[i]);
+                    table[3 * i + 1] = counts[i];
+                    table[3 * i + 2] = t.isBf16() ? 1 : 0;
+                }
+                kernels.launch(stream, "sum_squares_multi", SUM_BLOCKS, xs.size(), THREADS, 0, partial,
+                        uploads.ints(asInts(table)));
+            } else {
+                for (int i = 0; i < xs.size(); i++) {
+                    kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0,
+                            partial + 8L * SUM_BLOCKS * i, c(xs.get(i)).at(offsets[i]), counts[i]);
+                }
             }
             DoublePointer host = new DoublePointer((long) SUM_BLOCKS * xs.size());
             Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS * xs.size(),
@@ -998,6 +1010,65 @@ public final class CudaBackend implements Backend {
         float bc2Sqrt = (float) Math.sqrt(bc2);
         launch("adamw_update", count, c(param).at(paramOff), c(grad).at(gradOff), c(m).at(stateOff),
                 c(v).at(stateOff), count, decay, w1, b2, w2, negStep, bc2Sqrt, (float) eps);
+    }
+
+    /**
+     * Every segment in one launch ({@code adamw_multi}): blocks are dealt to segments in proportion to their length
+     * (at most 1024 each); the same arithmetic as {@code scale_f32} then {@code adamw_update} per segment.
+     */
+    @Override
+    public void adamW(List<AdamWSegment> segments, float gradScale, double lr, double beta1, double beta2,
+                      double eps, long step) {
+        onDevice();
+        if (step < 1) {
+            throw new IllegalArgumentException("AdamW step must be >= 1, got " + step);
+        }
+        boolean fp32 = true;
+        for (AdamWSegment s : segments) {
+            fp32 &= !c(s.param()).isBf16() && !c(s.grad()).isBf16() && !c(s.m()).isBf16() && !c(s.v()).isBf16();
+        }
+        if (!fp32) {
+            Backend.super.adamW(segments, gradScale, lr, beta1, beta2, eps, step);
+            return;
+        }
+        long[] table = new long[8 * segments.size()];
+        long blocks = 0;
+        int rows = 0;
+        for (AdamWSegment s : segments) {
+            if (s.count() == 0) {
+                continue;
+            }
+            long b = Math.min(1024, Math.max(1, (s.count() + 4L * THREADS - 1) / (4L * THREADS)));
+            int k = 8 * rows++;
+            table[k] = c(s.param()).addressOf(s.paramOff());
+            table[k + 1] = c(s.grad()).addressOf(s.gradOff());
+            table[k + 2] = c(s.m()).addressOf(s.stateOff());
+            table[k + 3] = c(s.v()).addressOf(s.stateOff());
+            table[k + 4] = s.count();
+            table[k + 5] = Float.floatToRawIntBits((float) (1.0 - lr * s.weightDecay())) & 0xFFFFFFFFL;
+            table[k + 6] = blocks;
+            table[k + 7] = b;
+            blocks += b;
+        }
+        if (rows == 0) {
+            return;
+        }
+        double bc1 = 1.0 - Math.pow(beta1, step);
+        double bc2 = 1.0 - Math.pow(beta2, step);
+        kernels.launch(stream, "adamw_multi", Math.toIntExact(blocks), 1, THREADS, 0,
+                uploads.ints(asInts(java.util.Arrays.copyOf(table, 8 * rows))), rows, gradScale,
+                gradScale != 1f ? 1 : 0, (float) (1.0 - beta1), (float) beta2, (float) (1.0 - beta2),
+                (float) (-(lr / bc1)), (float) Math.sqrt(bc2), (float) eps);
+    }
+
+    /** 64-bit values as little-endian int pairs (the device reads them back as i64). */
+    private static int[] asInts(long[] values) {
+        int[] out = new int[2 * values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[2 * i] = (int) values[i];
+            out[2 * i + 1] = (int) (values[i] >>> 32);
+        }
+        return out;
     }
 
     @Override

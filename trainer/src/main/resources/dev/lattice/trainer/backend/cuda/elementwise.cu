@@ -80,6 +80,28 @@ extern "C" __global__ void sum_squares_partial(double* partial, const void* x, i
     if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
 }
 
+// sum_squares_partial of many ranges in one launch: blockIdx.y picks the range, gridDim.x is the single kernel's
+// grid, so each range's partials (and their order) are exactly the single kernel's. table: per range 3 i64
+// {address, count, 1 if bf16}.
+extern "C" __global__ void sum_squares_multi(double* partial, const i64* table, int bf) {
+    __shared__ double s[256];
+    const i64* t = table + 3 * blockIdx.y;
+    const i64 n = t[1];
+    const bool half = t[2] != 0;
+    double acc = 0.0;
+    GRID_STRIDE(i, n) {
+        double v = half ? bf2f(((const bf16_t*) t[0])[i]) : ((const float*) t[0])[i];
+        acc += v * v;
+    }
+    s[threadIdx.x] = acc;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[(i64) blockIdx.y * gridDim.x + blockIdx.x] = s[0];
+}
+
 extern "C" __global__ void any_nonfinite(int* flag, const void* x, i64 n, int bf) {
     GRID_STRIDE(i, n) if (!isfinite(LD(x, i, 1))) *flag = 1;
 }

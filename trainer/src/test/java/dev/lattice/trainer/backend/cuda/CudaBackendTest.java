@@ -318,6 +318,78 @@ class CudaBackendTest {
                 (be, t) -> be.adamW(t[0], 10, t[1], 20, t[2], t[3], 30, 4000, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1));
     }
 
+    /**
+     * The one-launch AdamW over many segments (offsets, different weight decays, a clip scale) against the CPU
+     * backend's default (scale then AdamW per segment), and against the GPU's own per-segment kernels bit for bit.
+     */
+    @Test
+    void adamWOverSegmentsInOneLaunch() {
+        Random r = new Random(11);
+        int n = 300_000;
+        float[] v = randn(r, n, 1);
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.abs(v[i]);
+        }
+        float[][] in = {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v};
+        BiConsumer<Backend, Tensor[]> multi = (be, t) -> be.adamW(java.util.List.of(
+                new Backend.AdamWSegment(t[0], 0, t[1], 5, t[2], t[3], 7, 100, 0.1),
+                new Backend.AdamWSegment(t[0], 200, t[1], 200, t[2], t[3], 200, 0, 0.1),
+                new Backend.AdamWSegment(t[0], 1000, t[1], 1000, t[2], t[3], 1000, 250_000, 0.0),
+                new Backend.AdamWSegment(t[0], 260_000, t[1], 260_100, t[2], t[3], 260_200, 33_333, 0.05)),
+                0.37f, 3e-4, 0.9, 0.95, 1e-8, 4);
+        compare("adamw segments", 1e-5, in, new int[] {0, 1, 2, 3}, multi);
+        Tensor[] a = new Tensor[4];
+        Tensor[] b = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            a[i] = gpu.fromHost(in[i], n);
+            b[i] = gpu.fromHost(in[i], n);
+        }
+        multi.accept(gpu, a);
+        // the same segments through the per-segment kernels (the SPI's default composition)
+        for (Backend.AdamWSegment seg : java.util.List.of(
+                new Backend.AdamWSegment(b[0], 0, b[1], 5, b[2], b[3], 7, 100, 0.1),
+                new Backend.AdamWSegment(b[0], 1000, b[1], 1000, b[2], b[3], 1000, 250_000, 0.0),
+                new Backend.AdamWSegment(b[0], 260_000, b[1], 260_100, b[2], b[3], 260_200, 33_333, 0.05))) {
+            gpu.scale(seg.grad(), seg.gradOff(), seg.count(), 0.37f);
+            gpu.adamW(seg.param(), seg.paramOff(), seg.grad(), seg.gradOff(), seg.m(), seg.v(), seg.stateOff(),
+                    seg.count(), 3e-4, 0.9, 0.95, 1e-8, seg.weightDecay(), 4);
+        }
+        for (int i = 0; i < 4; i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(b[i]), gpu.toHost(a[i]),
+                    "one launch vs per-segment kernels, tensor " + i);
+        }
+    }
+
+    /** The one-launch sums of squares give exactly the per-range kernel's sums (fp32 and bf16 ranges). */
+    @Test
+    void sumsOfSquaresInOneLaunchEqualOnePerRange() {
+        Random r = new Random(12);
+        Tensor x = gpu.fromHost(randn(r, 100_000, 1), 100_000);
+        CudaBackend bf = new CudaBackend(0, GemmPrecision.BF16);
+        try {
+            Tensor h = bf.activations(5000);
+            bf.upload(h, randn(r, 5000, 2));
+            long[] offs = {0, 17, 50_000, 3};
+            long[] counts = {100_000, 1000, 50_000, 0};
+            double[] together = gpu.sumsOfSquares(java.util.List.of(x, x, x, x), offs, counts);
+            for (int i = 0; i < offs.length; i++) {
+                assertEquals(gpu.sumOfSquares(x, offs[i], counts[i]), together[i], 0.0, "range " + i);
+            }
+            double[] cpuSums = cpu.sumsOfSquares(java.util.List.of(cpu.fromHost(gpu.toHost(x), 100_000)), offs,
+                    counts);
+            assertEquals(cpuSums[1], together[1], 1e-9 * cpuSums[1]);
+            double[] half = bf.sumsOfSquares(java.util.List.of(h, h), new long[] {0, 10}, new long[] {5000, 20});
+            float[] hv = bf.toHost(h);
+            double want = 0;
+            for (float f : hv) {
+                want += (double) f * f;
+            }
+            assertEquals(want, half[0], 1e-9 * want);
+        } finally {
+            bf.close();
+        }
+    }
+
     @Test
     void cachingAllocatorReusesBlocks() {
         gpu.synchronize();
