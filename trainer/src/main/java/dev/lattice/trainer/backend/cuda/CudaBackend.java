@@ -807,15 +807,38 @@ public final class CudaBackend implements Backend {
     public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
                                  int rows, int cols, float eps) {
         onDevice();
-        launchRows("layernorm_forward", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows, cols, eps);
+        if (cols % 8 == 0) { // one warp per row, 16-byte accesses
+            launchWarpRows("layernorm_forward_warp", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows,
+                    cols, eps);
+        } else {
+            launchRows("layernorm_forward", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows, cols,
+                    eps);
+        }
+    }
+
+    /** {@code kernel + "_warp"} one warp per row when {@code vectorised}, else {@code kernel} one block per row. */
+    private void launchWarpRowsOr(boolean vectorised, String kernel, int rows, Object... args) {
+        if (vectorised) {
+            launchWarpRows(kernel + "_warp", rows, args);
+        } else {
+            launchRows(kernel, rows, args);
+        }
+    }
+
+    /** One warp per row: {@code THREADS / 32} rows per block. */
+    private void launchWarpRows(String kernel, int rows, Object... args) {
+        int perBlock = THREADS / 32;
+        if (rows > 0) {
+            kernels.launch(stream, kernel, (rows + perBlock - 1) / perBlock, 1, THREADS, 0, args);
+        }
     }
 
     @Override
     public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                   Tensor mean, Tensor rstd, int rows, int cols) {
         onDevice();
-        launchRows("layernorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight), p(mean), p(rstd), rows,
-                cols);
+        launchWarpRowsOr(cols % 8 == 0, "layernorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight),
+                p(mean), p(rstd), rows, cols);
         int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
         long pw = allocator.allocate(4L * chunks * cols);
         long pb = allocator.allocate(4L * chunks * cols);
@@ -965,8 +988,9 @@ public final class CudaBackend implements Backend {
         onDevice();
         checkVocab(vocab, paddedVocab);
         checkIds("cross-entropy target", targets, rows, vocab);
-        launchRows("cross_entropy_forward", rows, p(losses), p(lse), p(logits), uploads.ints(targets), rows, vocab,
-                paddedVocab);
+        // 16-byte accesses and one pass when the padded rows allow them
+        launchRows(paddedVocab % 8 == 0 ? "cross_entropy_forward_vec" : "cross_entropy_forward", rows, p(losses),
+                p(lse), p(logits), uploads.ints(targets), rows, vocab, paddedVocab);
     }
 
     @Override
@@ -976,8 +1000,8 @@ public final class CudaBackend implements Backend {
         checkVocab(vocab, paddedVocab);
         checkIds("cross-entropy target", targets, rows, vocab);
         long t = uploads.ints(targets);
-        launchRows("cross_entropy_backward", rows, p(dlogits), p(logits), p(lse), t, uploads.floats(dlosses), rows,
-                vocab, paddedVocab);
+        launchRows(paddedVocab % 8 == 0 ? "cross_entropy_backward_vec" : "cross_entropy_backward", rows, p(dlogits),
+                p(logits), p(lse), t, uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
 
     private static void checkVocab(int vocab, int paddedVocab) {

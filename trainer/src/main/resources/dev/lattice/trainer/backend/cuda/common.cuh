@@ -75,3 +75,32 @@ __device__ __forceinline__ bf16_t f2bf(float x) {
                             else ((float*) (p))[i] = st_v_; } while (0)
 
 #define GRID_STRIDE(i, n) for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64) gridDim.x * blockDim.x)
+
+// Eight consecutive elements [i, i+8) through one 16-byte access (bf16) or two (fp32): the vectorised twin of LD/ST
+// for row-wise kernels. i must be a multiple of 8 from a 16-byte aligned base (callers check the row length).
+__device__ __forceinline__ void load8(const void* p, i64 i, bool half, float* out) {
+    if (half) {
+        uint4 u = *(const uint4*) ((const bf16_t*) p + i);
+        const bf16_t* h = (const bf16_t*) &u;
+#pragma unroll
+        for (int k = 0; k < 8; k++) out[k] = bf2f(h[k]);
+    } else {
+        float4 a = *(const float4*) ((const float*) p + i);
+        float4 b = *(const float4*) ((const float*) p + i + 4);
+        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+        out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+    }
+}
+
+__device__ __forceinline__ void store8(void* p, i64 i, bool half, const float* v) {
+    if (half) {
+        uint4 u;
+        bf16_t* h = (bf16_t*) &u;
+#pragma unroll
+        for (int k = 0; k < 8; k++) h[k] = f2bf(v[k]);
+        *(uint4*) ((bf16_t*) p + i) = u;
+    } else {
+        *(float4*) ((float*) p + i) = make_float4(v[0], v[1], v[2], v[3]);
+        *(float4*) ((float*) p + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    }
+}

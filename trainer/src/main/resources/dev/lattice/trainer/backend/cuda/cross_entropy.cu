@@ -78,3 +78,60 @@ extern "C" __global__ void vocab_parallel_ce_backward(void* dlogits, const void*
         ST(dlogits, (i64) r * cols + c, 0, v);
     }
 }
+
+// cross_entropy_forward with 16-byte loads and one pass (an online max and rescaled sum per thread, combined over
+// the block): for padded widths Vp % 8 == 0. Same CPU reference; the sum's order differs from the two-pass kernel's
+// (rounding only).
+extern "C" __global__ void cross_entropy_forward_vec(float* losses, float* lse, const void* logits,
+                                                     const int* targets, int N, int V, int Vp, int bf) {
+    int r = blockIdx.x;
+    if (r >= N) return;
+    const i64 x0 = (i64) r * Vp;
+    const bool half = IS_BF(2);
+    float m = -INFINITY, s = 0.f;
+    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
+        float x[8];
+        load8(logits, x0 + c, half, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (c + k < V) {
+                float v = x[k];
+                if (v > m) {
+                    s = s * expf(m - v) + 1.f;
+                    m = v;
+                } else {
+                    s += expf(v - m);
+                }
+            }
+        }
+    }
+    float mb = block_max(m);
+    s = m == -INFINITY ? 0.f : s * expf(m - mb);
+    s = block_sum(s);
+    if (threadIdx.x == 0) {
+        float l = mb + logf(s);
+        lse[r] = l;
+        losses[r] = l - LD(logits, x0 + targets[r], 2);
+    }
+}
+
+// cross_entropy_backward with 16-byte loads and stores (Vp % 8 == 0); the same value per element.
+extern "C" __global__ void cross_entropy_backward_vec(void* dlogits, const void* logits, const float* lse,
+                                                      const int* targets, const float* dlosses, int N, int V, int Vp,
+                                                      int bf) {
+    int r = blockIdx.x;
+    if (r >= N) return;
+    const i64 x0 = (i64) r * Vp;
+    float w = dlosses[r], l = lse[r];
+    int tgt = targets[r];
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
+        float x[8], d[8];
+        if (w != 0.f) load8(logits, x0 + c, IS_BF(1), x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            d[k] = 0.f;
+            if (w != 0.f && c + k < V) d[k] = (expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
+        }
+        store8(dlogits, x0 + c, IS_BF(0), d);
+    }
+}

@@ -99,3 +99,80 @@ extern "C" __global__ void rmsnorm_backward_weight_partial(float* pw, const void
     for (int r = r0; r < r1; r++) dw += LD(dout, (i64) r * C + c, 1) * (LD(inp, (i64) r * C + c, 2) * rstd[r]);
     pw[(i64) blockIdx.y * C + c] = dw;
 }
+
+// layernorm_forward with one warp per row and 16-byte accesses (C % 8 == 0): no block-wide barriers, the row's
+// re-reads served by L1. Same CPU reference and formulas; the sums' order differs (rounding only).
+extern "C" __global__ void layernorm_forward_warp(void* out, float* mean, float* rstd, const void* inp,
+                                                  const void* weight, const void* bias, int N, int C, float eps,
+                                                  int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return; // the whole warp leaves together
+    const i64 x0 = (i64) row * C;
+    float s = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8];
+        load8(inp, x0 + c, IS_BF(3), x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) s += x[k];
+    }
+    float m = warp_sum(s) / C;
+    float v = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8];
+        load8(inp, x0 + c, IS_BF(3), x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) { float d = x[k] - m; v += d * d; }
+    }
+    float r = 1.0f / sqrtf(warp_sum(v) / C + eps);
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], w[8], b[8], o[8];
+        load8(inp, x0 + c, IS_BF(3), x);
+        load8(weight, c, IS_BF(4), w);
+        load8(bias, c, IS_BF(5), b);
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = (x[k] - m) * r * w[k] + b[k];
+        store8(out, x0 + c, IS_BF(0), o);
+    }
+    if (lane == 0) { mean[row] = m; rstd[row] = r; }
+}
+
+// layernorm_backward_input, one warp per row with 16-byte accesses (C % 8 == 0); accumulates into dinp.
+extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void* dout, const void* inp,
+                                                         const void* weight, const float* mean, const float* rstd,
+                                                         int N, int C, int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const i64 x0 = (i64) row * C;
+    float m = mean[row], r = rstd[row];
+    float a = 0.f, b = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], g[8], w[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+        load8(dout, x0 + c, IS_BF(1), g);
+        load8(weight, c, IS_BF(3), w);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float n = (x[k] - m) * r;
+            float dn = w[k] * g[k];
+            a += dn;
+            b += dn * n;
+        }
+    }
+    float dnMean = warp_sum(a) / C;
+    float dnNormMean = warp_sum(b) / C;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], g[8], w[8], d[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+        load8(dout, x0 + c, IS_BF(1), g);
+        load8(weight, c, IS_BF(3), w);
+        load8(dinp, x0 + c, IS_BF(0), d);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float n = (x[k] - m) * r;
+            d[k] += (w[k] * g[k] - dnMean - n * dnNormMean) * r;
+        }
+        store8(dinp, x0 + c, IS_BF(0), d);
+    }
+}
