@@ -221,6 +221,21 @@ public interface Backend extends AutoCloseable {
     /** RMSNorm (HF Llama); saves rstd [N]. */
     void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps);
 
+    /**
+     * The residual add and the norm after it: {@code resid = x + delta} (stored in resid's precision), then
+     * {@link #layerNormForward} of resid ({@code bias} non-null) or {@link #rmsNormForward} ({@code mean} and
+     * {@code bias} null). Exactly those two operations, which is the default; GPUs do both in one pass.
+     */
+    default void addNormForward(Tensor resid, Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor delta,
+                                Tensor weight, Tensor bias, int rows, int cols, float eps) {
+        add(resid, x, delta);
+        if (bias != null) {
+            layerNormForward(out, mean, rstd, resid, weight, bias, rows, cols, eps);
+        } else {
+            rmsNormForward(out, rstd, resid, weight, rows, cols, eps);
+        }
+    }
+
     /** Accumulates dinp and dweight. */
     void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd, int rows,
                          int cols);

@@ -585,8 +585,8 @@ public final class GptModel implements AutoCloseable {
         }
         be.attentionForward(la.att, la.lse, la.qkv, a.batch, a.seq, heads, groups, d);
         rowParallelLinear(la.projFull, la.attProj, la.att, l, "self_attention.linear_proj", n, nl, heads * d, h);
-        be.add(la.resid2, x, la.attProj);
-        norm(la.ln2, la.mean2, la.rstd2, la.resid2, ParameterLayout.layer(l, "pre_mlp_layernorm"), nl, h);
+        addNorm(la.resid2, la.ln2, la.mean2, la.rstd2, x, la.attProj, ParameterLayout.layer(l, "pre_mlp_layernorm"),
+                nl, h);
         gather(la.ln2, la.ln2Full);
         if (config.family() == ModelConfig.Family.LLAMA) {
             linear(la.fc1, la.ln2Full, l, "mlp.linear_fc1", n, h, fc1Rows);
@@ -606,6 +606,14 @@ public final class GptModel implements AutoCloseable {
         } else {
             be.rmsNormForward(out, rstd, inp, p(prefix + ".weight"), n, h, config.normEpsilon());
         }
+    }
+
+    /** resid = x + delta, then the norm of resid (one pass on GPUs). */
+    private void addNorm(Tensor resid, Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor delta, String prefix,
+                         int n, int h) {
+        boolean gpt = config.family() == ModelConfig.Family.GPT2;
+        be.addNormForward(resid, out, gpt ? mean : null, rstd, x, delta, p(prefix + ".weight"),
+                gpt ? p(prefix + ".bias") : null, n, h, config.normEpsilon());
     }
 
     private void normBackward(Tensor dinp, Tensor dout, Tensor inp, Tensor mean, Tensor rstd, String prefix, int n,

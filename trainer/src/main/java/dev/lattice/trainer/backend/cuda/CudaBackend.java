@@ -856,6 +856,20 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** One pass ({@code add_norm_forward_warp}) when the width is a multiple of 8; else add, then the norm. */
+    @Override
+    public void addNormForward(Tensor resid, Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor delta,
+                               Tensor weight, Tensor bias, int rows, int cols, float eps) {
+        if (cols % 8 != 0) {
+            Backend.super.addNormForward(resid, out, mean, rstd, x, delta, weight, bias, rows, cols, eps);
+            return;
+        }
+        onDevice();
+        boolean layer = bias != null;
+        launchWarpRows("add_norm_forward_warp", rows, p(resid), p(out), layer ? p(mean) : null, p(rstd), p(x),
+                p(delta), p(weight), p(bias), rows, cols, eps, layer ? 1 : 0);
+    }
+
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps) {
         onDevice();

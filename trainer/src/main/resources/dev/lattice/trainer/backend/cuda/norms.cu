@@ -176,3 +176,61 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
         store8(dinp, x0 + c, IS_BF(0), d);
     }
 }
+
+// The residual add and the norm after it in one pass (Backend.addNormForward; CPU reference: its default, add then
+// LayerNormKernels / RmsNormKernels): resid = x + delta stored in resid's precision, and the norm reads the stored
+// values back (each lane re-reads only what it wrote), so the results equal add_f32 followed by the norm kernel's
+// formulas. One warp per row, C % 8 == 0; layer = 1: LayerNorm (mean, bias), 0: RMSNorm (mean, bias unused).
+extern "C" __global__ void add_norm_forward_warp(void* resid, void* out, float* mean, float* rstd, const void* x,
+                                                 const void* delta, const void* weight, const void* bias, int N,
+                                                 int C, float eps, int layer, int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const i64 x0 = (i64) row * C;
+    float s = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float a[8], d[8], y[8];
+        load8(x, x0 + c, IS_BF(4), a);
+        load8(delta, x0 + c, IS_BF(5), d);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            y[k] = a[k] + d[k];
+            if (IS_BF(0)) y[k] = bf2f(f2bf(y[k])); // what the stored value reads back as
+            s += layer ? y[k] : y[k] * y[k];
+        }
+        store8(resid, x0 + c, IS_BF(0), y);
+    }
+    float m = 0.f, r;
+    if (layer) {
+        m = warp_sum(s) / C;
+        float v = 0.f;
+        for (int c = lane * 8; c < C; c += 256) {
+            float y[8];
+            load8(resid, x0 + c, IS_BF(0), y);
+#pragma unroll
+            for (int k = 0; k < 8; k++) { float d = y[k] - m; v += d * d; }
+        }
+        r = 1.0f / sqrtf(warp_sum(v) / C + eps);
+    } else {
+        r = 1.0f / sqrtf(warp_sum(s) / C + eps);
+    }
+    for (int c = lane * 8; c < C; c += 256) {
+        float y[8], w[8], b[8], o[8];
+        load8(resid, x0 + c, IS_BF(0), y);
+        load8(weight, c, IS_BF(6), w);
+        if (layer) {
+            load8(bias, c, IS_BF(7), b);
+#pragma unroll
+            for (int k = 0; k < 8; k++) o[k] = (y[k] - m) * r * w[k] + b[k];
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) o[k] = w[k] * (y[k] * r);
+        }
+        store8(out, x0 + c, IS_BF(1), o);
+    }
+    if (lane == 0) {
+        if (layer) mean[row] = m;
+        rstd[row] = r;
+    }
+}

@@ -220,6 +220,13 @@ class CudaBackendTest {
         compare("layernorm backward", TOL, new float[][] {randn(r, rows * cols, 1), randn(r, cols, 1),
                 randn(r, cols, 1), dout, x, w, mean, rstd}, new int[] {0, 1, 2},
                 (be, t) -> be.layerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols));
+        float[] delta = randn(r, rows * cols, 1);
+        compare("residual add + layernorm", TOL, new float[][] {new float[rows * cols], new float[rows * cols],
+                new float[rows], new float[rows], x, delta, w, bias}, new int[] {0, 1, 2, 3},
+                (be, t) -> be.addNormForward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols, 1e-5f));
+        compare("residual add + rmsnorm", TOL, new float[][] {new float[rows * cols], new float[rows * cols],
+                new float[rows], x, delta, w}, new int[] {0, 1, 2},
+                (be, t) -> be.addNormForward(t[0], t[1], null, t[2], t[3], t[4], t[5], null, rows, cols, 1e-6f));
         compare("rmsnorm forward", TOL, new float[][] {new float[rows * cols], new float[rows], x, w},
                 new int[] {0, 1}, (be, t) -> be.rmsNormForward(t[0], t[1], t[2], t[3], rows, cols, 1e-6f));
         Tensor rr = cpu.zeros(rows);
