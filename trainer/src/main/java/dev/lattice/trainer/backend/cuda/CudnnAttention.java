@@ -201,7 +201,7 @@ final class CudnnAttention implements AutoCloseable {
         long one = g.scalar(ONE, 1f);
 
         // rowsum(dO ∘ O), the softmax-gradient correction, into the workspace
-        long doO = g.virt(CUDNN_DATA_FLOAT, qDims, packed);
+        long doO = g.virt(CUDNN_DATA_FLOAT, qDims, new long[]{(long) h * t * d, (long) t * d, (long) h * d, 1});
         g.pointwise(CUDNN_POINTWISE_MUL, dO, o, 0, doO);
         long red = g.virt(CUDNN_DATA_FLOAT, rDims, rStr);
         g.reduce(CUDNN_REDUCE_TENSOR_ADD, doO, red);
@@ -370,11 +370,12 @@ final class CudnnAttention implements AutoCloseable {
             set(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides.length, longs(strides), "tensor strides");
             set(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, longs(uid), "tensor uid");
             set(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, longs(16), "tensor alignment");
-            if (virtual) {
-                set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, new BytePointer((byte) 1), "virtual");
+            if (virtual) { // CUDNN_TYPE_BOOLEAN is a one-byte C bool (new BytePointer((byte) 1) would be a size)
+                set(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, new BytePointer(new byte[]{1}), "virtual");
             }
             if (byValue) {
-                set(t, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, new BytePointer((byte) 1), "by value");
+                set(t, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, new BytePointer(new byte[]{1}),
+                        "by value");
             }
             fin(t, "tensor " + uid);
             return t.address();
@@ -418,6 +419,9 @@ final class CudnnAttention implements AutoCloseable {
                 setDesc(op, CUDNN_ATTR_OPERATION_POINTWISE_TDESC, t, "pw t");
             }
             setDesc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, "pw y");
+            FloatPointer alpha = new FloatPointer(new float[]{1f});
+            set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, alpha, "pw alpha1");
+            set(op, CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, alpha, "pw alpha2");
             fin(op, "pointwise op " + mode);
             ops.add(op);
         }

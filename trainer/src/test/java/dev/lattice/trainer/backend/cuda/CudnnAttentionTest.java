@@ -101,12 +101,23 @@ class CudnnAttentionTest {
         assumeTrue(version >= 91600 || t % 128 == 0, "cuDNN " + version + " needs T % 128 == 0, T=" + t);
     }
 
+    /** {@code required}: GPT-2 shapes cuDNN must take; the others (small head dims, odd lengths) may lack an engine. */
     @ParameterizedTest(name = "B={0} T={1} H={2} d={3}")
-    @CsvSource({"2,128,4,64", "1,256,2,128", "3,64,2,32", "2,200,4,64", "1,70,3,16", "1,512,12,64"})
-    void cudnnMatchesTheCpuReference(int b, int t, int h, int d) {
+    @CsvSource({"2,128,4,64,true", "1,256,2,128,true", "3,64,2,32,false", "2,200,4,64,false", "1,70,3,16,false",
+            "1,512,12,64,true"})
+    void cudnnMatchesTheCpuReference(int b, int t, int h, int d, boolean required) {
         requireCudnnFor(t);
         Case c = Case.of(b, t, h, h, d, 11);
-        Run r = new Run(c, "cudnn", "cudnn");
+        Run r;
+        try {
+            r = new Run(c, "cudnn", "cudnn");
+        } catch (dev.lattice.parallel.cuda.CudaException e) {
+            gpu.attentionImplementation("auto");
+            if (!required && e.getMessage().contains("no engine")) {
+                org.junit.jupiter.api.Assumptions.abort("cuDNN has no engine here (auto mode falls back): " + e);
+            }
+            throw e;
+        }
         assertBf16Close("out", c.out, gpu.toHost(r.out));
         assertBf16Close("lse", c.lse, gpu.toHost(r.lse));
         assertBf16Close("dqkv", c.dqkv, gpu.toHost(r.dqkv));
