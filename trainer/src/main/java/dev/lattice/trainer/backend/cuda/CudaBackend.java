@@ -21,8 +21,9 @@ import static org.bytedeco.cuda.global.cudart.*;
 /**
  * The CUDA backend: fp32 tensors in device memory (a caching allocator), GEMMs in cuBLAS (exact fp32, or bf16/tf32
  * tensor-core products with fp32 accumulation: {@link GemmPrecision}), and our CUDA C kernels compiled by NVRTC for
- * the GPU in hand (resources of this package; each names the CPU reference it must match). Everything is enqueued
- * on one stream; {@link #toHost}, {@link #sumOfSquares} and {@link #hasNonFinite} wait for it.
+ * the GPU in hand (resources of this package; each names the CPU reference it must match). Attention on bf16
+ * activations runs through cuDNN's fused SDPA where it applies ({@link CudnnAttention}; {@code -Dlattice.attention}).
+ * Everything is enqueued on one stream; {@link #toHost}, {@link #sumOfSquares} and {@link #hasNonFinite} wait for it.
  *
  * <p>A backend belongs to one rank (one thread, one device): create it on that thread.
  */
