@@ -35,7 +35,7 @@ rm -rf "$stage/ob"
 jlink --add-modules java.base,java.logging,jdk.unsupported,java.management,java.desktop,java.xml,jdk.zipfs \
   --strip-debug --no-header-files --no-man-pages --output "$stage/jre"
 cp gpu/cuda-env.sh "$stage/"
-cp gpu/run-on-gpu.sh "$stage/"
+cp gpu/run-on-gpu.sh gpu/*.py "$stage/"
 cp ../shared/bench/torch_gpt_baseline.py "$stage/" 2>/dev/null || true
 
 mkdir -p "$out"

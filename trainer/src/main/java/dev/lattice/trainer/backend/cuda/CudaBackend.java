@@ -21,8 +21,9 @@ import static org.bytedeco.cuda.global.cudart.*;
 /**
  * The CUDA backend: fp32 tensors in device memory (a caching allocator), GEMMs in cuBLAS (exact fp32, or bf16/tf32
  * tensor-core products with fp32 accumulation: {@link GemmPrecision}), and our CUDA C kernels compiled by NVRTC for
- * the GPU in hand (resources of this package; each names the CPU reference it must match). Everything is enqueued
- * on one stream; {@link #toHost}, {@link #sumOfSquares} and {@link #hasNonFinite} wait for it.
+ * the GPU in hand (resources of this package; each names the CPU reference it must match). Attention on bf16
+ * activations runs through cuDNN's fused SDPA where it applies ({@link CudnnAttention}; {@code -Dlattice.attention}).
+ * Everything is enqueued on one stream; {@link #toHost}, {@link #sumOfSquares} and {@link #hasNonFinite} wait for it.
  *
  * <p>A backend belongs to one rank (one thread, one device): create it on that thread.
  */
@@ -49,6 +50,10 @@ public final class CudaBackend implements Backend {
     private boolean fuseEpilogues;
     private final java.util.Set<CublasLtGemm.Epilogue> epilogues = epiloguesFromProperty();
     private CublasLtGemm lt; // made on first use: backends that never fuse hold no workspace
+    private String attentionMode = attentionModeProperty();
+    private CudnnAttention cudnn;
+    private String cudnnUnavailable; // why cuDNN attention cannot be used in this process, once known
+    private final java.util.Set<String> cudnnFailedShapes = new java.util.HashSet<>();
 
     public CudaBackend(int device, GemmPrecision precision) {
         if (!Cuda.available()) {
@@ -961,11 +966,108 @@ public final class CudaBackend implements Backend {
                 && KernelSources.tensorCoreAttention(headDim);
     }
 
+    /**
+     * {@code -Dlattice.attention=auto|cudnn|own}: {@code auto} (the default) runs attention through cuDNN's fused SDPA
+     * ({@link CudnnAttention}) where it applies (bf16 tensors under bf16/fp16 precision, MHA, head dims cuDNN
+     * supports) and falls back to our kernels, with one message, if cuDNN cannot build a plan; {@code cudnn} does the
+     * same but fails instead of falling back; {@code own} always runs our kernels.
+     */
+    static String attentionModeProperty() {
+        String m = System.getProperty("lattice.attention", "auto").trim().toLowerCase(java.util.Locale.ROOT);
+        if (!m.equals("auto") && !m.equals("cudnn") && !m.equals("own")) {
+            throw new IllegalArgumentException("-Dlattice.attention must be auto, cudnn or own, got " + m);
+        }
+        return m;
+    }
+
+    /** Overrides {@code -Dlattice.attention} for this backend ({@code auto}, {@code cudnn} or {@code own}). */
+    public void attentionImplementation(String mode) {
+        String old = System.getProperty("lattice.attention");
+        try {
+            System.setProperty("lattice.attention", mode);
+            this.attentionMode = attentionModeProperty();
+        } finally {
+            if (old == null) {
+                System.clearProperty("lattice.attention");
+            } else {
+                System.setProperty("lattice.attention", old);
+            }
+        }
+    }
+
+    /** Which attention runs here, e.g. {@code "cudnn 91900 (auto)"} or {@code "own (own)"}. */
+    public String attentionInfo() {
+        if (attentionMode.equals("own")) {
+            return "own (own)";
+        }
+        CudnnAttention a = cudnn();
+        return (a == null ? "own: " + cudnnUnavailable : "cudnn " + a.version()) + " (" + attentionMode + ")";
+    }
+
+    private CudnnAttention cudnn() {
+        if (cudnn == null && cudnnUnavailable == null) {
+            try {
+                cudnn = new CudnnAttention(stream, allocator);
+            } catch (RuntimeException | LinkageError e) {
+                if (attentionMode.equals("cudnn")) {
+                    throw e;
+                }
+                cudnnUnavailable = String.valueOf(e);
+                System.err.println("lattice: cuDNN attention unavailable, using our kernels: " + e);
+            }
+        }
+        return cudnn;
+    }
+
+    /** cuDNN's SDPA for this call, or null for our kernels. */
+    private CudnnAttention cudnnFor(String pass, Tensor[] bf16, Tensor lse, int batch, int seq, int heads, int groups,
+                                    int headDim) {
+        if (attentionMode.equals("own") || !(precision == GemmPrecision.BF16 || precision == GemmPrecision.FP16)
+                || c(lse).isBf16()) {
+            return null;
+        }
+        for (Tensor t : bf16) {
+            if (!c(t).isBf16()) {
+                return null;
+            }
+        }
+        CudnnAttention a = cudnn();
+        if (a == null || !a.supports(batch, seq, heads, groups, headDim)
+                || cudnnFailedShapes.contains(pass + shapeKey(batch, seq, heads, headDim))) {
+            return null;
+        }
+        return a;
+    }
+
+    private static String shapeKey(int batch, int seq, int heads, int headDim) {
+        return " B=" + batch + " T=" + seq + " H=" + heads + " d=" + headDim;
+    }
+
+    private void cudnnFailed(String pass, RuntimeException e, int batch, int seq, int heads, int headDim) {
+        if (attentionMode.equals("cudnn")) {
+            throw e;
+        }
+        if (cudnnFailedShapes.isEmpty()) {
+            System.err.println("lattice: cuDNN attention " + pass + " failed, using our kernels for" + shapeKey(batch,
+                    seq, heads, headDim) + ": " + e.getMessage());
+        }
+        cudnnFailedShapes.add(pass + shapeKey(batch, seq, heads, headDim));
+    }
+
     @Override
     public void attentionForward(Tensor out, Tensor lse, Tensor qkv, int batch, int seq, int heads, int groups,
                                  int headDim) {
         onDevice();
         checkHeads(heads, groups, headDim);
+        CudnnAttention a = cudnnFor("forward", new Tensor[]{out, qkv}, lse, batch, seq, heads, groups, headDim);
+        if (a != null) {
+            try {
+                a.forward(addr(out), addr(lse), addr(qkv), batch, seq, heads, headDim);
+                return;
+            } catch (RuntimeException e) {
+                cudnnFailed("forward", e, batch, seq, heads, headDim);
+            }
+        }
         int tiles = (seq + ATT_Q_TILE - 1) / ATT_Q_TILE;
         boolean tc = tensorCores(headDim);
         attention(headDim).launch(stream, tc ? "attention_forward_tc" : "attention_forward", tiles, batch * heads,
@@ -977,6 +1079,16 @@ public final class CudaBackend implements Backend {
                                   int heads, int groups, int headDim) {
         onDevice();
         checkHeads(heads, groups, headDim);
+        CudnnAttention a = cudnnFor("backward", new Tensor[]{dqkv, dout, qkv, out}, lse, batch, seq, heads, groups,
+                headDim);
+        if (a != null) {
+            try {
+                a.backward(addr(dqkv), addr(dout), addr(qkv), addr(out), addr(lse), batch, seq, heads, headDim);
+                return;
+            } catch (RuntimeException e) {
+                cudnnFailed("backward", e, batch, seq, heads, headDim);
+            }
+        }
         KernelModule m = attention(headDim);
         long rows = (long) batch * heads * seq;
         long d = allocator.allocate(4 * rows);
@@ -1122,6 +1234,9 @@ public final class CudaBackend implements Backend {
         attention.values().forEach(KernelModule::close);
         if (lt != null) {
             lt.close();
+        }
+        if (cudnn != null) {
+            cudnn.close();
         }
         cublasDestroy_v2(cublas);
         allocator.close();
