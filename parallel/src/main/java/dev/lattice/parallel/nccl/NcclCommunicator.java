@@ -434,7 +434,10 @@ public final class NcclCommunicator implements Communicator {
                     }
                     destroy();
                 } finally {
-                    closed = true;
+                    synchronized (lock) {
+                        closed = true; // the watchdog stops here before the events go
+                        deferred.clear();
+                    }
                     freeResources();
                 }
             });
@@ -524,6 +527,9 @@ public final class NcclCommunicator implements Communicator {
      */
     void reapDeferred() {
         synchronized (lock) {
+            if (closed) {
+                return; // the events are (being) destroyed
+            }
             while (!deferred.isEmpty()) {
                 Deferred d = deferred.peekFirst();
                 int rc = cudaEventQuery(d.done());

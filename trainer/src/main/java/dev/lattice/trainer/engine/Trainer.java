@@ -165,7 +165,9 @@ public final class Trainer {
                 double perIter = secs / itersInInterval;
                 double tokensPerSec = (double) s.globalBatch() * s.seqLength() / perIter;
                 double tflops = Flops.perIteration(model.config(), s.globalBatch(), s.seqLength()) / perIter / 1e12;
-                double tflopsPerGpu = tflops / sync.dpSize();
+                // every GPU of the model's replicas: DP × TP × PP (dividing by DP alone overstated TP and PP runs)
+                double tflopsPerGpu = tflops / ((double) sync.dpSize() * model.tensorParallel().size()
+                        * model.pipeline().size());
                 double meanLoss = lossCount > 0 ? lossSum / lossCount : Double.NaN;
                 out.println(LogLine.format(LocalDateTime.now(), st.iteration(), s.trainIters(),
                         st.consumedTrainSamples(), 0, perIter * 1000, tflopsPerGpu, tokensPerSec, lr, s.globalBatch(),
@@ -173,7 +175,7 @@ public final class Trainer {
                         + LogLine.eta(s.trainIters() - st.iteration(), perIter));
                 if (metrics != null) {
                     metrics.logIteration(st.iteration(), meanLoss, lr, lastNorm, st.consumedTrainSamples(),
-                            tokensPerSec, tflops / sync.dpSize(), skippedInInterval, nanInInterval);
+                            tokensPerSec, tflopsPerGpu, skippedInInterval, nanInInterval);
                 }
                 lossSum = 0;
                 lossCount = 0;
