@@ -110,13 +110,14 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long ffn = c.ffnHiddenSize() / tp;
         long vocab = c.paddedVocabSize() / tp;
         long residual = (layers + 1) * nl * h;
-        // local rows: ln1, attn proj, resid2, ln2, fc2 (h each) + 4 norm statistics; full rows: the rest; with
-        // sequence parallelism also full-row twins of ln1, ln2 and the two row-parallel outputs
-        long perLayer = nl * (5 * h + 4) + n * (qkv + hd + heads + fc1 + ffn) + (sp ? 4 * n * h : 0);
+        // local rows: ln1, resid2, ln2 (h each) + 4 norm statistics; full rows: the rest; with sequence parallelism
+        // also full-row twins of ln1 and ln2
+        long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1 + ffn) + (sp ? 2 * n * h : 0);
         long kept = recompute ? Math.min(1, layers) : layers;
-        // local: lnf, dlnf, dresid, dln (h each) + 2 statistics; full: 5 per-row values, logits and their
-        // gradient, backward scratch; with sequence parallelism 5 full-row twins (embedding, lnf, dlnf, dres, dln)
-        long scratch = nl * (4 * h + 2) + n * (5 + 2 * vocab + qkv + hd + fc1 + ffn) + (sp ? 5 * n * h : 0);
+        // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
+        // 5 per-row values, the logits (their gradient overwrites them), backward scratch; with sequence parallelism
+        // 6 full-row twins (embedding, lnf, dlnf, dres, dln, the row-parallel output)
+        long scratch = nl * (5 * h + 2) + n * (5 + vocab + qkv + hd + fc1 + ffn) + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
 

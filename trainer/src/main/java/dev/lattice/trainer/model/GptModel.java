@@ -564,7 +564,8 @@ public final class GptModel implements AutoCloseable {
 
     /**
      * The logits of the last forward pass [B·T, padded vocab] (columns ≥ vocab are padding); with tensor
-     * parallelism, this rank's vocabulary shard.
+     * parallelism, this rank's vocabulary shard. Valid until the backward pass, whose logit gradients take their
+     * place.
      */
     public float[] logits() {
         return be.toHost(last.acts.logits);
@@ -844,7 +845,12 @@ public final class GptModel implements AutoCloseable {
         final Tensor fc2Full;
         final Tensor fc2;
 
-        LayerActivations(int b, int t, int nl) {
+        /**
+         * @param projOut the row-parallel outputs' buffer (and {@code projOutFull} its full-rows twin), shared by the
+         *     micro-batch's layers: the attention projection and the second MLP linear are consumed by the
+         *     residual add right after they are computed, and the backward pass never reads them
+         */
+        LayerActivations(int b, int t, int nl, Tensor projOut, Tensor projOutFull) {
             int n = b * t;
             int h = config.hiddenSize();
             ln1 = be.activations(nl, h);
@@ -854,8 +860,8 @@ public final class GptModel implements AutoCloseable {
             qkv = be.activations(n, qkvRows);
             att = be.activations(n, heads * config.headDim());
             lse = be.zeros(b * heads * t);
-            attProj = be.activations(nl, h);
-            projFull = full(attProj, n, h);
+            attProj = projOut;
+            projFull = projOutFull;
             resid2 = be.activations(nl, h);
             ln2 = be.activations(nl, h);
             ln2Full = full(ln2, n, h);
@@ -863,13 +869,13 @@ public final class GptModel implements AutoCloseable {
             rstd2 = be.zeros(nl);
             fc1 = be.activations(n, fc1Rows);
             act = be.activations(n, ffn);
-            fc2 = be.activations(nl, h);
-            fc2Full = full(fc2, n, h);
+            fc2 = projOut;
+            fc2Full = projOutFull;
         }
 
+        /** Elements this layer holds alone (the shared row-parallel output counts with the micro-batch). */
         long numel() {
-            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, projFull, attProj, resid2, ln2, ln2Full, mean2,
-                    rstd2, fc1, act, fc2Full, fc2);
+            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1, act);
         }
     }
 
@@ -911,6 +917,8 @@ public final class GptModel implements AutoCloseable {
         final Tensor ceSum;
         final Tensor ceTarget;
         final Tensor dlogits;
+        final Tensor projOut;
+        final Tensor projOutFull;
         final Tensor dlnf;
         final Tensor dlnfFull;
         final Tensor dresid;
@@ -942,8 +950,10 @@ public final class GptModel implements AutoCloseable {
             }
             // With recomputation one set of layer activations is reused by every layer.
             layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
+            projOut = be.activations(localRows, h);
+            projOutFull = full(projOut, rows, h);
             for (int i = 0; i < layers.length; i++) {
-                layers[i] = new LayerActivations(b, t, localRows);
+                layers[i] = new LayerActivations(b, t, localRows, projOut, projOutFull);
             }
             embFull = full(resid[0], rows, h);
             lnf = be.activations(localRows, h);
@@ -956,7 +966,7 @@ public final class GptModel implements AutoCloseable {
             ceMax = be.zeros(rows);
             ceSum = be.zeros(rows);
             ceTarget = be.zeros(rows);
-            dlogits = be.activations(rows, vocabRows);
+            dlogits = logits; // the backward writes the gradient over the logits (read element by element first)
             dlnf = be.activations(localRows, h);
             dlnfFull = full(dlnf, rows, h);
             dresid = be.activations(localRows, h);
@@ -975,7 +985,8 @@ public final class GptModel implements AutoCloseable {
                 n += la.numel();
             }
             n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, logits, losses, lse, ceMax,
-                    ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact);
+                    ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact,
+                    projOut, projOutFull);
             bytes = 4 * n;
         }
 

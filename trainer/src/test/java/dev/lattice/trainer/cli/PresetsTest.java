@@ -109,6 +109,8 @@ class PresetsTest {
         assertEquals(2 * 2.7, params, 0.3, "fp32 parameters: twice the example's bf16 2.7 GB");
         assertEquals(2 * 2.7, grads, 0.3, "fp32 gradients: twice the example's bf16 2.7 GB");
         assertEquals(5.5, optimizer, 0.3, "Adam's moments over DP2: the example's 5.5 GB");
-        assertEquals(2 * 12, acts, 2 * 12 * 0.1, "fp32 activations: about twice the example's ~12 GB");
+        // counted at 4 bytes per element (the example's ~12 GB are 2-byte activations, so twice would be 24 GB);
+        // below that because the logits' gradient overwrites them and the layers share one row-parallel output
+        assertEquals(20.2, acts, 20.2 * 0.05, "activations at 4 bytes per element");
     }
 }
