@@ -23,12 +23,19 @@ if [[ $mode == select ]]; then # only the JUnit selectors given
   rc=${PIPESTATUS[0]}
 fi
 if [[ $mode == tests || $mode == all ]]; then
-  "$java" -Xmx16g -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
-     --disable-banner --details=tree --details-theme=ascii \
-     --select-package dev.lattice.trainer.backend.cuda --select-package dev.lattice.parallel.nccl \
-     --select-class dev.lattice.trainer.model.HuggingFaceParityTest \
-     --select-class dev.lattice.trainer.cli.CudaTrainingTest "$@" 2>&1 | tee "$out/tests.log"
-  rc=${PIPESTATUS[0]}
+  # Each test class in its own JVM, so that a native crash (which kills the JVM before JUnit prints anything) names
+  # its class and leaves an hs_err file; a summary line per class in tests-summary.txt.
+  classes=$(cd "$here/test-classes" && ls dev/lattice/trainer/backend/cuda/*Test.class dev/lattice/parallel/nccl/*Test.class \
+    | sed 's/\.class$//; s#/#.#g'; echo dev.lattice.trainer.model.HuggingFaceParityTest dev.lattice.trainer.cli.CudaTrainingTest)
+  for c in $classes; do
+    log="$out/tests-${c##*.}.log"
+    timeout "${CLASS_TIMEOUT:-300}" "$java" -Xmx16g -XX:ErrorFile="$out/hs_err_%p.log" \
+      -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" --disable-banner \
+      --details=tree --details-theme=ascii --select-class "$c" "$@" > "$log" 2>&1
+    code=$?
+    (( code != 0 )) && rc=$code
+    echo "$c exit $code $(grep -E 'tests (successful|failed)' "$log" | tr -s ' ' | tr '\n' ' ')" | tee -a "$out/tests-summary.txt"
+  done
 fi
 # The benchmark of issue 6: GPT-2 124M and 350M on one GPU beside the PyTorch peer (eager and --compile), then
 # data parallelism over every GPU of the machine (Lattice ZeRO-1 over NCCL; PyTorch DDP through torchrun).
