@@ -1,7 +1,6 @@
 package dev.lattice.trainer.engine;
 
 import dev.lattice.parallel.comm.CommBuffer;
-import dev.lattice.parallel.comm.CommStats;
 import dev.lattice.parallel.comm.Communicator;
 import dev.lattice.parallel.comm.InJvmWorld;
 import dev.lattice.parallel.comm.ReduceOp;
@@ -29,14 +28,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OverlappedReductionTest {
 
     /** Records the asynchronous reduce-scatters (send offset, and whether the backward pass was still running). */
-    private static final class Recording implements Communicator {
-        final Communicator inner;
+    private static final class Recording extends ForwardingCommunicator {
         final List<Long> launches = new ArrayList<>();
         final List<Boolean> duringBackward = new ArrayList<>();
         boolean inBackward;
 
         Recording(Communicator inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
@@ -44,28 +42,8 @@ class OverlappedReductionTest {
                                        ReduceOp op) {
             launches.add(sendOff);
             duringBackward.add(inBackward);
-            return inner.reduceScatterAsync(send, sendOff, recv, recvOff, count, op);
+            return super.reduceScatterAsync(send, sendOff, recv, recvOff, count, op);
         }
-
-        @Override public int rank() { return inner.rank(); }
-        @Override public int size() { return inner.size(); }
-        @Override public String name() { return inner.name(); }
-        @Override public void allReduce(CommBuffer b, long o, long c, ReduceOp op) { inner.allReduce(b, o, c, op); }
-        @Override public void reduceScatter(CommBuffer s, long so, CommBuffer r, long ro, long c, ReduceOp op) {
-            inner.reduceScatter(s, so, r, ro, c, op);
-        }
-        @Override public void allGather(CommBuffer s, long so, CommBuffer r, long ro, long c) {
-            inner.allGather(s, so, r, ro, c);
-        }
-        @Override public void broadcast(CommBuffer b, long o, long c, int root) { inner.broadcast(b, o, c, root); }
-        @Override public void send(CommBuffer b, long o, long c, int peer) { inner.send(b, o, c, peer); }
-        @Override public void recv(CommBuffer b, long o, long c, int peer) { inner.recv(b, o, c, peer); }
-        @Override public void barrier() { inner.barrier(); }
-        @Override public Work allReduceAsync(CommBuffer b, long o, long c, ReduceOp op) {
-            return inner.allReduceAsync(b, o, c, op);
-        }
-        @Override public CommStats stats() { return inner.stats(); }
-        @Override public void close() { inner.close(); }
     }
 
     private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 3, 4, 37, 8).withPaddedVocab(40);

@@ -1,10 +1,8 @@
 package dev.lattice.trainer.engine;
 
 import dev.lattice.parallel.comm.CommBuffer;
-import dev.lattice.parallel.comm.CommStats;
 import dev.lattice.parallel.comm.Communicator;
 import dev.lattice.parallel.comm.InJvmWorld;
-import dev.lattice.parallel.comm.ReduceOp;
 import dev.lattice.parallel.comm.Work;
 import dev.lattice.trainer.backend.cpu.CpuBackend;
 import dev.lattice.trainer.model.Batch;
@@ -29,39 +27,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class Zero3PrefetchTest {
 
     /** Counts the asynchronous gathers. */
-    private static final class Counting implements Communicator {
-        final Communicator inner;
+    private static final class Counting extends ForwardingCommunicator {
         final List<Long> asyncGathers = new ArrayList<>();
 
         Counting(Communicator inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
         public Work allGatherAsync(CommBuffer s, long so, CommBuffer r, long ro, long c) {
             asyncGathers.add(c);
-            return inner.allGatherAsync(s, so, r, ro, c);
+            return super.allGatherAsync(s, so, r, ro, c);
         }
-
-        @Override public int rank() { return inner.rank(); }
-        @Override public int size() { return inner.size(); }
-        @Override public String name() { return inner.name(); }
-        @Override public void allReduce(CommBuffer b, long o, long c, ReduceOp op) { inner.allReduce(b, o, c, op); }
-        @Override public void reduceScatter(CommBuffer s, long so, CommBuffer r, long ro, long c, ReduceOp op) {
-            inner.reduceScatter(s, so, r, ro, c, op);
-        }
-        @Override public void allGather(CommBuffer s, long so, CommBuffer r, long ro, long c) {
-            inner.allGather(s, so, r, ro, c);
-        }
-        @Override public void broadcast(CommBuffer b, long o, long c, int root) { inner.broadcast(b, o, c, root); }
-        @Override public void send(CommBuffer b, long o, long c, int peer) { inner.send(b, o, c, peer); }
-        @Override public void recv(CommBuffer b, long o, long c, int peer) { inner.recv(b, o, c, peer); }
-        @Override public void barrier() { inner.barrier(); }
-        @Override public Work allReduceAsync(CommBuffer b, long o, long c, ReduceOp op) {
-            return inner.allReduceAsync(b, o, c, op);
-        }
-        @Override public CommStats stats() { return inner.stats(); }
-        @Override public void close() { inner.close(); }
     }
 
     private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 3, 4, 37, 8).withPaddedVocab(40);
