@@ -182,9 +182,8 @@ public final class TrainCommand {
     }
 
     /**
-     * {@code --overlap-grad-reduce} needs gradients that are final when the backward passes end, so not with a
-     * pipeline (tied embeddings summed across stages), sequence parallelism (norm gradients summed over TP after the
-     * backward) or fp16 (gradients unscaled after it); neither flag applies to ZeRO-3, which reduces per parameter.
+     * {@code --overlap-grad-reduce} reduces gradients as they become final, so not with fp16 (gradients are unscaled
+     * after the backward passes); neither flag applies to ZeRO-3, which reduces per parameter.
      */
     private static void checkGradReduce(TrainOptions o, int zero, Topology topology) {
         if (zero == 3 && (o.overlapGradReduce || o.gradReduceInBf16)) {
@@ -194,11 +193,10 @@ public final class TrainCommand {
         if (!o.overlapGradReduce) {
             return;
         }
-        String why = topology.pp() > 1 ? "pipeline parallelism" : o.sequenceParallel && topology.tp() > 1
-                ? "--sequence-parallel" : o.fp16 ? "--fp16 (gradients are unscaled after the backward pass)" : null;
-        if (why != null) {
-            throw new IllegalArgumentException("--overlap-grad-reduce is not supported with " + why
-                    + " yet; leave it off (the reduction then follows the backward pass)");
+        if (o.fp16) {
+            throw new IllegalArgumentException("--overlap-grad-reduce is not supported with --fp16 yet (gradients are"
+                    + " unscaled after the backward pass); leave it off (the reduction then follows the backward"
+                    + " pass)");
         }
     }
 

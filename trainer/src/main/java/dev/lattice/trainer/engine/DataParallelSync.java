@@ -73,8 +73,9 @@ public final class DataParallelSync implements GradientSync {
      * @param reduceInBf16 Megatron's {@code --grad-reduce-in-bf16}: the (fp32-accumulated) gradients are rounded to
      *     bf16 for the reduction, halving its traffic; the reduced shard goes back to fp32 for clipping and Adam
      * @param overlap Megatron's {@code --overlap-grad-reduce}: buckets are reduced during the backward pass as their
-     *     gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); needs a model whose
-     *     gradients are final after its own backward passes (no pipeline, no sequence-parallel sum, no loss scale)
+     *     gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); the model reports
+     *     gradients that are summed after the backward passes (sequence parallelism, tied embeddings across pipeline
+     *     stages) once they are; not with a loss scale (gradients are unscaled after the backward passes)
      */
     public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
                             double weightDecay, long bucketElements, boolean reduceInBf16, boolean overlap) {
@@ -189,9 +190,9 @@ public final class DataParallelSync implements GradientSync {
         }
     }
 
-    /** A backward pass is done with these parameters' gradients; a bucket whose count reaches zero is launched. */
+    /** {@code passes} backward passes are done with these gradients; a bucket whose count reaches zero launches. */
     @Override
-    public void gradientsAccumulated(java.util.List<String> names) {
+    public void gradientsAccumulated(java.util.List<String> names, int passes) {
         if (!overlap) {
             return;
         }
@@ -201,8 +202,12 @@ public final class DataParallelSync implements GradientSync {
                 continue;
             }
             int b = bucketOfParam[p];
-            if (--pendingUses[b] == 0) {
+            pendingUses[b] -= passes;
+            if (pendingUses[b] == 0) {
                 launch(b);
+            } else if (pendingUses[b] < 0) {
+                throw new IllegalStateException("gradient bucket " + b + " reported done more often than the step's"
+                        + " backward passes (" + name + ")");
             }
         }
     }

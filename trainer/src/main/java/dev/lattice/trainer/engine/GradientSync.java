@@ -32,8 +32,11 @@ public interface GradientSync {
     default void beginBackward(int backwardPasses) {
     }
 
-    /** A backward pass will not touch these parameters' gradients again (the model's report; see GptModel). */
-    default void gradientsAccumulated(java.util.List<String> names) {
+    /**
+     * These parameters' gradients are final for {@code passes} backward passes (the model's report; see
+     * {@code GptModel.onGradientsAccumulated}).
+     */
+    default void gradientsAccumulated(java.util.List<String> names, int passes) {
     }
 
     /** Waits for reductions started during the backward passes (a step abandoned before {@link #reduceClipStep}). */

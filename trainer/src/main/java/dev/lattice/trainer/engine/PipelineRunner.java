@@ -38,6 +38,7 @@ public final class PipelineRunner implements MicrobatchRunner {
         if (model.config().tiedEmbeddings() && pp.embedding() != null) {
             Tensor g = model.gradients().get(ParameterLayout.WORD_EMBEDDINGS);
             pp.embedding().allReduce(g, 0, g.numel(), ReduceOp.SUM);
+            model.gradientsSummed(java.util.List.of(ParameterLayout.WORD_EMBEDDINGS));
         }
         return lossSum;
     }

@@ -39,7 +39,14 @@ public final class GptModel implements AutoCloseable {
     private PipelineContext pipeline = PipelineContext.NONE;
     private boolean sequenceParallel;
     private ParameterHooks hooks;
-    private java.util.function.Consumer<java.util.List<String>> gradientsDone;
+    private GradientsListener gradientsDone;
+    private int passesSinceZero; // backward passes (of chunk 0: one per micro-batch) since zeroGradients
+
+    /** Told which parameters' gradients are final for how many backward passes (see onGradientsAccumulated). */
+    @FunctionalInterface
+    public interface GradientsListener {
+        void accumulated(java.util.List<String> names, int passes);
+    }
 
     /**
      * Makes parameters present before they are used and lets them go afterwards: ZeRO-3 all-gathers a layer's
@@ -176,14 +183,52 @@ public final class GptModel implements AutoCloseable {
      * Told, during each backward pass, the names of parameters whose gradients that pass will not touch again, each
      * parameter of the stage exactly once per pass (after the head, after each layer, after the embedding): data
      * parallelism reduces a bucket once every micro-batch is done with it, while the backward pass goes on.
+     * Parameters whose gradients are summed after the backward passes — the replicated ones under sequence
+     * parallelism ({@link #finishGradients}) and the tied word embeddings across pipeline stages (the runner's
+     * embedding-group sum, {@link #gradientsSummed}) — are reported once that sum is done, for all passes at once.
      */
-    public void onGradientsAccumulated(java.util.function.Consumer<java.util.List<String>> listener) {
+    public void onGradientsAccumulated(GradientsListener listener) {
         this.gradientsDone = listener;
     }
 
     private void accumulated(java.util.List<String> names) {
-        if (gradientsDone != null && !names.isEmpty()) {
-            gradientsDone.accept(names);
+        if (gradientsDone == null) {
+            return;
+        }
+        java.util.List<String> now = names.stream().filter(n -> !summedLater(n)).toList();
+        if (!now.isEmpty()) {
+            gradientsDone.accumulated(now, 1);
+        }
+    }
+
+    /** Whether a sum after the backward passes still changes this parameter's gradient. */
+    private boolean summedLater(String name) {
+        if (sequenceParallel && split(name) == TpSplit.REPLICATED) {
+            return true;
+        }
+        return config.tiedEmbeddings() && name.equals(ParameterLayout.WORD_EMBEDDINGS) && pipeline.embedding() != null;
+    }
+
+    private TpSplit split(String name) {
+        for (ParameterLayout.Spec sp : specs) {
+            if (sp.name().equals(name)) {
+                return sp.split();
+            }
+        }
+        throw new IllegalArgumentException("no parameter " + name);
+    }
+
+    /**
+     * The caller summed these parameters' gradients after the backward passes (the pipeline's embedding group):
+     * they are final now, for every pass since {@link #zeroGradients}.
+     */
+    public void gradientsSummed(java.util.List<String> names) {
+        if (gradientsDone != null && passesSinceZero > 0) {
+            java.util.List<String> held = names.stream().filter(n -> params.containsKey(n) && summedLater(n))
+                    .toList();
+            if (!held.isEmpty()) {
+                gradientsDone.accumulated(held, passesSinceZero);
+            }
         }
     }
 
@@ -204,11 +249,14 @@ public final class GptModel implements AutoCloseable {
         if (!sequenceParallel) {
             return;
         }
+        java.util.List<String> summed = new java.util.ArrayList<>();
         for (ParameterLayout.Spec s : specs) {
             if (s.split() == TpSplit.REPLICATED) {
                 tp.sum(grads.get(s.name()));
+                summed.add(s.name());
             }
         }
+        gradientsSummed(summed);
     }
 
     /** Rows of the hidden states a stage sends and receives: this rank's block under sequence parallelism. */
@@ -344,6 +392,7 @@ public final class GptModel implements AutoCloseable {
         for (Tensor g : grads.values()) {
             be.fill(g, 0f);
         }
+        passesSinceZero = 0;
     }
 
     private Tensor p(String name) {
@@ -719,6 +768,9 @@ public final class GptModel implements AutoCloseable {
         int n = a.rows;
         int h = config.hiddenSize();
         int chunk = mb.chunk;
+        if (chunk == 0) {
+            passesSinceZero++;
+        }
         if (stage.computesLoss(chunk)) {
             acquire(headNames());
             if (tp.enabled()) {

@@ -124,15 +124,24 @@ class DataParallelTrainingTest {
      * --overlap-grad-reduce starts each bucket's reduction during the backward passes; the sums are the same, so the
      * run is bit for bit the run without it (small buckets, so that several start at different times).
      */
-    @ParameterizedTest(name = "{0} ZeRO-{1}")
-    @CsvSource({"gpt2, 0", "gpt2, 1", "llama, 2", "llama, 1"})
-    void overlappedGradientReductionChangesNoBit(String model, int zero) throws Exception {
+    @ParameterizedTest(name = "{0} ZeRO-{1} {2}")
+    @CsvSource(nullValues = "-", value = {"gpt2, 0, -", "gpt2, 1, -", "llama, 2, -", "llama, 1, -",
+            // gradients summed after the backward passes: tied embeddings across stages, norms under SP
+            "gpt2, 1, --world-size 4 --pipeline-model-parallel-size 2",
+            "llama, 0, --world-size 4 --pipeline-model-parallel-size 2 --num-layers 4"
+                    + " --num-layers-per-virtual-pipeline-stage 1",
+            "gpt2, 1, --world-size 4 --tensor-model-parallel-size 2 --sequence-parallel",
+            "gpt2, 1, --world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2"
+                    + " --sequence-parallel"})
+    void overlappedGradientReductionChangesNoBit(String model, int zero, String layout) throws Exception {
+        List<String> extra = new ArrayList<>(layout == null ? List.of("--world-size", "2") : List.of(layout.split(" ")));
+        extra.addAll(List.of("--zero-stage", Integer.toString(zero), "--ddp-bucket-size", "3000"));
         Path plain = tmp.resolve("plain");
-        assertEquals(0, train(args(model, plain, "--world-size", "2", "--zero-stage", Integer.toString(zero),
-                "--ddp-bucket-size", "3000")).code());
+        TrainFixtures.Run base = train(args(model, plain, extra.toArray(new String[0])));
+        assertEquals(0, base.code(), base.err());
         Path overlapped = tmp.resolve("overlapped");
-        TrainFixtures.Run run = train(args(model, overlapped, "--world-size", "2", "--zero-stage",
-                Integer.toString(zero), "--ddp-bucket-size", "3000", "--overlap-grad-reduce"));
+        extra.add("--overlap-grad-reduce");
+        TrainFixtures.Run run = train(args(model, overlapped, extra.toArray(new String[0])));
         assertEquals(0, run.code(), run.err());
         assertEquals(losses(plain), losses(overlapped));
     }
@@ -164,11 +173,10 @@ class DataParallelTrainingTest {
 
     @Test
     void gradientReductionFlagsAreCheckedBeforeTraining() throws IOException {
-        TrainFixtures.Run pp = train(args("gpt2", tmp.resolve("pp"), "--world-size", "4",
-                "--pipeline-model-parallel-size", "2", "--overlap-grad-reduce"));
-        assertEquals(2, pp.code(), pp.out());
-        assertTrue(pp.err().contains("--overlap-grad-reduce is not supported with pipeline parallelism"),
-                pp.err());
+        TrainFixtures.Run fp16 = train(args("gpt2", tmp.resolve("fp16"), "--world-size", "2", "--fp16",
+                "--overlap-grad-reduce"));
+        assertEquals(2, fp16.code(), fp16.out());
+        assertTrue(fp16.err().contains("--overlap-grad-reduce is not supported with --fp16"), fp16.err());
         TrainFixtures.Run z3 = train(args("gpt2", tmp.resolve("z3"), "--world-size", "2", "--zero-stage", "3",
                 "--grad-reduce-in-bf16"));
         assertEquals(2, z3.code(), z3.out());
