@@ -18,7 +18,7 @@ import java.util.Random;
  * (Megatron's FLOP count), MFU against the dense bf16 peak, and peak GPU memory of the caching allocator.
  * Flags follow the PyTorch peer: {@code --layers 12 --hidden 768 --heads 12 --vocab 50304 --seq 1024 --micro 16
  * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; data parallelism with {@code --dp N}
- * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}.
+ * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather}.
  */
 public final class GpuTrainingBenchmark {
 
@@ -26,6 +26,7 @@ public final class GpuTrainingBenchmark {
     // --overlap-grad-reduce / --grad-reduce-in-bf16 (data parallelism), as in training
     private static boolean OVERLAP;
     private static boolean REDUCE_IN_BF16;
+    private static boolean PARAM_GATHER;
 
     private GpuTrainingBenchmark() {
     }
@@ -57,6 +58,7 @@ public final class GpuTrainingBenchmark {
         PROFILE = Arrays.asList(args).contains("--profile");
         OVERLAP = Arrays.asList(args).contains("--overlap-grad-reduce");
         REDUCE_IN_BF16 = Arrays.asList(args).contains("--grad-reduce-in-bf16");
+        PARAM_GATHER = Arrays.asList(args).contains("--overlap-param-gather");
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
         dev.lattice.parallel.nccl.NcclWorld world = dp == 1 ? null : new dev.lattice.parallel.nccl.NcclWorld(dp,
@@ -95,8 +97,9 @@ public final class GpuTrainingBenchmark {
             tokens += r[0];
         }
         if (dp > 1) {
-            System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1%s%s total: %.0f tokens/s%n", dp,
-                    OVERLAP ? " overlapped" : "", REDUCE_IN_BF16 ? " bf16-reduce" : "", tokens);
+            System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1%s%s%s total: %.0f tokens/s%n", dp,
+                    OVERLAP ? " overlapped" : "", REDUCE_IN_BF16 ? " bf16-reduce" : "",
+                    PARAM_GATHER ? " param-gather-overlapped" : "", tokens);
         }
         return new Result(dp, tokens, results[0][1], results[0][1] / peak, results[0][2]);
     }
@@ -120,8 +123,9 @@ public final class GpuTrainingBenchmark {
                     all[i] = i;
                 }
                 sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, all, "dp"), 1, model, 0.9,
-                        0.95, 1e-8, 0.1, dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS,
-                        REDUCE_IN_BF16, OVERLAP);
+                        0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
+                        dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
+                        PARAM_GATHER));
             }
             model.onGradientsAccumulated(sync::gradientsAccumulated);
             Random r = new Random(1 + rank);

@@ -186,6 +186,10 @@ public final class TrainCommand {
      * after the backward passes); neither flag applies to ZeRO-3, which reduces per parameter.
      */
     private static void checkGradReduce(TrainOptions o, int zero, Topology topology) {
+        if (o.overlapParamGather && zero != 1 && zero != 2) {
+            throw new IllegalArgumentException("--overlap-param-gather needs the distributed optimizer"
+                    + " (--use-distributed-optimizer or --zero-stage 1 or 2), got ZeRO " + zero);
+        }
         if (zero == 3 && (o.overlapGradReduce || o.gradReduceInBf16)) {
             throw new IllegalArgumentException((o.overlapGradReduce ? "--overlap-grad-reduce" : "--grad-reduce-in-bf16")
                     + " applies to --zero-stage 0, 1 or 2 (ZeRO-3 reduces each parameter as it goes)");
@@ -487,9 +491,9 @@ public final class TrainCommand {
                         o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay);
             } else {
                 sync = new DataParallelSync(world.group(rank, topology.groupOf(rank, Topology.Axis.DP), "dp"), zero,
-                        model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay,
+                        model, o.adamBeta1, o.adamBeta2, o.adamEps, o.weightDecay, new DataParallelSync.Options(
                         o.ddpBucketSize != null ? o.ddpBucketSize : DataParallelSync.DEFAULT_BUCKET_ELEMENTS,
-                        o.gradReduceInBf16, o.overlapGradReduce);
+                        o.gradReduceInBf16, o.overlapGradReduce, o.overlapParamGather));
             }
             if (resume) {
                 sync.loadOptimizerState(model, shard(be, model, loadedM), shard(be, model, loadedV));

@@ -116,6 +116,9 @@ public final class TrainOptions {
     @Option(names = "--ddp-bucket-size", description = "Data parallelism (ZeRO 0-2): gradient elements per"
             + " reduction bucket. Default: 40000000.")
     public Long ddpBucketSize;
+    @Option(names = "--overlap-param-gather", description = "Distributed optimizer (ZeRO 1-2): the updated"
+            + " parameters' all-gather overlaps the next forward pass (each bucket waited for at its first use).")
+    public boolean overlapParamGather;
     @Option(names = "--overlap-grad-reduce", description = "Data parallelism (ZeRO 0-2): reduce each gradient bucket"
             + " as soon as the backward passes are done with it, overlapping communication with computation.")
     public boolean overlapGradReduce;

@@ -25,7 +25,29 @@ import java.util.Map;
  * The global gradient norm sums the squares of each rank's shard (or, for ZeRO 0, is computed once on the reduced
  * gradients), so clipping agrees on every rank.
  */
-public final class DataParallelSync implements GradientSync {
+public final class DataParallelSync implements GradientSync, GptModel.ParameterHooks {
+
+    /**
+     * How the reduction and the parameter gather run.
+     *
+     * @param bucketElements elements per bucket ({@code --ddp-bucket-size})
+     * @param reduceInBf16 Megatron's {@code --grad-reduce-in-bf16}: the (fp32-accumulated) gradients are rounded to
+     *     bf16 for the reduction, halving its traffic; the reduced shard goes back to fp32 for clipping and Adam
+     * @param overlapGradReduce Megatron's {@code --overlap-grad-reduce}: buckets are reduced during the backward pass
+     *     as their gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); the model reports
+     *     gradients that are summed after the backward passes (sequence parallelism, tied embeddings across pipeline
+     *     stages) once they are; not with a loss scale (gradients are unscaled after the backward passes)
+     * @param overlapParamGather Megatron's {@code --overlap-param-gather} (ZeRO ≥ 1): the updated parameters'
+     *     all-gathers start after the optimizer step and each bucket is waited for and copied into the model only
+     *     when the next forward pass first uses one of its parameters (this sync is the model's parameter hook)
+     */
+    public record Options(long bucketElements, boolean reduceInBf16, boolean overlapGradReduce,
+                          boolean overlapParamGather) {
+
+        public static Options defaults() {
+            return new Options(DEFAULT_BUCKET_ELEMENTS, false, false, false);
+        }
+    }
 
     /** Megatron's default bucket size is 40 M elements; smaller buckets keep test buffers small. */
     public static final long DEFAULT_BUCKET_ELEMENTS = 40_000_000L;
@@ -36,6 +58,7 @@ public final class DataParallelSync implements GradientSync {
     private final List<ParameterLayout.Spec> specs;
     private final ZeroLayout layout;
     private final Map<String, Tensor> gradients; // the model's accumulators (the same tensors every step)
+    private final GptModel model;
     private final Tensor flatParam;
     private final double beta1;
     private final double beta2;
@@ -66,20 +89,20 @@ public final class DataParallelSync implements GradientSync {
      */
     public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
                             double weightDecay, long bucketElements) {
-        this(dp, zeroStage, model, beta1, beta2, eps, weightDecay, bucketElements, false, false);
+        this(dp, zeroStage, model, beta1, beta2, eps, weightDecay,
+                new Options(bucketElements, false, false, false));
     }
 
-    /**
-     * @param reduceInBf16 Megatron's {@code --grad-reduce-in-bf16}: the (fp32-accumulated) gradients are rounded to
-     *     bf16 for the reduction, halving its traffic; the reduced shard goes back to fp32 for clipping and Adam
-     * @param overlap Megatron's {@code --overlap-grad-reduce}: buckets are reduced during the backward pass as their
-     *     gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); the model reports
-     *     gradients that are summed after the backward passes (sequence parallelism, tied embeddings across pipeline
-     *     stages) once they are; not with a loss scale (gradients are unscaled after the backward passes)
-     */
     public DataParallelSync(Communicator dp, int zeroStage, GptModel model, double beta1, double beta2, double eps,
-                            double weightDecay, long bucketElements, boolean reduceInBf16, boolean overlap) {
+                            double weightDecay, Options options) {
         Backend be = model.backend();
+        long bucketElements = options.bucketElements();
+        boolean reduceInBf16 = options.reduceInBf16();
+        boolean overlap = options.overlapGradReduce();
+        if (options.overlapParamGather() && zeroStage == 0) {
+            throw new IllegalArgumentException("--overlap-param-gather needs the distributed optimizer (ZeRO 1 or 2):"
+                    + " without it there is no parameter all-gather");
+        }
         List<ParameterLayout.Spec> specs = model.specs();
         if (zeroStage < 0 || zeroStage > 2) {
             throw new IllegalArgumentException("--zero-stage " + zeroStage + " is not supported (0, 1 or 2; ZeRO-3 is"
@@ -99,6 +122,7 @@ public final class DataParallelSync implements GradientSync {
         this.overlap = overlap;
         int flatLength = Math.toIntExact(layout.flatLength());
         this.gradients = model.gradients();
+        this.model = model;
         this.commGrad = reduceInBf16 ? be.bf16(flatLength) : be.zeros(flatLength);
         this.flatParam = zeroStage > 0 ? be.zeros(Math.toIntExact(layout.flatLength())) : null;
         this.beta1 = beta1;
@@ -138,6 +162,50 @@ public final class DataParallelSync implements GradientSync {
         }
         this.pendingUses = new int[layout.buckets().size()];
         this.inFlight = new dev.lattice.parallel.comm.Work[layout.buckets().size()];
+        this.overlapParamGather = options.overlapParamGather();
+        this.paramGathers = new dev.lattice.parallel.comm.Work[layout.buckets().size()];
+        if (overlapParamGather) {
+            model.withParameterHooks(this);
+        }
+    }
+
+    private final boolean overlapParamGather;
+    private final dev.lattice.parallel.comm.Work[] paramGathers; // per bucket: gathered parameters not yet copied in
+
+    /** The buckets of these parameters: waits for their gathers and copies them into the model (first use only). */
+    @Override
+    public void acquire(java.util.List<String> names) {
+        for (String name : names) {
+            Integer p = paramIndex.get(name);
+            if (p != null) {
+                installBucket(bucketOfParam[p]);
+            }
+        }
+    }
+
+    @Override
+    public void release(java.util.List<String> names) {
+        // the parameters stay: only their first use after a step waits
+    }
+
+    private void installBucket(int b) {
+        dev.lattice.parallel.comm.Work w = paramGathers[b];
+        if (w == null) {
+            return;
+        }
+        paramGathers[b] = null;
+        w.await();
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        for (int p = k.firstParam(); p < k.endParam(); p++) {
+            be.copyRange(model.parameters().get(specs.get(p).name()), 0, flatParam, layout.offset(p), layout.size(p));
+        }
+    }
+
+    /** Every gathered bucket into the model (before anything else reads the parameters). */
+    private void installAll() {
+        for (int b = 0; b < paramGathers.length; b++) {
+            installBucket(b);
+        }
     }
 
     @Override
@@ -183,7 +251,7 @@ public final class DataParallelSync implements GradientSync {
         if (!overlap) {
             return;
         }
-        awaitPending();
+        awaitReductions();
         for (int b = 0; b < pendingUses.length; b++) {
             ZeroLayout.Bucket k = layout.buckets().get(b);
             pendingUses[b] = (k.endParam() - k.firstParam()) * backwardPasses;
@@ -236,11 +304,17 @@ public final class DataParallelSync implements GradientSync {
                 launch(b);
             }
         }
-        awaitPending();
+        awaitReductions();
     }
 
     @Override
     public void awaitPending() {
+        installAll();
+        awaitReductions();
+    }
+
+    /** Waits for the gradient reductions in flight (not for the parameter gathers: they wait for their first use). */
+    private void awaitReductions() {
         RuntimeException failure = null;
         for (int b = 0; b < inFlight.length; b++) {
             if (inFlight[b] != null) {
@@ -268,6 +342,7 @@ public final class DataParallelSync implements GradientSync {
         if (model.gradients() != gradients) {
             throw new IllegalArgumentException("reduceClipStep with another model than this sync was built for");
         }
+        installAll(); // the step below flattens the model's parameters: they must be the gathered ones
         reduceAll();
         if (zeroStage == 0) {
             if (reduceInBf16) {
@@ -323,9 +398,15 @@ public final class DataParallelSync implements GradientSync {
             // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
             be.adamW(shardSegments(b), gradScale, lr, beta1, beta2, eps, steps);
             ZeroLayout.Bucket k = layout.buckets().get(b);
-            dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / n);
+            if (overlapParamGather) {
+                paramGathers[b] = dp.allGatherAsync(flatParam, range[0], flatParam, k.start(), k.length() / n);
+            } else {
+                dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / n);
+            }
         }
-        unflatten(flatParam, model.parameters());
+        if (!overlapParamGather) {
+            unflatten(flatParam, model.parameters());
+        }
         return norm;
     }
 

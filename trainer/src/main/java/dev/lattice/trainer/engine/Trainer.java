@@ -190,6 +190,7 @@ public final class Trainer {
             boolean exit = s.exitInterval() > 0 && st.iteration() % s.exitInterval() == 0
                     && st.iteration() < s.trainIters();
             if (checkpointer != null && ((s.saveInterval() > 0 && st.iteration() % s.saveInterval() == 0) || exit)) {
+                sync.awaitPending(); // gathers in flight land in the model first
                 checkpointer.save(st);
             }
             if (exit) {
@@ -211,6 +212,7 @@ public final class Trainer {
             }
         }
         if (checkpointer != null && (s.saveInterval() <= 0 || st.iteration() % s.saveInterval() != 0)) {
+            sync.awaitPending();
             checkpointer.save(st);
         }
         return st;

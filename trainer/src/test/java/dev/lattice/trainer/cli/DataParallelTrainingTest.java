@@ -147,6 +147,45 @@ class DataParallelTrainingTest {
     }
 
     /**
+     * --overlap-param-gather: the parameter all-gathers after the optimizer land in the model at each bucket's first
+     * use in the next forward pass; the same values, so the same run bit for bit — and a checkpoint taken meanwhile
+     * holds the updated parameters (resuming it continues the uninterrupted curve).
+     */
+    @ParameterizedTest(name = "{0} ZeRO-{1} {2}")
+    @CsvSource(nullValues = "-", value = {"gpt2, 1, -", "llama, 2, --overlap-grad-reduce",
+            "gpt2, 1, --world-size 4 --pipeline-model-parallel-size 2 --overlap-grad-reduce",
+            "gpt2, 1, --world-size 4 --tensor-model-parallel-size 2 --sequence-parallel"})
+    void overlappedParameterGatherChangesNoBit(String model, int zero, String layout) throws Exception {
+        List<String> extra = new ArrayList<>(List.of("--world-size", "2"));
+        if (layout != null) {
+            extra.addAll(List.of(layout.split(" ")));
+        }
+        extra.addAll(List.of("--zero-stage", Integer.toString(zero), "--ddp-bucket-size", "3000"));
+        Path plain = tmp.resolve("plain");
+        TrainFixtures.Run base = train(args(model, plain, extra.toArray(new String[0])));
+        assertEquals(0, base.code(), base.err());
+        extra.add("--overlap-param-gather");
+        Path overlapped = tmp.resolve("overlapped");
+        TrainFixtures.Run run = train(args(model, overlapped, extra.toArray(new String[0])));
+        assertEquals(0, run.code(), run.err());
+        assertEquals(losses(plain), losses(overlapped));
+        Path part = tmp.resolve("part");
+        List<String> first = new ArrayList<>(extra);
+        first.addAll(List.of("--exit-interval", "10"));
+        assertEquals(0, train(args(model, part, first.toArray(new String[0]))).code());
+        List<String> second = new ArrayList<>(extra);
+        second.addAll(List.of("--load", part.toString()));
+        TrainFixtures.Run resumed = train(args(model, part, second.toArray(new String[0])));
+        assertEquals(0, resumed.code(), resumed.err());
+        List<Double> whole = losses(overlapped);
+        List<Double> pieces = losses(part);
+        assertEquals(whole.size(), pieces.size());
+        for (int i = 0; i < whole.size(); i++) {
+            assertEquals(whole.get(i), pieces.get(i), 1e-5 * Math.abs(whole.get(i)), "iteration " + (i + 1));
+        }
+    }
+
+    /**
      * --grad-reduce-in-bf16: the reduction sees bf16-rounded gradients and rounds its sums, so the curve leaves the
      * fp32 one by bf16 rounding only (and does leave it: the rounding is applied).
      */
@@ -181,6 +220,10 @@ class DataParallelTrainingTest {
                 "--grad-reduce-in-bf16"));
         assertEquals(2, z3.code(), z3.out());
         assertTrue(z3.err().contains("--grad-reduce-in-bf16 applies to --zero-stage 0, 1 or 2"), z3.err());
+        TrainFixtures.Run gather = train(args("gpt2", tmp.resolve("g"), "--world-size", "2",
+                "--overlap-param-gather"));
+        assertEquals(2, gather.code(), gather.out());
+        assertTrue(gather.err().contains("--overlap-param-gather needs the distributed optimizer"), gather.err());
         TrainFixtures.Run bucket = train(args("gpt2", tmp.resolve("b"), "--world-size", "2", "--ddp-bucket-size",
                 "0"));
         assertEquals(2, bucket.code(), bucket.out());

@@ -70,8 +70,8 @@ class OverlappedReductionTest {
             model.initialize(7, 0.02);
             Recording dp = new Recording(world.world(0));
             seen[0] = dp;
-            DataParallelSync sync = new DataParallelSync(dp, 1, model, 0.9, 0.95, 1e-8, 0.1, BUCKET, false,
-                    overlap);
+            DataParallelSync sync = new DataParallelSync(dp, 1, model, 0.9, 0.95, 1e-8, 0.1,
+                    new DataParallelSync.Options(BUCKET, false, overlap, false));
             model.onGradientsAccumulated(sync::gradientsAccumulated);
             model.zeroGradients();
             sync.beginBackward(2);
