@@ -55,7 +55,8 @@ fi
 if [[ $mode == bench-dp || $mode == all ]]; then
   n=$(nvidia-smi -L | wc -l)
   s=${shapes[0]}
-  for extra in "" "--overlap-grad-reduce" "--overlap-grad-reduce --grad-reduce-in-bf16"; do
+  for extra in "" "--overlap-grad-reduce" "--overlap-grad-reduce --overlap-param-gather" \
+               "--overlap-grad-reduce --overlap-param-gather --grad-reduce-in-bf16"; do
     bench "lattice DP$n $s $extra" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
   done
   bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
