@@ -177,15 +177,12 @@ public final class TrainCommand {
         if (o.ddpBucketSize != null && o.ddpBucketSize < 1) {
             throw new IllegalArgumentException("--ddp-bucket-size must be at least 1 element, got " + o.ddpBucketSize);
         }
-        checkGradReduce(o, zero, topology);
+        checkGradReduce(o, zero);
         return new Settled(zero, gbs, topology);
     }
 
-    /**
-     * {@code --overlap-grad-reduce} reduces gradients as they become final, so not with fp16 (gradients are unscaled
-     * after the backward passes); neither flag applies to ZeRO-3, which reduces per parameter.
-     */
-    private static void checkGradReduce(TrainOptions o, int zero, Topology topology) {
+    /** Neither reduction flag applies to ZeRO-3, which reduces per parameter; the parameter gather needs ZeRO 1-2. */
+    private static void checkGradReduce(TrainOptions o, int zero) {
         if (o.overlapParamGather && zero != 1 && zero != 2) {
             throw new IllegalArgumentException("--overlap-param-gather needs the distributed optimizer"
                     + " (--use-distributed-optimizer or --zero-stage 1 or 2), got ZeRO " + zero);
@@ -193,14 +190,6 @@ public final class TrainCommand {
         if (zero == 3 && (o.overlapGradReduce || o.gradReduceInBf16)) {
             throw new IllegalArgumentException((o.overlapGradReduce ? "--overlap-grad-reduce" : "--grad-reduce-in-bf16")
                     + " applies to --zero-stage 0, 1 or 2 (ZeRO-3 reduces each parameter as it goes)");
-        }
-        if (!o.overlapGradReduce) {
-            return;
-        }
-        if (o.fp16) {
-            throw new IllegalArgumentException("--overlap-grad-reduce is not supported with --fp16 yet (gradients are"
-                    + " unscaled after the backward pass); leave it off (the reduction then follows the backward"
-                    + " pass)");
         }
     }
 

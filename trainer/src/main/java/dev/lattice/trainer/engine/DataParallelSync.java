@@ -36,7 +36,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
      * @param overlapGradReduce Megatron's {@code --overlap-grad-reduce}: buckets are reduced during the backward pass
      *     as their gradients become final ({@link #beginBackward}, {@link #gradientsAccumulated}); the model reports
      *     gradients that are summed after the backward passes (sequence parallelism, tied embeddings across pipeline
-     *     stages) once they are; not with a loss scale (gradients are unscaled after the backward passes)
+     *     stages) once they are; under fp16 the scaled gradients travel and the step unscales the reduced ones
      * @param overlapParamGather Megatron's {@code --overlap-param-gather} (ZeRO ≥ 1): the updated parameters'
      *     all-gathers start after the optimizer step and each bucket is waited for and copied into the model only
      *     when the next forward pass first uses one of its parameters (this sync is the model's parameter hook)
@@ -171,6 +171,19 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     private final boolean overlapParamGather;
     private final dev.lattice.parallel.comm.Work[] paramGathers; // per bucket: gathered parameters not yet copied in
+
+    private double unscale = 1.0; // fp16: applied to the reduced gradients by the next step, then back to 1
+
+    /** With overlapped reduction the gradients travel scaled (fp16): the step unscales what it reduced. */
+    @Override
+    public boolean unscalesAfterReduction() {
+        return overlap;
+    }
+
+    @Override
+    public void unscaleAfterReduction(double factor) {
+        this.unscale = factor;
+    }
 
     /** The buckets of these parameters: waits for their gathers and copies them into the model (first use only). */
     @Override
@@ -344,11 +357,18 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         }
         installAll(); // the step below flattens the model's parameters: they must be the gathered ones
         reduceAll();
+        float unscaleBy = (float) unscale;
+        unscale = 1.0;
         if (zeroStage == 0) {
             if (reduceInBf16) {
                 be.castToBf16(commGrad, commGrad); // the reduced sums, rounded as bf16 storage would
             }
             unflatten(commGrad, model.gradients());
+            if (unscaleBy != 1f) {
+                for (Tensor g : model.gradients().values()) {
+                    be.scale(g, unscaleBy);
+                }
+            }
             double norm = Math.sqrt(GradientNorm.squared(model));
             if (!Double.isFinite(norm)) {
                 return norm;
@@ -361,6 +381,9 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         if (reduceInBf16) {
             be.castToBf16(commShard, commShard);
             be.copy(shardGrad, commShard);
+        }
+        if (unscaleBy != 1f) {
+            be.scale(shardGrad, unscaleBy);
         }
         // Squares of this rank's shards; parameters replicated over TP count on TP rank 0 only.
         boolean tpFirst = model.tensorParallel().rank() == 0;

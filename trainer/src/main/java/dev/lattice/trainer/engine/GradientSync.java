@@ -39,6 +39,20 @@ public interface GradientSync {
     default void gradientsAccumulated(java.util.List<String> names, int passes) {
     }
 
+    /**
+     * Whether this sync multiplies the gradients by {@link #unscaleAfterReduction}'s factor itself, after reducing
+     * them (its reduction starts during the backward passes, on still-scaled gradients); otherwise the caller
+     * unscales the gradients before {@link #reduceClipStep}. By a power of two both give the same bits.
+     */
+    default boolean unscalesAfterReduction() {
+        return false;
+    }
+
+    /** The factor (1 / loss scale) the next {@link #reduceClipStep} applies after reducing, when it unscales. */
+    default void unscaleAfterReduction(double factor) {
+        throw new UnsupportedOperationException("this sync does not unscale gradients");
+    }
+
     /** Waits for reductions started during the backward passes (a step abandoned before {@link #reduceClipStep}). */
     default void awaitPending() {
     }
