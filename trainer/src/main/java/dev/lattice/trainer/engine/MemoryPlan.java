@@ -95,7 +95,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
     /**
      * fp32 elements of one micro-batch's activations and backward scratch for a chunk of {@code layers} layers:
      * the residual stream at every layer boundary; per kept layer the norm outputs and statistics, QKV, attention
-     * output and log-sum-exp, projections, MLP intermediates; the head's logits (and their gradient) and the
+     * output and log-sum-exp, the MLP's pre-activation; the head's logits (and their gradient) and the
      * backward pass's scratch.
      */
     static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
@@ -112,12 +112,13 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long residual = (layers + 1) * nl * h;
         // local rows: ln1, resid2, ln2 (h each) + 4 norm statistics; full rows: the rest; with sequence parallelism
         // also full-row twins of ln1 and ln2
-        long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1 + ffn) + (sp ? 2 * n * h : 0);
+        long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1) + (sp ? 2 * n * h : 0);
         long kept = recompute ? Math.min(1, layers) : layers;
         // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
-        // 5 per-row values, the logits (their gradient overwrites them), backward scratch; with sequence parallelism
-        // 6 full-row twins (embedding, lnf, dlnf, dres, dln, the row-parallel output)
-        long scratch = nl * (5 * h + 2) + n * (5 + vocab + qkv + hd + fc1 + ffn) + (sp ? 6 * n * h : 0);
+        // 5 per-row values, the logits (their gradient overwrites them), the layers' shared MLP activation
+        // (recomputed backward), backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf,
+        // dres, dln, the row-parallel output)
+        long scratch = nl * (5 * h + 2) + n * (5 + vocab + qkv + hd + fc1 + 2 * ffn) + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
 

@@ -847,6 +847,15 @@ public final class GptModel implements AutoCloseable {
         int d = config.headDim();
         Tensor dres = a.dresid;
         // MLP branch: out = resid2 + fc2(act(fc1(ln2(resid2))))
+        if (!recompute) {
+            // act is one buffer for all layers (it is the largest activation and cheap to recompute, as
+            // torch.compile does): this layer's, from its saved pre-activation, for fc2's weight gradient
+            if (config.family() == ModelConfig.Family.LLAMA) {
+                be.swigluForward(la.act, la.fc1, n, ffn);
+            } else {
+                be.geluForward(la.act, la.fc1);
+            }
+        }
         gather(dres, a.dresFull);
         if (config.family() == ModelConfig.Family.LLAMA) {
             rowParallelBackward(a.dact, a.dresFull, dres, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
@@ -902,7 +911,7 @@ public final class GptModel implements AutoCloseable {
          *     micro-batch's layers: the attention projection and the second MLP linear are consumed by the
          *     residual add right after they are computed, and the backward pass never reads them
          */
-        LayerActivations(int b, int t, int nl, Tensor projOut, Tensor projOutFull) {
+        LayerActivations(int b, int t, int nl, Tensor projOut, Tensor projOutFull, Tensor actOut) {
             int n = b * t;
             int h = config.hiddenSize();
             ln1 = be.activations(nl, h);
@@ -920,14 +929,14 @@ public final class GptModel implements AutoCloseable {
             mean2 = be.zeros(nl);
             rstd2 = be.zeros(nl);
             fc1 = be.activations(n, fc1Rows);
-            act = be.activations(n, ffn);
+            act = actOut;
             fc2 = projOut;
             fc2Full = projOutFull;
         }
 
-        /** Elements this layer holds alone (the shared row-parallel output counts with the micro-batch). */
+        /** Elements this layer holds alone (the shared buffers count with the micro-batch). */
         long numel() {
-            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1, act);
+            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1);
         }
     }
 
@@ -971,6 +980,7 @@ public final class GptModel implements AutoCloseable {
         final Tensor dlogits;
         final Tensor projOut;
         final Tensor projOutFull;
+        final Tensor actOut; // the MLP activation (GELU/SwiGLU output), recomputed from fc1 by each layer's backward
         final Tensor dlnf;
         final Tensor dlnfFull;
         final Tensor dresid;
@@ -1004,8 +1014,9 @@ public final class GptModel implements AutoCloseable {
             layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
             projOut = be.activations(localRows, h);
             projOutFull = full(projOut, rows, h);
+            actOut = be.activations(rows, ffn);
             for (int i = 0; i < layers.length; i++) {
-                layers[i] = new LayerActivations(b, t, localRows, projOut, projOutFull);
+                layers[i] = new LayerActivations(b, t, localRows, projOut, projOutFull, actOut);
             }
             embFull = full(resid[0], rows, h);
             lnf = be.activations(localRows, h);
@@ -1038,7 +1049,7 @@ public final class GptModel implements AutoCloseable {
             }
             n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, logits, losses, lse, ceMax,
                     ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact,
-                    projOut, projOutFull);
+                    projOut, projOutFull, actOut);
             bytes = 4 * n;
         }
 
