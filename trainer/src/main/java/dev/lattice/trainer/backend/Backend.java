@@ -24,6 +24,11 @@ public interface Backend extends AutoCloseable {
         return zeros(shape);
     }
 
+    /** Bytes per element of {@link #activations} tensors (2 where they are stored in bf16): memory accounting. */
+    default int activationBytes() {
+        return 4;
+    }
+
     /**
      * A zero-filled tensor of bf16 values (gradients reduced in bf16): stored in 2 bytes per element where the backend
      * can (CUDA); elsewhere fp32 storage whose values the caller keeps bf16-exact with {@link #castToBf16}, which is

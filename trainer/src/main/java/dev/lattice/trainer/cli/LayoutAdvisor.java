@@ -26,18 +26,25 @@ public final class LayoutAdvisor {
 
     /** The largest per-rank total over the pipeline stages, in bytes. */
     public static long peakBytes(ModelConfig c, Topology t, int zero, int microBatch, int globalBatch, int seq,
-                                 boolean recompute, boolean sequenceParallel) {
+                                 boolean recompute, boolean sequenceParallel, int activationBytes) {
         long peak = 0;
         for (int pp = 0; pp < t.pp(); pp++) {
             int rank = t.rankOf(0, 0, 0, pp);
             peak = Math.max(peak, MemoryPlan.of(c, t.world(), t.tp(), t.pp(), zero, microBatch, globalBatch, seq,
-                    recompute, 1, rank, sequenceParallel).totalBytes());
+                    recompute, 1, rank, sequenceParallel, activationBytes).totalBytes());
         }
         return peak;
     }
 
+    /** The presets' recommendation: activations counted at 4 bytes (what a run without --bf16 stores). */
     public static Optional<Presets.Layout> recommend(ModelConfig c, int gpus, int gpusPerNode, double gpuMemoryGb,
                                                      int microBatch, int globalBatch, int seq) {
+        return recommend(c, gpus, gpusPerNode, gpuMemoryGb, microBatch, globalBatch, seq, 4);
+    }
+
+    /** @param activationBytes 2 when the run stores activations in bf16 (--bf16 on GPUs), else 4 */
+    public static Optional<Presets.Layout> recommend(ModelConfig c, int gpus, int gpusPerNode, double gpuMemoryGb,
+                                                     int microBatch, int globalBatch, int seq, int activationBytes) {
         List<int[]> candidates = new ArrayList<>(); // {tp, pp}
         for (int tp = 1; tp <= Math.min(gpusPerNode, gpus); tp *= 2) {
             if (c.numAttentionHeads() % tp != 0 || c.numQueryGroups() % tp != 0 || c.ffnHiddenSize() % tp != 0) {
@@ -64,7 +71,7 @@ public final class LayoutAdvisor {
             boolean sp = tp > 1;
             for (boolean recompute : new boolean[] {false, true}) {
                 Topology t = new Topology(gpus, tp, 1, pp);
-                long bytes = peakBytes(c, t, zero, microBatch, globalBatch, seq, recompute, sp);
+                long bytes = peakBytes(c, t, zero, microBatch, globalBatch, seq, recompute, sp, activationBytes);
                 if (bytes <= budget) {
                     return Optional.of(new Presets.Layout(tp, pp, dp, zero, recompute, sp,
                             Math.round(bytes / 1e8) / 10.0));

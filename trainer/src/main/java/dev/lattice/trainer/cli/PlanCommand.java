@@ -63,7 +63,7 @@ public final class PlanCommand {
                 ModelConfig c = TrainCommand.modelFromFlags(o, vocab(o));
                 int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize * gpus;
                 java.util.Optional<Presets.Layout> l = LayoutAdvisor.recommend(c, gpus, gpusPerNode, gpuMemoryGb,
-                        o.microBatchSize, gbs, o.seqLength);
+                        o.microBatchSize, gbs, o.seqLength, activationBytes(o));
                 if (l.isEmpty()) {
                     out.printf(Locale.ROOT, "no layout of %d GPUs (%d per node, %.0f GB each) fits this model at"
                             + " micro-batch %d%n", gpus, gpusPerNode, gpuMemoryGb, o.microBatchSize);
@@ -88,6 +88,11 @@ public final class PlanCommand {
         return args[i];
     }
 
+    /** Bytes per activation element a run with these flags stores: 2 under --bf16 on GPUs, else 4. */
+    static int activationBytes(TrainOptions o) {
+        return o.bf16 && Devices.cuda(o) ? 2 : 4;
+    }
+
     /** The vocabulary: --vocab-size when given (presets of models whose tokenizer we do not ship), else the tokenizer's. */
     static int vocab(TrainOptions o) {
         return o.vocabSize != null ? o.vocabSize : TokenizerSpec.of(o.tokenizer).tokenizer().vocabSize();
@@ -102,13 +107,14 @@ public final class PlanCommand {
         int chunks = o.layersPerVirtualStage == null ? 1
                 : c.numLayers() / (t.pp() * o.layersPerVirtualStage);
         boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
-        out.printf(Locale.ROOT, "%s model, %s, ZeRO %d, micro-batch %d, global batch %d, seq %d%s%n",
-                c.family(), t, zero, o.microBatchSize, gbs, o.seqLength, recompute ? ", recomputation" : "");
+        out.printf(Locale.ROOT, "%s model, %s, ZeRO %d, micro-batch %d, global batch %d, seq %d%s%s%n",
+                c.family(), t, zero, o.microBatchSize, gbs, o.seqLength, recompute ? ", recomputation" : "",
+                activationBytes(o) == 2 ? ", bf16 activations" : "");
         for (int pp = 0; pp < t.pp(); pp++) {
             int rank = t.rankOf(0, 0, 0, pp);
             out.println(MemoryPlan.of(c, t.world(), t.tp(), t.pp(), zero, o.microBatchSize, gbs, o.seqLength,
-                    recompute, chunks, rank, o.sequenceParallel).render("of rank " + rank + " (pipeline stage " + pp
-                    + ")"));
+                    recompute, chunks, rank, o.sequenceParallel, activationBytes(o)).render("of rank " + rank
+                    + " (pipeline stage " + pp + ")"));
         }
     }
 }

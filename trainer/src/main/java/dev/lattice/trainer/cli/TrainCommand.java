@@ -563,7 +563,7 @@ public final class TrainCommand {
                     log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
                             topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
                             o.recomputeActivations || "full".equals(o.recomputeGranularity), chunks, rank,
-                            o.sequenceParallel).render("of rank " + rank + " (plan)"));
+                            o.sequenceParallel, be.activationBytes()).render("of rank " + rank + " (plan)"));
                 }
                 if (metrics != null) {
                     try {

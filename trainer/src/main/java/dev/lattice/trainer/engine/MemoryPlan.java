@@ -33,6 +33,16 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
     /** As above, with Megatron's sequence parallelism (norm regions hold 1/TP of the rows). */
     public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
                                 int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel) {
+        return of(c, world, tp, pp, zero, microBatch, globalBatch, seq, recompute, chunks, rank, sequenceParallel, 4);
+    }
+
+    /**
+     * As above, with activations stored in {@code activationBytes} per element (2: bf16 on GPUs under --bf16); their
+     * statistics (norm means and reciprocal deviations, log-sum-exps, losses) stay fp32.
+     */
+    public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
+                                int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel,
+                                int activationBytes) {
         int dp = world / (tp * pp);
         int ppRank = rank / (tp * dp);
         PipelineStage stage = pp > 1 ? StagePlacement.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
@@ -71,10 +81,13 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         for (int k = 0; k < stage.chunks(); k++) {
             int live = pp > 1 ? peakLive(pp, ppRank, m, stage.chunks(), k) : 1;
             inFlight += live;
-            acts += live * activationElements(c, tp, microBatch, seq, stage.layers(k), recompute,
+            long elements = activationElements(c, tp, microBatch, seq, stage.layers(k), recompute,
                     sequenceParallel && tp > 1);
+            long stats = statisticElements(c, tp, microBatch, seq, stage.layers(k), recompute,
+                    sequenceParallel && tp > 1);
+            acts += live * ((long) activationBytes * (elements - stats) + 4 * stats);
         }
-        return new MemoryPlan(4 * params, 4 * gradients, 4 * optimizer, 4 * acts, inFlight);
+        return new MemoryPlan(4 * params, 4 * gradients, 4 * optimizer, acts, inFlight);
     }
 
     /** The most micro-batches of chunk {@code chunk} forwarded but not yet back-propagated at any point. */
@@ -120,6 +133,19 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         // dres, dln, the row-parallel output)
         long scratch = nl * (5 * h + 2) + n * (5 + vocab + qkv + hd + fc1 + 2 * ffn) + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
+    }
+
+    /**
+     * The fp32 statistics among {@link #activationElements}: per kept layer four per local row (two norms' mean and
+     * reciprocal deviation) and a log-sum-exp per row and head; the head's two per local row and five per row.
+     */
+    static long statisticElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
+                                  boolean sp) {
+        long n = (long) mbs * seq;
+        long nl = sp ? n / tp : n;
+        long heads = c.numAttentionHeads() / tp;
+        long kept = recompute ? Math.min(1, layers) : layers;
+        return kept * (4 * nl + n * heads) + 2 * nl + 5 * n;
     }
 
     /** One line per category, in MB. */

@@ -938,6 +938,11 @@ public final class GptModel implements AutoCloseable {
         long numel() {
             return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1);
         }
+
+        /** Of those, the fp32 statistics (everything else is activation storage). */
+        long statistics() {
+            return total(mean1, rstd1, lse, mean2, rstd2);
+        }
     }
 
     /** A full-rows twin of {@code local}: its own buffer under sequence parallelism, else {@code local} itself. */
@@ -1041,16 +1046,18 @@ public final class GptModel implements AutoCloseable {
             dfc1 = be.activations(rows, fc1Rows);
             dact = be.activations(rows, ffn);
             long n = 0;
+            long stats = total(meanf, rstdf, losses, lse, ceMax, ceSum, ceTarget); // fp32 whatever the storage
             for (Tensor x : resid) {
                 n += x.numel();
             }
             for (LayerActivations la : layers) {
                 n += la.numel();
+                stats += la.statistics();
             }
             n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, logits, losses, lse, ceMax,
                     ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact,
                     projOut, projOutFull, actOut);
-            bytes = 4 * n;
+            bytes = (long) be.activationBytes() * (n - stats) + 4 * stats;
         }
 
         LayerActivations layer(int l) {

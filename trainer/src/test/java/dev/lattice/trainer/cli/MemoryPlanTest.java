@@ -60,6 +60,37 @@ class MemoryPlanTest {
         }
     }
 
+    /**
+     * bf16 activation storage (--bf16 on GPUs): the plan at 2 bytes per activation element, with the statistics at 4,
+     * equals what the model counts when its backend stores activations in 2 bytes — here the CPU backend behind a
+     * proxy that says so — for GPT-2 and Llama, with and without recomputation.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama", "gpt2 recompute"})
+    void bf16ActivationStorageIsPlannedAsTheModelCountsIt(String variant) {
+        boolean recompute = variant.endsWith("recompute");
+        ModelConfig c = variant.startsWith("gpt2") ? ModelConfig.gpt2(32, 3, 4, 101, 16).withPaddedVocab(104)
+                : ModelConfig.llama(32, 3, 4, 2, 48, 101, 16).withPaddedVocab(104);
+        dev.lattice.trainer.backend.cpu.CpuBackend cpu = new dev.lattice.trainer.backend.cpu.CpuBackend();
+        dev.lattice.trainer.backend.Backend twoBytes = (dev.lattice.trainer.backend.Backend)
+                java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                        new Class<?>[] {dev.lattice.trainer.backend.Backend.class}, (proxy, m, args) ->
+                                m.getName().equals("activationBytes") ? 2 : m.invoke(cpu, args));
+        try (dev.lattice.trainer.model.GptModel model = new dev.lattice.trainer.model.GptModel(c, twoBytes,
+                recompute)) {
+            model.initialize(1, 0.02);
+            int[] ids = new java.util.Random(3).ints(2 * 16, 0, 101).toArray();
+            float[] mask = new float[ids.length];
+            java.util.Arrays.fill(mask, 1f);
+            model.forward(new dev.lattice.trainer.model.Batch(ids, ids, mask, 2, 16));
+            MemoryPlan plan = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 2);
+            MemoryPlan fp32 = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 4);
+            assertEquals(plan.activationBytes(), model.activationBytes());
+            assertTrue(plan.activationBytes() > fp32.activationBytes() / 2
+                    && plan.activationBytes() < 0.6 * fp32.activationBytes(), "about half, statistics at 4 bytes");
+        }
+    }
+
     @Test
     void zeroShardsTheOptimizerStateByTheDataParallelSize() {
         ModelConfig c = ModelConfig.gpt2(256, 4, 8, 50257, 128);

@@ -112,5 +112,14 @@ class PresetsTest {
         // counted at 4 bytes per element (the example's ~12 GB are 2-byte activations, so twice would be 24 GB);
         // below that because the logits' gradient overwrites them and the layers share one row-parallel output
         assertEquals(20.2, acts, 20.2 * 0.05, "activations at 4 bytes per element");
+        // with --bf16 on GPUs they are stored in 2 bytes (statistics in 4): below the example's ~12 GB
+        Run bf16 = plan("--preset", "gpt3-175b", "--world-size", "256", "--tensor-model-parallel-size", "8",
+                "--pipeline-model-parallel-size", "16", "--use-distributed-optimizer", "--sequence-parallel",
+                "--recompute-activations", "--bf16", "--devices", "cuda");
+        assertEquals(0, bf16.code(), bf16.err());
+        Matcher b = Pattern.compile("rank 16 \\(pipeline stage 1\\): .* activations ([0-9.]+) MB").matcher(bf16.out());
+        assertTrue(b.find(), bf16.out());
+        assertEquals(10.1, Double.parseDouble(b.group(1)) / 1e3, 0.2, "bf16 activations");
+        assertTrue(bf16.out().contains("bf16 activations"), bf16.out());
     }
 }

@@ -155,6 +155,11 @@ public final class CudaBackend implements Backend {
         return bf16Activations ? bf16(shape) : zeros(shape);
     }
 
+    @Override
+    public int activationBytes() {
+        return bf16Activations ? 2 : 4;
+    }
+
     /** A zero-filled bf16-stored tensor. */
     @Override
     public Tensor bf16(int... shape) {
