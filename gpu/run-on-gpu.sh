@@ -4,6 +4,7 @@
 #   run-on-gpu.sh tests|bench|bench-dp|all [extra JUnit selectors...]
 #   run-on-gpu.sh select <JUnit selectors...>     (only those tests)
 #   run-on-gpu.sh bench-3d                         (TP/PP/DP and 1.3B rows through bin/lattice train --mock-data)
+#   run-on-gpu.sh layouts                          (issue 9: every layout the GPUs allow against the 1-GPU curve)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-out}
@@ -82,5 +83,64 @@ if [[ $mode == bench-3d || $mode == all3d ]]; then
   train "1.3B 1 GPU" $m13
   train "1.3B DP2 ZeRO-1 overlapped" $m13 --world-size 2 --zero-stage 1 --overlap-grad-reduce
   train "1.3B TP2" $m13 --world-size 2 --tensor-model-parallel-size 2
+fi
+# Issue 9's runs on whatever the machine has (8 GPUs: TP2 x PP2 x DP2 interleaved, DP8 ZeRO-3, TP8; 4 or 2: the
+# layouts that fit), GPT-2 350M on --mock-data (the same samples at every layout), 24 iterations each; every curve is
+# compared with the 1-GPU curve (bf16 tolerance 0.05) and the last log line (tokens/s, TFLOP/s per GPU) kept.
+if [[ $mode == layouts ]]; then
+  n=$(nvidia-smi -L | wc -l)
+  runs=/tmp/lattice-layouts
+  rm -rf "$runs" && mkdir -p "$runs"
+  m350="--num-layers 24 --hidden-size 1024 --num-attention-heads 16 --micro-batch-size 2 --global-batch-size 32"
+  layout() { # name, then flags
+    local name=$1; shift
+    echo "### $name: $*" | tee -a "$out/layouts.log"
+    "$java" -Xmx48g -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
+      --seq-length 1024 --max-position-embeddings 1024 --lr 3e-4 --min-lr 3e-5 --lr-warmup-iters 2 --eval-iters 0 \
+      --log-interval 1 --train-iters 24 --save "$runs/$name" $m350 "$@" > "$runs/$name.log" 2>&1
+    echo "exit $?" >> "$runs/$name.log"
+    grep -E "iteration +24/|memory of rank 0|rror|xception|^exit" "$runs/$name.log" | tee -a "$out/layouts.log"
+  }
+  layout gpu1
+  if (( n >= 8 )); then
+    layout tp2pp2dp2 --world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 \
+      --num-layers-per-virtual-pipeline-stage 6 --zero-stage 1 --overlap-grad-reduce --sequence-parallel
+    layout dp8z3 --world-size 8 --zero-stage 3
+    layout tp8 --world-size 8 --tensor-model-parallel-size 8 --sequence-parallel
+  fi
+  if (( n >= 4 )); then
+    layout tp2pp2 --world-size 4 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 \
+      --num-layers-per-virtual-pipeline-stage 6
+    layout tp2dp2 --world-size 4 --tensor-model-parallel-size 2 --zero-stage 1 --overlap-grad-reduce
+    layout dp4z3 --world-size 4 --zero-stage 3
+  fi
+  if (( n >= 2 )); then
+    layout tp2 --world-size 2 --tensor-model-parallel-size 2
+    layout pp2i --world-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 6
+    layout dp2 --world-size 2 --zero-stage 1 --overlap-grad-reduce --overlap-param-gather
+  fi
+  python3 - "$runs" <<'PY' | tee -a "$out/layouts.log"
+import json, os, sys
+runs = sys.argv[1]
+def rows(name):
+    with open(os.path.join(runs, name, "metrics.jsonl")) as f:
+        return [r for r in map(json.loads, f) if r.get("lm_loss") is not None]
+def steady(rs, key):  # mean over iterations 9-24 (warm-up and compilation excluded)
+    v = [r[key] for r in rs if r["iteration"] > 8]
+    return sum(v) / len(v) if v else float("nan")
+ref = rows("gpu1")
+print(f"gpu1: {steady(ref, 'tokens_per_sec'):,.0f} tokens/s, {steady(ref, 'tflops_per_gpu'):.1f} TFLOP/s per GPU")
+for name in sorted(os.listdir(runs)):
+    if name == "gpu1" or not os.path.isdir(os.path.join(runs, name)):
+        continue
+    try:
+        c = rows(name)
+    except OSError:
+        print(f"{name}: no metrics"); continue
+    worst = (max(abs(a["lm_loss"] - b["lm_loss"]) for a, b in zip(ref, c)) if len(c) == len(ref)
+             else float("nan"))
+    print(f"{name}: {steady(c, 'tokens_per_sec'):,.0f} tokens/s, {steady(c, 'tflops_per_gpu'):.1f} TFLOP/s per GPU;"
+          f" largest |loss - 1 GPU| over {len(c)} iterations = {worst:.4f} ({'OK' if worst <= 0.05 else 'DIFFERS'})")
+PY
 fi
 exit $rc
