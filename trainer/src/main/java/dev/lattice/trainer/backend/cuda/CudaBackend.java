@@ -817,13 +817,8 @@ public final class CudaBackend implements Backend {
     public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
                                  int rows, int cols, float eps) {
         onDevice();
-        if (cols % 8 == 0) { // one warp per row, 16-byte accesses
-            launchWarpRows("layernorm_forward_warp", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows,
-                    cols, eps);
-        } else {
-            launchRows("layernorm_forward", rows, p(out), p(mean), p(rstd), p(inp), p(weight), p(bias), rows, cols,
-                    eps);
-        }
+        launchWarpRowsOr(cols % 8 == 0, "layernorm_forward", rows, p(out), p(mean), p(rstd), p(inp), p(weight),
+                p(bias), rows, cols, eps);
     }
 
     /** {@code kernel + "_warp"} one warp per row when {@code vectorised}, else {@code kernel} one block per row. */
@@ -883,14 +878,16 @@ public final class CudaBackend implements Backend {
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, int rows, int cols, float eps) {
         onDevice();
-        launchRows("rmsnorm_forward", rows, p(out), p(rstd), p(inp), p(weight), rows, cols, eps);
+        launchWarpRowsOr(cols % 8 == 0, "rmsnorm_forward", rows, p(out), p(rstd), p(inp), p(weight), rows, cols,
+                eps);
     }
 
     @Override
     public void rmsNormBackward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd,
                                 int rows, int cols) {
         onDevice();
-        launchRows("rmsnorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight), p(rstd), rows, cols);
+        launchWarpRowsOr(cols % 8 == 0, "rmsnorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight),
+                p(rstd), rows, cols);
         int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
         long pw = allocator.allocate(4L * chunks * cols);
         try {

@@ -234,3 +234,59 @@ extern "C" __global__ void add_norm_forward_warp(void* resid, void* out, float* 
         rstd[row] = r;
     }
 }
+
+// rmsnorm_forward, one warp per row with 16-byte accesses (C % 8 == 0). Same CPU reference and formulas.
+extern "C" __global__ void rmsnorm_forward_warp(void* out, float* rstd, const void* inp, const void* weight, int N,
+                                                int C, float eps, int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const i64 x0 = (i64) row * C;
+    float s = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) s += x[k] * x[k];
+    }
+    float r = 1.0f / sqrtf(warp_sum(s) / C + eps);
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], w[8], o[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+        load8(weight, c, IS_BF(3), w);
+#pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = w[k] * (x[k] * r);
+        store8(out, x0 + c, IS_BF(0), o);
+    }
+    if (lane == 0) rstd[row] = r;
+}
+
+// rmsnorm_backward_input, one warp per row with 16-byte accesses (C % 8 == 0); accumulates into dinp.
+extern "C" __global__ void rmsnorm_backward_input_warp(void* dinp, const void* dout, const void* inp,
+                                                       const void* weight, const float* rstd, int N, int C, int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const i64 x0 = (i64) row * C;
+    float r = rstd[row];
+    float a = 0.f;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], g[8], w[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+        load8(dout, x0 + c, IS_BF(1), g);
+        load8(weight, c, IS_BF(3), w);
+#pragma unroll
+        for (int k = 0; k < 8; k++) a += w[k] * g[k] * (x[k] * r);
+    }
+    float dot = warp_sum(a) / C;
+    for (int c = lane * 8; c < C; c += 256) {
+        float x[8], g[8], w[8], d[8];
+        load8(inp, x0 + c, IS_BF(2), x);
+        load8(dout, x0 + c, IS_BF(1), g);
+        load8(weight, c, IS_BF(3), w);
+        load8(dinp, x0 + c, IS_BF(0), d);
+#pragma unroll
+        for (int k = 0; k < 8; k++) d[k] += (w[k] * g[k] - (x[k] * r) * dot) * r;
+        store8(dinp, x0 + c, IS_BF(0), d);
+    }
+}
