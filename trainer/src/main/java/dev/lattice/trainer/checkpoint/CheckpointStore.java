@@ -81,9 +81,12 @@ public final class CheckpointStore {
         return storage.resolve(dir, iterationDir(iteration));
     }
 
-    /** Checks up front that the directory can be written (so a long run does not fail at its first save). */
+    /**
+     * Checks up front that the directory can be written (so a long run does not fail at its first save). The probe's
+     * name is unique: every rank of a Spark job checks at once, and one rank's delete must not remove another's probe.
+     */
     public void checkWritable() throws IOException {
-        String probe = storage.resolve(dir, ".lattice-write-probe");
+        String probe = storage.resolve(dir, ".lattice-write-probe-" + java.util.UUID.randomUUID());
         try (OutputStream out = storage.create(probe, true)) {
             out.write(1);
         } catch (IOException | RuntimeException e) {
