@@ -9,7 +9,8 @@ import java.util.Locale;
 
 /**
  * {@code lattice bench}: the standard GPU workloads of the benchmark record (GPT-2 124M and 350M, T=1024,
- * micro-batch 16, bf16, on one GPU; GPT-2 124M data-parallel with ZeRO-1 over every visible GPU) and their table.
+ * micro-batch 16, bf16, on one GPU; GPT-2 124M data-parallel with ZeRO-1 over every visible GPU) and their table;
+ * with two GPUs or more also GPT-2 350M at TP2, PP2 interleaved and DP2 against one GPU ({@link LayoutBench}).
  * With flags it runs one workload ({@link GpuTrainingBenchmark}'s flags). The PyTorch peer runs beside it through
  * {@code gpu/run-on-gpu.sh bench}, which is where comparisons are recorded.
  */
@@ -56,9 +57,27 @@ public final class GpuBenchCommand {
             GpuTrainingBenchmark.Result r = GpuTrainingBenchmark.measure(w.args());
             rows.add(row(w.name(), r));
         }
+        List<LayoutBench.Measured> layouts = new ArrayList<>();
+        if (Cuda.deviceCount() >= 2) {
+            try {
+                java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lattice-bench-layouts");
+                for (LayoutBench.Layout l : LayoutBench.layouts(2, 24, 16)) {
+                    layouts.add(LayoutBench.run(l, LayoutBench.gpt2_350m(), List.of("--devices", "cuda", "--bf16"),
+                            dir.resolve("run" + layouts.size())));
+                }
+            } catch (java.io.IOException e) {
+                err.println("lattice bench: " + e.getMessage());
+                return 1;
+            }
+        }
         out.println();
         out.println(header());
         rows.forEach(out::println);
+        if (!layouts.isEmpty()) {
+            out.println();
+            out.println("GPT-2 350M, T=1024, 16 micro-batches of 2 per iteration, bf16, lattice train --mock-data:");
+            out.print(LayoutBench.table(layouts));
+        }
         return 0;
     }
 
