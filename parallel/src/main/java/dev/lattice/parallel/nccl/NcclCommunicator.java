@@ -4,7 +4,6 @@ import dev.lattice.parallel.comm.CommBuffer;
 import dev.lattice.parallel.comm.CommStats;
 import dev.lattice.parallel.comm.CommTimeoutException;
 import dev.lattice.parallel.comm.Communicator;
-import dev.lattice.parallel.comm.DeviceCommBuffer;
 import dev.lattice.parallel.comm.ReduceOp;
 import dev.lattice.parallel.comm.Work;
 import dev.lattice.parallel.cuda.Cuda;
@@ -188,10 +187,7 @@ public final class NcclCommunicator implements Communicator {
     public void allReduce(CommBuffer buf, long off, long count, ReduceOp op) {
         String what = "allReduce(" + op + ") of " + count + " floats";
         Staging st = staging(what);
-        Staging.Operand b = st.add(buf, off, count, true, true);
-        int type = st.dataType();
-        run(what, st, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, type,
-                Nccl.redOp(op), c, stream));
+        run(what, st, allReduceCall(st, buf, off, count, op));
         stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count, st.elementBytes()));
     }
 
@@ -212,14 +208,8 @@ public final class NcclCommunicator implements Communicator {
         String what = "reduceScatter(" + op + ") of " + count + " elements per rank";
         Staging st = staging(what);
         NcclCall call = reduceScatterCall(st, send, sendOff, recv, recvOff, count, op);
-        if (st.anyStaged()) {
-            run(what, st, call);
-            stats.add(CommStats.Op.REDUCE_SCATTER, (long) (size() - 1) * count * st.elementBytes());
-            return DoneWork.INSTANCE;
-        }
-        Work w = enqueueAsync(what, call);
         stats.add(CommStats.Op.REDUCE_SCATTER, (long) (size() - 1) * count * st.elementBytes());
-        return w;
+        return runAsync(what, st, call);
     }
 
     private NcclCall reduceScatterCall(Staging st, CommBuffer send, long sendOff, CommBuffer recv, long recvOff,
@@ -254,11 +244,7 @@ public final class NcclCommunicator implements Communicator {
         Staging st = staging(what);
         NcclCall call = allGatherCall(st, send, sendOff, recv, recvOff, count);
         stats.add(CommStats.Op.ALL_GATHER, (long) (size() - 1) * count * st.elementBytes());
-        if (st.anyStaged()) {
-            run(what, st, call);
-            return DoneWork.INSTANCE;
-        }
-        return enqueueAsync(what, call);
+        return runAsync(what, st, call);
     }
 
     private NcclCall allGatherCall(Staging st, CommBuffer send, long sendOff, CommBuffer recv, long recvOff,
@@ -385,18 +371,30 @@ public final class NcclCommunicator implements Communicator {
     /** Device buffers: asynchronous on the communication stream. Host buffers: blocking (copied back at the end). */
     @Override
     public Work allReduceAsync(CommBuffer buf, long off, long count, ReduceOp op) {
-        if (!(buf instanceof DeviceCommBuffer)) {
-            allReduce(buf, off, count, op);
-            return DoneWork.INSTANCE;
-        }
         String what = "allReduce(" + op + ") of " + count + " floats";
         Staging st = staging(what);
+        NcclCall call = allReduceCall(st, buf, off, count, op);
+        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count, st.elementBytes()));
+        return runAsync(what, st, call);
+    }
+
+    private NcclCall allReduceCall(Staging st, CommBuffer buf, long off, long count, ReduceOp op) {
         Staging.Operand b = st.add(buf, off, count, true, true);
         int type = st.dataType();
-        Work w = enqueueAsync(what, c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, type,
-                Nccl.redOp(op), c, stream));
-        stats.add(CommStats.Op.ALL_REDUCE, allReduceBytes(count, st.elementBytes()));
-        return w;
+        return c -> ncclAllReduce(Addr.of(b.address()), Addr.of(b.address()), count, type, Nccl.redOp(op), c,
+                stream);
+    }
+
+    /**
+     * An operation of an {@code Async} method: asynchronous when every operand is a device buffer used in place;
+     * blocking (and done on return) when one goes through scratch (host arrays, aliasing ranges).
+     */
+    private Work runAsync(String what, Staging st, NcclCall call) {
+        if (st.anyStaged()) {
+            run(what, st, call);
+            return Work.DONE;
+        }
+        return enqueueAsync(what, call);
     }
 
     /** Enqueues after the compute stream's work so far and returns the event that marks completion. */
@@ -887,20 +885,6 @@ public final class NcclCommunicator implements Communicator {
                 return false;
             }
             Cuda.check(rc, "cudaEventQuery after " + what + " of group " + label);
-            return true;
-        }
-    }
-
-    /** What a host-buffer allReduceAsync returns: it already completed. */
-    private enum DoneWork implements Work {
-        INSTANCE;
-
-        @Override
-        public void await() {
-        }
-
-        @Override
-        public boolean isDone() {
             return true;
         }
     }
