@@ -57,8 +57,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     private final Backend be;
     private final List<ParameterLayout.Spec> specs;
     private final ZeroLayout layout;
-    private final Map<String, Tensor> gradients; // the model's accumulators (the same tensors every step)
-    private final GptModel model;
+    private final GptModel model; // its gradient and parameter tensors are the same every step
     private final Tensor flatParam;
     private final double beta1;
     private final double beta2;
@@ -121,7 +120,6 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         this.reduceInBf16 = reduceInBf16;
         this.overlap = overlap;
         int flatLength = Math.toIntExact(layout.flatLength());
-        this.gradients = model.gradients();
         this.model = model;
         this.commGrad = reduceInBf16 ? be.bf16(flatLength) : be.zeros(flatLength);
         this.flatParam = zeroStage > 0 ? be.zeros(Math.toIntExact(layout.flatLength())) : null;
@@ -176,13 +174,11 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     /** With overlapped reduction the gradients travel scaled (fp16): the step unscales what it reduced. */
     @Override
-    public boolean unscalesAfterReduction() {
+    public boolean unscaleAfterReduction(double factor) {
+        if (overlap) {
+            unscale = factor;
+        }
         return overlap;
-    }
-
-    @Override
-    public void unscaleAfterReduction(double factor) {
-        this.unscale = factor;
     }
 
     /** The buckets of these parameters: waits for their gathers and copies them into the model (first use only). */
@@ -209,9 +205,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         paramGathers[b] = null;
         w.await();
         ZeroLayout.Bucket k = layout.buckets().get(b);
-        for (int p = k.firstParam(); p < k.endParam(); p++) {
-            be.copyRange(model.parameters().get(specs.get(p).name()), 0, flatParam, layout.offset(p), layout.size(p));
-        }
+        unflatten(flatParam, model.parameters(), k.firstParam(), k.endParam());
     }
 
     /** Every gathered bucket into the model (before anything else reads the parameters). */
@@ -250,7 +244,12 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     }
 
     private void flatten(Map<String, Tensor> tensors, Tensor flat) {
-        for (int p = 0; p < specs.size(); p++) {
+        flatten(tensors, flat, 0, specs.size());
+    }
+
+    /** Parameters {@code [from, to)} of {@code tensors} into their places in {@code flat}. */
+    private void flatten(Map<String, Tensor> tensors, Tensor flat, int from, int to) {
+        for (int p = from; p < to; p++) {
             be.copyRange(flat, layout.offset(p), tensors.get(specs.get(p).name()), 0, layout.size(p));
         }
     }
@@ -299,9 +298,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             throw new IllegalStateException("gradient bucket " + b + " reduced twice in one step");
         }
         ZeroLayout.Bucket k = layout.buckets().get(b);
-        for (int p = k.firstParam(); p < k.endParam(); p++) {
-            be.copyRange(commGrad, layout.offset(p), gradients.get(specs.get(p).name()), 0, layout.size(p));
-        }
+        flatten(model.gradients(), commGrad, k.firstParam(), k.endParam());
         if (reduceInBf16) {
             be.castToBf16(commGrad, commGrad); // the CPU's stand-in for bf16 storage (no-op where it is bf16)
         }
@@ -345,14 +342,19 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     }
 
     private void unflatten(Tensor flat, Map<String, Tensor> tensors) {
-        for (int p = 0; p < specs.size(); p++) {
+        unflatten(flat, tensors, 0, specs.size());
+    }
+
+    /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}. */
+    private void unflatten(Tensor flat, Map<String, Tensor> tensors, int from, int to) {
+        for (int p = from; p < to; p++) {
             be.copyRange(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p), layout.size(p));
         }
     }
 
     @Override
     public double reduceClipStep(GptModel model, double lr, double clip) {
-        if (model.gradients() != gradients) {
+        if (model != this.model) {
             throw new IllegalArgumentException("reduceClipStep with another model than this sync was built for");
         }
         installAll(); // the step below flattens the model's parameters: they must be the gathered ones

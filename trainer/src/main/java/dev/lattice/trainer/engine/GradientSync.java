@@ -40,17 +40,12 @@ public interface GradientSync {
     }
 
     /**
-     * Whether this sync multiplies the gradients by {@link #unscaleAfterReduction}'s factor itself, after reducing
-     * them (its reduction starts during the backward passes, on still-scaled gradients); otherwise the caller
-     * unscales the gradients before {@link #reduceClipStep}. By a power of two both give the same bits.
+     * Offers the factor (1 / loss scale) for the next {@link #reduceClipStep} to apply after reducing; true when this
+     * sync takes it (its reduction starts during the backward passes, on still-scaled gradients), false when the
+     * caller must unscale the gradients itself first. By a power of two both give the same bits.
      */
-    default boolean unscalesAfterReduction() {
+    default boolean unscaleAfterReduction(double factor) {
         return false;
-    }
-
-    /** The factor (1 / loss scale) the next {@link #reduceClipStep} applies after reducing, when it unscales. */
-    default void unscaleAfterReduction(double factor) {
-        throw new UnsupportedOperationException("this sync does not unscale gradients");
     }
 
     /** Waits for reductions started during the backward passes (a step abandoned before {@link #reduceClipStep}). */

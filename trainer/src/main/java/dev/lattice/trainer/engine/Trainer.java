@@ -243,9 +243,8 @@ public final class Trainer {
         // The per-token weights carry the loss scale; the gradients are unscaled before reduction and clipping.
         double lossSum = runner.trainStep(model, batches, tokens / scale);
         model.finishGradients();
-        if (sync.unscalesAfterReduction()) {
-            sync.unscaleAfterReduction(1.0 / scale); // set every step, 1 included
-        } else if (scale != 1.0) {
+        // offered every step, 1 included, so a sync that takes it never keeps an old factor
+        if (!sync.unscaleAfterReduction(1.0 / scale) && scale != 1.0) {
             for (Tensor g : model.gradients().values()) {
                 be.scale(g, (float) (1.0 / scale));
             }
