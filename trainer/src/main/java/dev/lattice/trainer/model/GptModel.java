@@ -203,19 +203,10 @@ public final class GptModel implements AutoCloseable {
 
     /** Whether a sum after the backward passes still changes this parameter's gradient. */
     private boolean summedLater(String name) {
-        if (sequenceParallel && split(name) == TpSplit.REPLICATED) {
+        if (sequenceParallel && layout.spec(name).split() == TpSplit.REPLICATED) {
             return true;
         }
         return config.tiedEmbeddings() && name.equals(ParameterLayout.WORD_EMBEDDINGS) && pipeline.embedding() != null;
-    }
-
-    private TpSplit split(String name) {
-        for (ParameterLayout.Spec sp : specs) {
-            if (sp.name().equals(name)) {
-                return sp.split();
-            }
-        }
-        throw new IllegalArgumentException("no parameter " + name);
     }
 
     /**
