@@ -6,7 +6,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -76,8 +75,7 @@ final class LayoutBench {
         double tokens = 0;
         double tflops = 0;
         int n = 0;
-        for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
-            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+        for (com.google.gson.JsonObject o : dev.lattice.trainer.engine.MetricsLog.records(dir)) {
             if (o.has("tokens_per_sec") && o.get("iteration").getAsLong() > WARMUP) {
                 tokens += o.get("tokens_per_sec").getAsDouble();
                 tflops += o.get("tflops_per_gpu").getAsDouble();

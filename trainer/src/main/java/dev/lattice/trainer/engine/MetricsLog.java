@@ -44,13 +44,21 @@ public final class MetricsLog implements AutoCloseable {
     /** The training {@code lm_loss} of each line of {@code dir/metrics.jsonl} that has one, in file order. */
     public static java.util.List<Double> trainingLosses(Path dir) throws IOException {
         java.util.List<Double> losses = new java.util.ArrayList<>();
-        for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
-            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(line).getAsJsonObject();
+        for (com.google.gson.JsonObject o : records(dir)) {
             if (o.has("lm_loss") && !o.get("lm_loss").isJsonNull()) {
                 losses.add(o.get("lm_loss").getAsDouble());
             }
         }
         return losses;
+    }
+
+    /** Every line of {@code dir/metrics.jsonl}, parsed, in file order. */
+    public static java.util.List<com.google.gson.JsonObject> records(Path dir) throws IOException {
+        java.util.List<com.google.gson.JsonObject> out = new java.util.ArrayList<>();
+        for (String line : Files.readAllLines(dir.resolve("metrics.jsonl"), StandardCharsets.UTF_8)) {
+            out.add(com.google.gson.JsonParser.parseString(line).getAsJsonObject());
+        }
+        return out;
     }
 
     public void logIteration(long iteration, double lmLoss, double lr, double gradNorm, long consumedSamples,
