@@ -126,14 +126,4 @@ public final class AdamW {
         }
         return Math.sqrt(sum);
     }
-
-    /** Scales all gradients so their global norm is at most {@code maxNorm} (Megatron's --clip-grad). */
-    public static void clip(Backend be, Map<String, Tensor> grads, double norm, double maxNorm) {
-        float s = clipScale(norm, maxNorm);
-        if (s != 1f) {
-            for (Tensor g : grads.values()) {
-                be.scale(g, s);
-            }
-        }
-    }
 }

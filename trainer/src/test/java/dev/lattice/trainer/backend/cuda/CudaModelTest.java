@@ -63,8 +63,7 @@ class CudaModelTest {
                 losses[s] = sum / l.length;
                 m.backward(w);
                 Map<String, Tensor> grads = m.gradients();
-                AdamW.clip(be, grads, AdamW.globalNorm(be, grads), 1.0);
-                opt.step(m.parameters(), grads, 1e-3);
+                opt.step(m.parameters(), grads, 1e-3, AdamW.clipScale(AdamW.globalNorm(be, grads), 1.0));
             }
             return losses;
         }
