@@ -19,15 +19,15 @@ mode=${1:-all}
 shift || true
 rc=0
 if [[ $mode == select ]]; then # only the JUnit selectors given
-  "$java" -Xmx16g -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
+  "$java" -Xmx16g -XX:ErrorFile="$out/hs_err_select_%p.log" -jar "$here"/lib/junit-platform-console-standalone-*.jar execute -cp "$cp" \
      --disable-banner --details=tree --details-theme=ascii "$@" 2>&1 | tee "$out/tests.log"
   rc=${PIPESTATUS[0]}
 fi
 if [[ $mode == tests || $mode == all ]]; then
   # Each test class in its own JVM, so that a native crash (which kills the JVM before JUnit prints anything) names
   # its class and leaves an hs_err file; a summary line per class in tests-summary.txt.
-  classes=$(cd "$here/test-classes" && ls dev/lattice/trainer/backend/cuda/*Test.class dev/lattice/parallel/nccl/*Test.class \
-    | sed 's/\.class$//; s#/#.#g'; echo dev.lattice.trainer.model.HuggingFaceParityTest dev.lattice.trainer.cli.CudaTrainingTest)
+  classes=${CLASSES:-$(cd "$here/test-classes" && ls dev/lattice/trainer/backend/cuda/*Test.class dev/lattice/parallel/nccl/*Test.class \
+    | sed 's/\.class$//; s#/#.#g'; echo dev.lattice.trainer.model.HuggingFaceParityTest dev.lattice.trainer.cli.CudaTrainingTest)}
   for c in $classes; do
     log="$out/tests-${c##*.}.log"
     timeout "${CLASS_TIMEOUT:-300}" "$java" -Xmx16g -XX:ErrorFile="$out/hs_err_%p.log" \

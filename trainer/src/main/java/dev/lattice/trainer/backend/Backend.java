@@ -41,6 +41,14 @@ public interface Backend extends AutoCloseable {
     /** A tensor holding a copy of {@code data}. */
     Tensor fromHost(float[] data, int... shape);
 
+    /**
+     * The weights that matrix products will read many times: a backend that rounds fp32 operands for its products
+     * (bf16 GEMMs) may keep each one's rounding between products, refreshed after every write through this backend.
+     * Only a hint: the products' values are the same either way.
+     */
+    default void keepBf16Copies(java.util.List<Tensor> weights) {
+    }
+
     /** A copy of the tensor's contents on the host (waits for pending work). */
     float[] toHost(Tensor t);
 

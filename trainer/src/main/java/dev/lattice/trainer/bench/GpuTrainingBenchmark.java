@@ -17,12 +17,15 @@ import java.util.Random;
  * tied embeddings, AdamW): median step time over the measured steps (warm-up excluded), tokens/s, model TFLOP/s
  * (Megatron's FLOP count), MFU against the dense bf16 peak, and peak GPU memory of the caching allocator.
  * Flags follow the PyTorch peer: {@code --layers 12 --hidden 768 --heads 12 --vocab 50304 --seq 1024 --micro 16
- * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; data parallelism with {@code --dp N}
+ * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; {@code --profile} (each backend call timed
+ * synchronised) or {@code --timeline} (CUDA events around each call, unsynchronised: GPU time and stream idle time
+ * per call) after the measured steps; data parallelism with {@code --dp N}
  * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather}.
  */
 public final class GpuTrainingBenchmark {
 
     private static boolean PROFILE;
+    private static boolean TIMELINE;
     // --overlap-grad-reduce / --grad-reduce-in-bf16 (data parallelism), as in training
     private static boolean OVERLAP;
     private static boolean REDUCE_IN_BF16;
@@ -56,6 +59,7 @@ public final class GpuTrainingBenchmark {
 
         int dp = flag(args, "--dp", 1);
         PROFILE = Arrays.asList(args).contains("--profile");
+        TIMELINE = Arrays.asList(args).contains("--timeline");
         OVERLAP = Arrays.asList(args).contains("--overlap-grad-reduce");
         REDUCE_IN_BF16 = Arrays.asList(args).contains("--grad-reduce-in-bf16");
         PARAM_GATHER = Arrays.asList(args).contains("--overlap-param-gather");
@@ -110,7 +114,9 @@ public final class GpuTrainingBenchmark {
                                  dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
         OpProfile profile = PROFILE ? new OpProfile() : null;
         try (CudaBackend be = new CudaBackend(device, precision);
-             GptModel model = new GptModel(c, profile == null ? be : profile.wrap(be), recompute)) {
+             StreamTimeline timeline = TIMELINE ? new StreamTimeline(be) : null;
+             GptModel model = new GptModel(c, profile != null ? profile.wrap(be) : timeline != null
+                     ? timeline.wrap(be) : be, recompute)) {
             model.initialize(1, 0.02);
             dev.lattice.trainer.engine.GradientSync sync;
             if (world == null) {
@@ -178,6 +184,21 @@ public final class GpuTrainingBenchmark {
                 System.out.print(profile.render(3));
                 System.out.println("cuBLASLt epilogues " + (be.fusesEpilogues() ? "on" : "off") + ":\n"
                         + be.epilogueReport());
+            }
+            if (timeline != null) { // every rank steps (collectives), rank 0 prints
+                for (int i = 0; i < 3; i++) {
+                    be.synchronize();
+                    timeline.begin();
+                    model.zeroGradients();
+                    sync.beginBackward(1);
+                    model.forward(b);
+                    model.backward(w);
+                    sync.reduceClipStep(model, 1e-4, 1.0);
+                    timeline.end();
+                }
+                if (rank == 0) {
+                    System.out.print(timeline.render());
+                }
             }
             double[] sorted = times.clone();
             Arrays.sort(sorted);

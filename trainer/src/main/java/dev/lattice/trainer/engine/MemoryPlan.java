@@ -13,7 +13,8 @@ import java.util.Locale;
  * Bytes one rank holds for a model and layout, computed before anything runs (what {@code bin/lattice plan} prints):
  * parameters and gradients (its tensor-parallel shards of its pipeline stage), Adam's two moments (divided by the
  * data-parallel size under ZeRO ≥ 1), and activations: one set per micro-batch in flight, as many as the pipeline
- * schedule keeps alive at once. fp32 throughout (4 bytes per element).
+ * schedule keeps alive at once. fp32 (4 bytes per element), except activations stored in bf16 (2 bytes; their
+ * statistics 4) and, then, a bf16 copy of every weight a GEMM reads (counted with the parameters).
  */
 public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizerBytes, long activationBytes,
                          int microbatchesInFlight) {
@@ -47,6 +48,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         int ppRank = rank / (tp * dp);
         PipelineStage stage = pp > 1 ? StagePlacement.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
         long params = 0;
+        long gemmWeights = 0;
         java.util.List<Long> sizes = new java.util.ArrayList<>();
         for (ParameterLayout.Spec s : new ParameterLayout(c).specs()) {
             if (stage.holds(s.name(), c)) {
@@ -56,6 +58,9 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                 }
                 params += n;
                 sizes.add(n);
+                if (readByGemm(s, c, stage)) {
+                    gemmWeights += n;
+                }
             }
         }
         long optimizer = 2 * params;
@@ -87,7 +92,18 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                     sequenceParallel && tp > 1);
             acts += live * ((long) activationBytes * (elements - stats) + 4 * stats);
         }
-        return new MemoryPlan(4 * params, 4 * gradients, 4 * optimizer, acts, inFlight);
+        // under bf16 activations the weights GEMMs read keep a bf16 rounding beside the fp32 master (the CUDA
+        // backend's keepBf16Copies); ZeRO-3 gathers its weights afresh each time and rounds them into scratch
+        long rounded = activationBytes == 2 && zero != 3 ? 2 * gemmWeights : 0;
+        return new MemoryPlan(4 * params + rounded, 4 * gradients, 4 * optimizer, acts, inFlight);
+    }
+
+    /** Whether a parameter is a GEMM operand on this stage: the layers' weights and the output layer's. */
+    private static boolean readByGemm(ParameterLayout.Spec s, ModelConfig c, PipelineStage stage) {
+        if (s.shape().length != 2 || s.name().equals(ParameterLayout.POSITION_EMBEDDINGS)) {
+            return false;
+        }
+        return !s.name().equals(ParameterLayout.WORD_EMBEDDINGS) || c.tiedEmbeddings() && stage.head();
     }
 
     /** The most micro-batches of chunk {@code chunk} forwarded but not yet back-propagated at any point. */

@@ -117,6 +117,9 @@ public final class GptModel implements AutoCloseable {
             params.put(s.name(), be.zeros(local));
             grads.put(s.name(), be.zeros(local));
         }
+        // matrices are GEMM operands (the position embeddings are not, and a backend only rounds what it multiplies)
+        be.keepBf16Copies(specs.stream().filter(sp -> sp.shape().length == 2).map(sp -> params.get(sp.name()))
+                .toList());
     }
 
     public PipelineStage stage() {

@@ -72,10 +72,27 @@ class MemoryPlanTest {
         ModelConfig c = variant.startsWith("gpt2") ? ModelConfig.gpt2(32, 3, 4, 101, 16).withPaddedVocab(104)
                 : ModelConfig.llama(32, 3, 4, 2, 48, 101, 16).withPaddedVocab(104);
         dev.lattice.trainer.backend.cpu.CpuBackend cpu = new dev.lattice.trainer.backend.cpu.CpuBackend();
+        // the weights the model asks to keep rounded, and those of them that products read
+        java.util.Set<Object> kept = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        java.util.Set<Object> multiplied = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         dev.lattice.trainer.backend.Backend twoBytes = (dev.lattice.trainer.backend.Backend)
                 java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
-                        new Class<?>[] {dev.lattice.trainer.backend.Backend.class}, (proxy, m, args) ->
-                                m.getName().equals("activationBytes") ? 2 : m.invoke(cpu, args));
+                        new Class<?>[] {dev.lattice.trainer.backend.Backend.class}, (proxy, m, args) -> {
+                            if (m.getName().equals("activationBytes")) {
+                                return 2;
+                            }
+                            if (m.getName().equals("keepBf16Copies")) {
+                                kept.addAll((java.util.List<?>) args[0]);
+                            }
+                            if (m.getName().startsWith("matmul") || m.getName().startsWith("linear")) {
+                                for (Object a : args) {
+                                    if (kept.contains(a)) {
+                                        multiplied.add(a);
+                                    }
+                                }
+                            }
+                            return m.invoke(cpu, args);
+                        });
         try (dev.lattice.trainer.model.GptModel model = new dev.lattice.trainer.model.GptModel(c, twoBytes,
                 recompute)) {
             model.initialize(1, 0.02);
@@ -83,9 +100,17 @@ class MemoryPlanTest {
             float[] mask = new float[ids.length];
             java.util.Arrays.fill(mask, 1f);
             model.forward(new dev.lattice.trainer.model.Batch(ids, ids, mask, 2, 16));
+            float[] w = new float[ids.length];
+            java.util.Arrays.fill(w, 1f / ids.length);
+            model.backward(w);
             MemoryPlan plan = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 2);
             MemoryPlan fp32 = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 4);
             assertEquals(plan.activationBytes(), model.activationBytes());
+            long roundedBytes = 2 * multiplied.stream()
+                    .mapToLong(t -> ((dev.lattice.trainer.backend.Tensor) t).numel()).sum();
+            assertTrue(roundedBytes > 0 && multiplied.size() == 4 * 3 + 1, "every layer's 4 weights and the head's");
+            assertEquals(roundedBytes, plan.parameterBytes() - fp32.parameterBytes(),
+                    "the bf16 copies of the weights that GEMMs read");
             assertTrue(plan.activationBytes() > fp32.activationBytes() / 2
                     && plan.activationBytes() < 0.6 * fp32.activationBytes(), "about half, statistics at 4 bytes");
         }

@@ -11,6 +11,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -310,6 +311,7 @@ public final class CudaBackend implements Backend {
         }
         FloatPointer s = staging(data.length);
         s.put(data, 0, data.length);
+        written(t);
         Tensor dst = c(t).isBf16() ? zeros(t.shape()) : t;
         Cuda.check(cudaMemcpyAsync(DevicePointers.at(addr(dst)), s, 4L * data.length, cudaMemcpyHostToDevice,
                 stream), "cudaMemcpyAsync (upload)");
@@ -322,6 +324,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor t, float value) {
         onDevice();
+        written(t);
         if (value == 0f) {
             Cuda.check(cudaMemsetAsync(DevicePointers.at(addr(t)), 0, bytes(t), stream), "cudaMemsetAsync");
         } else {
@@ -341,6 +344,7 @@ public final class CudaBackend implements Backend {
             throw new IndexOutOfBoundsException("copy of " + count + " floats from " + src + "@" + srcOff + " to "
                     + dst + "@" + dstOff);
         }
+        written(dst);
         if (c(dst).isBf16() != c(src).isBf16()) {
             launch("copy_convert", count, c(dst).at(dstOff), c(src).at(srcOff), count);
             return;
@@ -391,8 +395,8 @@ public final class CudaBackend implements Backend {
         // bf16 activations: both operands go in as bf16 (an fp32 one, usually a weight, is rounded into scratch for
         // this product), the output keeps its own storage; fp32 accumulation either way.
         boolean mixed = c(a).isBf16() || c(b).isBf16() || c(c).isBf16();
-        long scratchA = mixed && !c(a).isBf16() ? bf16Copy(a) : 0;
-        long scratchB = mixed && !c(b).isBf16() ? bf16Copy(b) : 0;
+        long scratchA = mixed && !c(a).isBf16() ? bf16Operand(a) : 0;
+        long scratchB = mixed && !c(b).isBf16() ? bf16Operand(b) : 0;
         try {
             int abType = mixed ? CUDA_R_16BF : CUDA_R_32F;
             int cType = c(c).isBf16() ? CUDA_R_16BF : CUDA_R_32F;
@@ -410,21 +414,58 @@ public final class CudaBackend implements Backend {
                         "cublasGemmStridedBatchedEx " + batch + "×" + m + "x" + n + "x" + k);
             }
         } finally {
-            if (scratchA != 0) {
-                allocator.release(scratchA);
-            }
-            if (scratchB != 0) {
-                allocator.release(scratchB);
+            releaseOperand(a, scratchA);
+            releaseOperand(b, scratchB);
+        }
+    }
+
+    /**
+     * The fp32 weights that GEMMs will read many times: each keeps its bf16 rounding between products (made at the
+     * first product under mixed precision, stale after any write through this backend, rewritten by the one-launch
+     * AdamW as it updates the weight) instead of being rounded into scratch for every product. Costs 2 bytes per
+     * element; the values GEMMs see are the same (one rounding of the same fp32 weight).
+     */
+    @Override
+    public void keepBf16Copies(List<Tensor> weights) {
+        if (!Boolean.parseBoolean(System.getProperty("lattice.keepBf16Copies", "true"))) {
+            return; // -Dlattice.keepBf16Copies=false: round into scratch per product (to measure the difference)
+        }
+        for (Tensor w : weights) {
+            if (!c(w).isBf16()) {
+                c(w).rounded().kept = true;
             }
         }
     }
 
-    /** A bf16 copy of an fp32 tensor in scratch (released by the caller after use; stream order keeps it valid). */
-    private long bf16Copy(Tensor t) {
+    /** The bf16 operand for an fp32 tensor: its kept rounding (refreshed if stale), else a rounding in scratch. */
+    private long bf16Operand(Tensor t) {
         long n = t.numel();
-        long scratch = allocator.allocate(2 * Math.max(1, n));
-        launch("copy_convert", n, new CudaTensor.Ptr(scratch, true), p(t), n);
-        return scratch;
+        CudaTensor.RoundedCopy r = c(t).rounded();
+        if (!r.kept) {
+            long scratch = allocator.allocate(2 * Math.max(1, n));
+            launch("copy_convert", n, new CudaTensor.Ptr(scratch, true), p(t), n);
+            return scratch;
+        }
+        if (r.address == 0) {
+            r.address = allocator.allocate(2 * Math.max(1, n));
+        }
+        if (!r.fresh) {
+            launch("copy_convert", n, new CudaTensor.Ptr(r.address, true), p(t), n);
+            r.fresh = true;
+        }
+        return r.address;
+    }
+
+    /** Returns a scratch rounding from {@link #bf16Operand} (stream order keeps it valid until the product ran). */
+    private void releaseOperand(Tensor t, long operand) {
+        if (operand != 0 && operand != c(t).rounded().address) {
+            allocator.release(operand);
+        }
+    }
+
+    /** A write to {@code t}: its kept bf16 rounding, if any, no longer matches it. */
+    private static void written(Tensor t) {
+        c(t).rounded().fresh = false;
     }
 
     @Override
@@ -433,6 +474,7 @@ public final class CudaBackend implements Backend {
             return; // its storage already holds bf16 values
         }
         onDevice();
+        written(dst);
         launch("cast_bf16", src.numel(), p(dst), p(src), src.numel());
     }
 
@@ -561,23 +603,23 @@ public final class CudaBackend implements Backend {
             // at the heuristic): round the bias to bf16 for this product; the epilogue adds it in fp32
             shape = new CublasLtGemm.Shape(e, transA, transB, m, n, k, abType, cType, CUDA_R_16BF, compute);
             if (gemm.supports(shape)) {
-                roundedBias = bf16Copy(bias);
+                roundedBias = bf16Operand(bias);
                 biasAddr = roundedBias;
             }
         }
         if (!gemm.supports(shape)) {
             return false;
         }
-        long scratchA = mixed && !c(a).isBf16() ? bf16Copy(a) : 0;
-        long scratchB = mixed && !c(b).isBf16() ? bf16Copy(b) : 0;
+        long scratchA = mixed && !c(a).isBf16() ? bf16Operand(a) : 0;
+        long scratchB = mixed && !c(b).isBf16() ? bf16Operand(b) : 0;
         try {
             return gemm.run(shape, addr(c), scratchA != 0 ? scratchA : addr(a), scratchB != 0 ? scratchB : addr(b),
                     beta, biasAddr, e.aux ? addr(aux) : 0);
         } finally {
-            for (long s : new long[] {scratchA, scratchB, roundedBias}) {
-                if (s != 0) {
-                    allocator.release(s);
-                }
+            releaseOperand(a, scratchA);
+            releaseOperand(b, scratchB);
+            if (roundedBias != 0) {
+                releaseOperand(bias, roundedBias);
             }
         }
     }
@@ -592,12 +634,14 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor out, Tensor a, Tensor b) {
         onDevice();
+        written(out);
         launch("add_f32", out.numel(), p(out), p(a), p(b), out.numel());
     }
 
     @Override
     public void accumulate(Tensor y, Tensor x) {
         onDevice();
+        written(y);
         launch("accumulate_f32", y.numel(), p(y), p(x), y.numel());
     }
 
@@ -663,6 +707,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void scale(Tensor x, long off, long count, float s) {
         onDevice();
+        written(x);
         launch("scale_f32", count, c(x).at(off), s, count);
     }
 
@@ -1160,6 +1205,7 @@ public final class CudaBackend implements Backend {
         double bc2 = 1.0 - Math.pow(beta2, step);
         float negStep = (float) (-(lr / bc1));
         float bc2Sqrt = (float) Math.sqrt(bc2);
+        written(param);
         launch("adamw_update", count, c(param).at(paramOff), c(grad).at(gradOff), c(m).at(stateOff),
                 c(v).at(stateOff), count, decay, w1, b2, w2, negStep, bc2Sqrt, (float) eps);
     }
@@ -1183,15 +1229,16 @@ public final class CudaBackend implements Backend {
             Backend.super.adamW(segments, gradScale, lr, beta1, beta2, eps, step);
             return;
         }
-        long[] table = new long[8 * segments.size()];
+        long[] table = new long[STRIDE * segments.size()];
         long blocks = 0;
         int rows = 0;
+        List<CudaTensor.RoundedCopy> refreshed = new ArrayList<>();
         for (AdamWSegment s : segments) {
             if (s.count() == 0) {
                 continue;
             }
             long b = Math.min(1024, Math.max(1, (s.count() + 4L * THREADS - 1) / (4L * THREADS)));
-            int k = 8 * rows++;
+            int k = STRIDE * rows++;
             table[k] = c(s.param()).addressOf(s.paramOff());
             table[k + 1] = c(s.grad()).addressOf(s.gradOff());
             table[k + 2] = c(s.m()).addressOf(s.stateOff());
@@ -1200,6 +1247,15 @@ public final class CudaBackend implements Backend {
             table[k + 5] = Float.floatToRawIntBits((float) (1.0 - lr * s.weightDecay())) & 0xFFFFFFFFL;
             table[k + 6] = blocks;
             table[k + 7] = b;
+            // a weight's kept bf16 rounding is written in the same pass when the segment is the whole weight (a
+            // ZeRO shard's segment is part of a flat buffer; the model's weights then come from copies, which mark
+            // their roundings stale)
+            CudaTensor.RoundedCopy r = c(s.param()).rounded();
+            written(s.param());
+            if (r.address != 0 && s.paramOff() == 0 && s.count() == s.param().numel()) {
+                table[k + 8] = r.address;
+                refreshed.add(r);
+            }
             blocks += b;
         }
         if (rows == 0) {
@@ -1208,10 +1264,16 @@ public final class CudaBackend implements Backend {
         double bc1 = 1.0 - Math.pow(beta1, step);
         double bc2 = 1.0 - Math.pow(beta2, step);
         kernels.launch(stream, "adamw_multi", Math.toIntExact(blocks), 1, THREADS, 0,
-                uploads.ints(asInts(java.util.Arrays.copyOf(table, 8 * rows))), rows, gradScale,
+                uploads.ints(asInts(java.util.Arrays.copyOf(table, STRIDE * rows))), rows, gradScale,
                 gradScale != 1f ? 1 : 0, (float) (1.0 - beta1), (float) beta2, (float) (1.0 - beta2),
                 (float) (-(lr / bc1)), (float) Math.sqrt(bc2), (float) eps);
+        for (CudaTensor.RoundedCopy r : refreshed) {
+            r.fresh = true;
+        }
     }
+
+    /** i64 per AdamW segment in {@code adamw_multi}'s table. */
+    private static final int STRIDE = 9;
 
     /** 64-bit values as little-endian int pairs (the device reads them back as i64). */
     private static int[] asInts(long[] values) {

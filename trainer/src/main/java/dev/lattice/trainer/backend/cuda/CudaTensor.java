@@ -18,6 +18,19 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
     private final long address;
     private final int device;
     private final boolean bf16;
+    private final RoundedCopy rounded = new RoundedCopy();
+
+    /**
+     * The bf16 rounding of an fp32 weight that GEMMs read under mixed precision ({@link CudaBackend#keepBf16Copies}):
+     * kept between products instead of rounding the weight into scratch for each one, made lazily at the first
+     * product, marked stale by every backend write to the weight and rewritten by AdamW in the same pass as the update
+     * (Megatron's bf16 model parameters beside fp32 main parameters). Freed with the tensor.
+     */
+    static final class RoundedCopy {
+        boolean kept;
+        volatile long address;
+        boolean fresh;
+    }
 
     /** A device address with its storage, for kernel arguments at an offset into a tensor. */
     record Ptr(long address, boolean bf16) {
@@ -29,7 +42,17 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         this.bf16 = bf16;
         this.address = allocator.allocate((bf16 ? 2 : 4) * Math.max(1, numel()));
         long a = address;
-        CLEANER.register(this, () -> allocator.release(a));
+        RoundedCopy r = rounded;
+        CLEANER.register(this, () -> {
+            allocator.release(a);
+            if (r.address != 0) {
+                allocator.release(r.address);
+            }
+        });
+    }
+
+    RoundedCopy rounded() {
+        return rounded;
     }
 
     /** Device address of element 0. */

@@ -1,6 +1,7 @@
 package dev.lattice.trainer.backend.cuda;
 
 import dev.lattice.parallel.cuda.Cuda;
+import dev.lattice.trainer.backend.Backend.AdamWSegment;
 import dev.lattice.trainer.backend.Tensor;
 import dev.lattice.trainer.backend.cpu.Bf16;
 import dev.lattice.trainer.backend.cpu.CpuBackend;
@@ -105,5 +106,73 @@ class Bf16StorageTest {
         gpu.accumulate(gg, gx);
         TensorCoreAttentionTest.assertBf16Close("ln → gelu → residual", cpu.toHost(cg), gpu.toHost(gg));
         assertTrue(gpu.sumOfSquares(gg) > 0 && !gpu.hasNonFinite(gg));
+    }
+
+    /**
+     * A weight that keeps its bf16 rounding between products (keepBf16Copies) multiplies exactly as a twin that is
+     * rounded into scratch for every product, after each way the backend can write it: the kept copy goes stale on
+     * every write, and the one-launch AdamW over the whole weight rewrites it in the same pass.
+     */
+    @Test
+    void keptBf16CopiesFollowEveryWrite() {
+        Random r = new Random(5);
+        int m = 32, n = 48, k = 64;
+        Tensor x = gpu.activations(m, k);
+        gpu.upload(x, CudaBackendTest.randn(r, m * k, 1));
+        float[] w0 = CudaBackendTest.randn(r, n * k, 1);
+        Tensor kept = gpu.fromHost(w0, n, k);
+        Tensor twin = gpu.fromHost(w0, n, k);
+        gpu.keepBf16Copies(java.util.List.of(kept));
+        Tensor other = gpu.fromHost(CudaBackendTest.randn(r, n * k, 1), n, k);
+        float[] g0 = CudaBackendTest.randn(r, n * k, 1e-2f);
+        Tensor grad = gpu.fromHost(g0, n, k);
+        // the one-launch AdamW writes the clipped gradient back: each weight steps on its own copy
+        Tensor[] grads = {gpu.fromHost(g0, n, k), gpu.fromHost(g0, n, k)};
+        Tensor bias = gpu.fromHost(CudaBackendTest.randn(r, n, 1), n);
+        Tensor[] mv = {gpu.zeros(n * k), gpu.zeros(n * k), gpu.zeros(n * k), gpu.zeros(n * k)};
+        java.util.function.Consumer<Tensor> noWrite = w -> { };
+        java.util.Map<String, java.util.function.Consumer<Tensor>> writes = new java.util.LinkedHashMap<>();
+        writes.put("first product", noWrite);
+        writes.put("second product", noWrite);
+        writes.put("upload", w -> gpu.upload(w, CudaBackendTest.randn(new Random(7), n * k, 1)));
+        writes.put("fill", w -> gpu.fill(w, 0.25f));
+        writes.put("copy", w -> gpu.copy(w, other));
+        writes.put("copyRange", w -> gpu.copyRange(w, 100, grad, 3, 500));
+        writes.put("scale", w -> gpu.scale(w, 1.5f));
+        writes.put("scale range", w -> gpu.scale(w, 7, 300, -2f));
+        writes.put("add", w -> gpu.add(w, w, other));
+        writes.put("accumulate", w -> gpu.accumulate(w, grad));
+        writes.put("adamW", w -> gpu.adamW(w, grad, mv[w == kept ? 0 : 2], mv[w == kept ? 1 : 3], 1e-2, 0.9, 0.95,
+                1e-8, 0.1, 1));
+        writes.put("adamW, one launch, whole weight", w -> gpu.adamW(java.util.List.of(new AdamWSegment(w, 0,
+                grads[w == kept ? 0 : 1], 0, mv[w == kept ? 0 : 2], mv[w == kept ? 1 : 3], 0, n * k, 0.1)), 0.5f,
+                1e-2, 0.9, 0.95, 1e-8, 2));
+        writes.put("adamW, one launch, a shard", w -> gpu.adamW(java.util.List.of(new AdamWSegment(w, 64,
+                grads[w == kept ? 0 : 1], 64, mv[w == kept ? 0 : 2], mv[w == kept ? 1 : 3], 64, 1000, 0.1)), 1f,
+                1e-2, 0.9, 0.95, 1e-8, 3));
+        for (var e : writes.entrySet()) {
+            e.getValue().accept(kept);
+            e.getValue().accept(twin);
+            assertEquals(java.util.Arrays.toString(gpu.toHost(twin)), java.util.Arrays.toString(gpu.toHost(kept)),
+                    e.getKey() + ": the fp32 weights");
+            Tensor a = gpu.zeros(m, n);
+            Tensor b = gpu.zeros(m, n);
+            gpu.matmul(a, x, false, kept, true, m, n, k, 1f, 0f);
+            gpu.matmul(b, x, false, twin, true, m, n, k, 1f, 0f);
+            assertEquals(java.util.Arrays.toString(gpu.toHost(b)), java.util.Arrays.toString(gpu.toHost(a)),
+                    e.getKey() + ": matmul");
+            Tensor la = gpu.activations(m, n);
+            Tensor lb = gpu.activations(m, n);
+            gpu.linearForward(la, x, kept, bias, m, n, k);
+            gpu.linearForward(lb, x, twin, bias, m, n, k);
+            assertEquals(java.util.Arrays.toString(gpu.toHost(lb)), java.util.Arrays.toString(gpu.toHost(la)),
+                    e.getKey() + ": linearForward");
+        }
+        CudaTensor.RoundedCopy rounded = ((CudaTensor) kept).rounded();
+        assertTrue(rounded.address != 0 && rounded.fresh, "the kept copy is made and in use");
+        assertEquals(0, ((CudaTensor) twin).rounded().address, "a weight not kept is rounded into scratch");
+        gpu.adamW(java.util.List.of(new AdamWSegment(kept, 0, grads[0], 0, mv[0], mv[1], 0, n * k, 0.1)), 1f, 1e-2,
+                0.9, 0.95, 1e-8, 4);
+        assertTrue(rounded.fresh, "AdamW over the whole weight writes its rounding");
     }
 }

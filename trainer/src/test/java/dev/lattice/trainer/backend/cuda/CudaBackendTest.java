@@ -385,8 +385,8 @@ class CudaBackendTest {
             for (int i = 0; i < offs.length; i++) {
                 assertEquals(gpu.sumOfSquares(x, offs[i], counts[i]), together[i], 0.0, "range " + i);
             }
-            double[] cpuSums = cpu.sumsOfSquares(java.util.List.of(cpu.fromHost(gpu.toHost(x), 100_000)), offs,
-                    counts);
+            Tensor onCpu = cpu.fromHost(gpu.toHost(x), 100_000);
+            double[] cpuSums = cpu.sumsOfSquares(java.util.List.of(onCpu, onCpu, onCpu, onCpu), offs, counts);
             assertEquals(cpuSums[1], together[1], 1e-9 * cpuSums[1]);
             double[] half = bf.sumsOfSquares(java.util.List.of(h, h), new long[] {0, 10}, new long[] {5000, 20});
             float[] hv = bf.toHost(h);

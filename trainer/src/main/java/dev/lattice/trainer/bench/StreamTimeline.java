@@ -1,0 +1,139 @@
+package dev.lattice.trainer.bench;
+
+import dev.lattice.parallel.cuda.Cuda;
+import dev.lattice.trainer.backend.Backend;
+import dev.lattice.trainer.backend.cuda.CudaBackend;
+import org.bytedeco.cuda.cudart.CUevent_st;
+
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+
+/**
+ * Where an unsynchronised step's GPU time goes: a {@link CudaBackend} wrapper that records a CUDA event on the
+ * compute stream before and after every backend call, without waiting. After the step, the time between a call's
+ * two events is its GPU time (its kernels plus any gaps inside it), and the time between one call's end and the next
+ * one's start is GPU idle time — the stream had nothing queued because the host had not issued the next call yet
+ * (launch overhead, host work, a host wait). Unlike {@link OpProfile} it does not serialise host and GPU, so the
+ * totals are the step's own; the host time spent inside each call is kept beside them.
+ */
+public final class StreamTimeline implements AutoCloseable {
+
+    private final CudaBackend be;
+    private final List<CUevent_st> events = new ArrayList<>();
+    private final List<String> names = new ArrayList<>();
+    private final List<Long> hostNanos = new ArrayList<>();
+    private final Map<String, double[]> byOp = new HashMap<>(); // {calls, GPU ms, idle ms before, host ms}
+    private int used;
+    private boolean on;
+    private double stepMs;
+    private int steps;
+
+    public StreamTimeline(CudaBackend be) {
+        this.be = be;
+    }
+
+    /** A backend that records events around every call of the wrapped one while a step is being recorded. */
+    public Backend wrap(Backend inner) {
+        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
+                (proxy, method, args) -> {
+                    String name = method.getName();
+                    if (!on || name.equals("synchronize") || name.equals("name")) {
+                        return invoke(inner, method, args);
+                    }
+                    record();
+                    long t0 = System.nanoTime();
+                    Object r = invoke(inner, method, args);
+                    hostNanos.add(System.nanoTime() - t0);
+                    names.add(name);
+                    record();
+                    return r;
+                });
+    }
+
+    private static Object invoke(Backend inner, java.lang.reflect.Method m, Object[] args) throws Throwable {
+        try {
+            return m.invoke(inner, args);
+        } catch (InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
+
+    private void record() {
+        if (used == events.size()) {
+            CUevent_st e = new CUevent_st();
+            Cuda.check(cudaEventCreate(e), "cudaEventCreate");
+            events.add(e);
+        }
+        Cuda.check(cudaEventRecord(events.get(used++), be.stream()), "cudaEventRecord");
+    }
+
+    /** Starts recording one step (the stream should be idle: the caller synchronised). */
+    public void begin() {
+        used = 0;
+        names.clear();
+        hostNanos.clear();
+        on = true;
+    }
+
+    /** Ends the step: waits for the stream and adds the step's intervals to the totals. */
+    public void end() {
+        on = false;
+        be.synchronize();
+        float[] ms = new float[1];
+        for (int i = 0; i < names.size(); i++) {
+            double[] acc = byOp.computeIfAbsent(names.get(i), k -> new double[4]);
+            Cuda.check(cudaEventElapsedTime(ms, events.get(2 * i), events.get(2 * i + 1)), "cudaEventElapsedTime");
+            acc[0]++;
+            acc[1] += ms[0];
+            if (i > 0) {
+                Cuda.check(cudaEventElapsedTime(ms, events.get(2 * i - 1), events.get(2 * i)),
+                        "cudaEventElapsedTime");
+                acc[2] += ms[0];
+            }
+            acc[3] += hostNanos.get(i) / 1e6;
+        }
+        if (!names.isEmpty()) {
+            Cuda.check(cudaEventElapsedTime(ms, events.get(0), events.get(2 * names.size() - 1)),
+                    "cudaEventElapsedTime");
+            stepMs += ms[0];
+        }
+        steps++;
+    }
+
+    /** The table per step: each call's GPU time, the idle time before it and the host time inside it. */
+    public String render() {
+        List<Map.Entry<String, double[]>> rows = new ArrayList<>(byOp.entrySet());
+        rows.sort((a, b) -> Double.compare(b.getValue()[1] + b.getValue()[2], a.getValue()[1] + a.getValue()[2]));
+        double gpu = rows.stream().mapToDouble(e -> e.getValue()[1]).sum() / steps;
+        double idle = rows.stream().mapToDouble(e -> e.getValue()[2]).sum() / steps;
+        double host = rows.stream().mapToDouble(e -> e.getValue()[3]).sum() / steps;
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "timeline (unsynchronised, per step over %d"
+                + " steps): first to last event %.2f ms = %.2f ms inside calls + %.2f ms stream idle between calls;"
+                + " host time inside calls %.2f ms%n", steps, stepMs / steps, gpu, idle, host));
+        b.append("      GPU ms   idle before   host ms   calls  op\n");
+        for (var e : rows) {
+            double[] v = e.getValue();
+            b.append(String.format(Locale.ROOT, "  %10.3f  %12.3f  %8.3f  %6.0f  %s%n", v[1] / steps, v[2] / steps,
+                    v[3] / steps, v[0] / steps, e.getKey()));
+        }
+        return b.toString();
+    }
+
+    @Override
+    public void close() {
+        for (CUevent_st e : events) {
+            cudaEventDestroy(e);
+        }
+        events.clear();
+    }
+}
