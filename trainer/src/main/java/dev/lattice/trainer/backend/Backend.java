@@ -62,6 +62,27 @@ public interface Backend extends AutoCloseable {
     /** {@code dst[dstOff, dstOff+count) = src[srcOff, srcOff+count)} (flattening into and out of ZeRO buffers). */
     void copyRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count);
 
+    /** One {@link #copyRange} of {@link #copyRanges}. */
+    record RangeCopy(Tensor dst, long dstOff, Tensor src, long srcOff, long count) {
+    }
+
+    /**
+     * Every copy in order, exactly as {@link #copyRange} each (the default); GPUs do them in one launch (a ZeRO
+     * step flattens and unflattens every parameter: hundreds of small copies).
+     */
+    default void copyRanges(java.util.List<RangeCopy> copies) {
+        for (RangeCopy c : copies) {
+            copyRange(c.dst(), c.dstOff(), c.src(), c.srcOff(), c.count());
+        }
+    }
+
+    /** Every tensor set to zero, as {@link #fill}{@code (t, 0)} each (the default); GPUs do it in one launch. */
+    default void fillZeros(java.util.List<Tensor> tensors) {
+        for (Tensor t : tensors) {
+            fill(t, 0f);
+        }
+    }
+
     /** Waits until every enqueued operation has finished. */
     void synchronize();
 

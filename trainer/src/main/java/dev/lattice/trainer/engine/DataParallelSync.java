@@ -249,9 +249,12 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     /** Parameters {@code [from, to)} of {@code tensors} into their places in {@code flat}. */
     private void flatten(Map<String, Tensor> tensors, Tensor flat, int from, int to) {
+        List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
         for (int p = from; p < to; p++) {
-            be.copyRange(flat, layout.offset(p), tensors.get(specs.get(p).name()), 0, layout.size(p));
+            copies.add(new Backend.RangeCopy(flat, layout.offset(p), tensors.get(specs.get(p).name()), 0,
+                    layout.size(p)));
         }
+        be.copyRanges(copies);
     }
 
     /**
@@ -347,9 +350,12 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}. */
     private void unflatten(Tensor flat, Map<String, Tensor> tensors, int from, int to) {
+        List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
         for (int p = from; p < to; p++) {
-            be.copyRange(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p), layout.size(p));
+            copies.add(new Backend.RangeCopy(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p),
+                    layout.size(p)));
         }
+        be.copyRanges(copies);
     }
 
     @Override

@@ -383,9 +383,7 @@ public final class GptModel implements AutoCloseable {
     }
 
     public void zeroGradients() {
-        for (Tensor g : grads.values()) {
-            be.fill(g, 0f);
-        }
+        be.fillZeros(new java.util.ArrayList<>(grads.values()));
         passesSinceZero = 0;
     }
 

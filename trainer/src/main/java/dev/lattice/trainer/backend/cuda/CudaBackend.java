@@ -468,6 +468,55 @@ public final class CudaBackend implements Backend {
         c(t).rounded().fresh = false;
     }
 
+    /** One launch ({@code copy_multi}) for all of them; the bounds checked as {@link #copyRange} checks them. */
+    @Override
+    public void copyRanges(List<RangeCopy> copies) {
+        List<long[]> entries = new ArrayList<>(copies.size());
+        for (RangeCopy c : copies) {
+            if (c.dstOff() < 0 || c.srcOff() < 0 || c.dstOff() + c.count() > c.dst().numel()
+                    || c.srcOff() + c.count() > c.src().numel()) {
+                throw new IndexOutOfBoundsException("copy of " + c.count() + " floats from " + c.src() + "@"
+                        + c.srcOff() + " to " + c.dst() + "@" + c.dstOff());
+            }
+            entries.add(new long[] {c(c.dst()).addressOf(c.dstOff()), c(c.src()).addressOf(c.srcOff()), c.count(),
+                    (c(c.dst()).isBf16() ? 1 : 0) | (c(c.src()).isBf16() ? 2 : 0)});
+        }
+        copyMulti(entries, copies.stream().map(RangeCopy::dst).toList());
+    }
+
+    @Override
+    public void fillZeros(List<Tensor> tensors) {
+        List<long[]> entries = new ArrayList<>(tensors.size());
+        for (Tensor t : tensors) {
+            entries.add(new long[] {addr(t), 0, t.numel(), c(t).isBf16() ? 1 : 0});
+        }
+        copyMulti(entries, tensors);
+    }
+
+    /** {@code copy_multi} over {dst, src or 0, count, storage bits} entries; blocks in proportion to the counts. */
+    private void copyMulti(List<long[]> entries, List<Tensor> written) {
+        onDevice();
+        written.forEach(CudaBackend::written);
+        long[] table = new long[6 * entries.size()];
+        long blocks = 0;
+        int rows = 0;
+        for (long[] e : entries) {
+            if (e[2] == 0) {
+                continue;
+            }
+            long b = Math.min(1024, Math.max(1, (e[2] + 4L * THREADS - 1) / (4L * THREADS)));
+            int k = 6 * rows++;
+            System.arraycopy(e, 0, table, k, 4);
+            table[k + 4] = blocks;
+            table[k + 5] = b;
+            blocks += b;
+        }
+        if (rows > 0) {
+            kernels.launch(stream, "copy_multi", Math.toIntExact(blocks), 1, THREADS, 0,
+                    uploads.ints(asInts(java.util.Arrays.copyOf(table, 6 * rows))), rows);
+        }
+    }
+
     @Override
     public void castToBf16(Tensor dst, Tensor src) {
         if (dst == src && c(dst).isBf16()) {
@@ -494,7 +543,7 @@ public final class CudaBackend implements Backend {
             int gx = (cols + THREADS - 1) / THREADS;
             kernels.launch(stream, "bias_backward_partial", gx, chunks, THREADS, 0, partial, p(dout), rows, cols,
                     ROWS_PER_CHUNK);
-            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dbias), partial, chunks, cols);
+            addColumnPartials(p(dbias), partial, chunks, cols);
         } finally {
             allocator.release(partial);
         }
@@ -635,7 +684,7 @@ public final class CudaBackend implements Backend {
     public void add(Tensor out, Tensor a, Tensor b) {
         onDevice();
         written(out);
-        launch("add_f32", out.numel(), p(out), p(a), p(b), out.numel());
+        launch(out.numel() % 8 == 0 ? "add_vec" : "add_f32", out.numel(), p(out), p(a), p(b), out.numel());
     }
 
     @Override
@@ -669,35 +718,35 @@ public final class CudaBackend implements Backend {
         if (xs.isEmpty()) {
             return out;
         }
-        long partial = allocator.allocate(8L * SUM_BLOCKS * xs.size());
+        // blocks in proportion to each range's length (at most SUM_BLOCKS): a 768-element bias gets one
+        long[] table = new long[5 * xs.size()];
+        long blocks = 0;
+        for (int i = 0; i < xs.size(); i++) {
+            CudaTensor t = c(xs.get(i));
+            long b = Math.min(SUM_BLOCKS, Math.max(1, (counts[i] + 8L * THREADS - 1) / (8L * THREADS)));
+            table[5 * i] = t.addressOf(offsets[i]);
+            table[5 * i + 1] = counts[i];
+            table[5 * i + 2] = t.isBf16() ? 1 : 0;
+            table[5 * i + 3] = blocks;
+            table[5 * i + 4] = b;
+            blocks += b;
+        }
+        long partial = allocator.allocate(8L * blocks);
         try {
-            if (xs.size() <= 65535) { // one launch: blockIdx.y is the range
-                long[] table = new long[3 * xs.size()];
-                for (int i = 0; i < xs.size(); i++) {
-                    CudaTensor t = c(xs.get(i));
-                    table[3 * i] = t.addressOf(offsets[i]);
-                    table[3 * i + 1] = counts[i];
-                    table[3 * i + 2] = t.isBf16() ? 1 : 0;
-                }
-                kernels.launch(stream, "sum_squares_multi", SUM_BLOCKS, xs.size(), THREADS, 0, partial,
-                        uploads.ints(asInts(table)));
-            } else {
-                for (int i = 0; i < xs.size(); i++) {
-                    kernels.launch(stream, "sum_squares_partial", SUM_BLOCKS, 1, THREADS, 0,
-                            partial + 8L * SUM_BLOCKS * i, c(xs.get(i)).at(offsets[i]), counts[i]);
-                }
-            }
-            DoublePointer host = new DoublePointer((long) SUM_BLOCKS * xs.size());
-            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * SUM_BLOCKS * xs.size(),
-                    cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync (sums of squares)");
+            kernels.launch(stream, "sum_squares_multi", Math.toIntExact(blocks), 1, THREADS, 0, partial,
+                    uploads.ints(asInts(table)), xs.size());
+            DoublePointer host = new DoublePointer(blocks);
+            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * blocks, cudaMemcpyDeviceToHost,
+                    stream), "cudaMemcpyAsync (sums of squares)");
             Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
             for (int i = 0; i < out.length; i++) {
                 double s = 0;
-                for (int j = 0; j < SUM_BLOCKS; j++) {
-                    s += host.get((long) SUM_BLOCKS * i + j);
+                for (long j = table[5 * i + 3]; j < table[5 * i + 3] + table[5 * i + 4]; j++) {
+                    s += host.get(j);
                 }
                 out[i] = s;
             }
+            host.close();
             return out;
         } finally {
             allocator.release(partial);
@@ -887,6 +936,23 @@ public final class CudaBackend implements Backend {
     public void layerNormBackward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
                                   Tensor mean, Tensor rstd, int rows, int cols) {
         onDevice();
+        if (cols % 8 == 0 && cols <= 1024 && rows > 0) { // one pass: layernorm_backward_fused_warp
+            int blocks = (rows + 31) / 32; // 8 warps of LN_BWD_ROWS = 4 rows
+            long pw = allocator.allocate(4L * blocks * cols);
+            long pb = allocator.allocate(4L * blocks * cols);
+            try {
+                kernels.launch(stream, "layernorm_backward_fused_warp", blocks, 1, THREADS, 0, p(dinp), pw, pb,
+                        p(dout), p(inp), p(weight), p(mean), p(rstd), rows, cols);
+                addColumnPartials(p(dweight), pw, blocks, cols);
+                if (dbias != null) {
+                    addColumnPartials(p(dbias), pb, blocks, cols);
+                }
+            } finally {
+                allocator.release(pw);
+                allocator.release(pb);
+            }
+            return;
+        }
         launchWarpRowsOr(cols % 8 == 0, "layernorm_backward_input", rows, p(dinp), p(dout), p(inp), p(weight),
                 p(mean), p(rstd), rows, cols);
         int chunks = Math.max(1, (rows + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
@@ -896,14 +962,19 @@ public final class CudaBackend implements Backend {
             int gx = (cols + THREADS - 1) / THREADS;
             kernels.launch(stream, "layernorm_backward_params_partial", gx, chunks, THREADS, 0, pw, pb, p(dout),
                     p(inp), p(mean), p(rstd), rows, cols, ROWS_PER_CHUNK);
-            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dweight), pw, chunks, cols);
+            addColumnPartials(p(dweight), pw, chunks, cols);
             if (dbias != null) {
-                kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dbias), pb, chunks, cols);
+                addColumnPartials(p(dbias), pb, chunks, cols);
             }
         } finally {
             allocator.release(pw);
             allocator.release(pb);
         }
+    }
+
+    /** {@code dst[c] += Σ_k partial[k, c]} ({@code add_column_partials}: 32 columns per block, fixed order). */
+    private void addColumnPartials(Tensor dst, long partial, int chunks, int cols) {
+        kernels.launch(stream, "add_column_partials", (cols + 31) / 32, 1, THREADS, 0, dst, partial, chunks, cols);
     }
 
     /** One pass ({@code add_norm_forward_warp}) when the width is a multiple of 8; else add, then the norm. */
@@ -939,7 +1010,7 @@ public final class CudaBackend implements Backend {
             int gx = (cols + THREADS - 1) / THREADS;
             kernels.launch(stream, "rmsnorm_backward_weight_partial", gx, chunks, THREADS, 0, pw, p(dout), p(inp),
                     p(rstd), rows, cols, ROWS_PER_CHUNK);
-            kernels.launch(stream, "add_column_partials", gx, 1, THREADS, 0, p(dweight), pw, chunks, cols);
+            addColumnPartials(p(dweight), pw, chunks, cols);
         } finally {
             allocator.release(pw);
         }
@@ -948,7 +1019,8 @@ public final class CudaBackend implements Backend {
     @Override
     public void geluForward(Tensor out, Tensor inp) {
         onDevice();
-        launch("gelu_forward", inp.numel(), p(out), p(inp), inp.numel());
+        launch(inp.numel() % 8 == 0 ? "gelu_forward_vec" : "gelu_forward", inp.numel(), p(out), p(inp),
+                inp.numel());
     }
 
     @Override

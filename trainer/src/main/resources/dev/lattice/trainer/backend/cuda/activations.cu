@@ -11,6 +11,23 @@ extern "C" __global__ void gelu_forward(void* out, const void* inp, i64 n, int b
     }
 }
 
+// gelu_forward with 16-byte accesses (n a multiple of 8, tensors from element 0), tanh through the logistic function:
+// 0.5·x·(1 + tanh(u)) = x / (1 + exp(-2u)), with the fast exponential and division (within a few 1e-7 relative of
+// gelu_forward; tanhf's instruction sequence made the recomputation in the backward pass compute-bound).
+extern "C" __global__ void gelu_forward_vec(void* out, const void* inp, i64 n, int bf) {
+    GRID_STRIDE(j, n / 8) {
+        float v[8];
+        load8(inp, 8 * j, IS_BF(1), v);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float x = v[k];
+            float u = GELU_S * (x + GELU_K * x * x * x);
+            v[k] = __fdividef(x, 1.f + __expf(-2.f * u));
+        }
+        store8(out, 8 * j, IS_BF(0), v);
+    }
+}
+
 // dinp += gelu'(x) * dout.
 extern "C" __global__ void gelu_backward(void* dinp, const void* inp, const void* dout, i64 n, int bf) {
     GRID_STRIDE(i, n) {

@@ -57,39 +57,43 @@ extern "C" __global__ void bias_backward_partial(float* partial, const void* dou
     partial[(i64) blockIdx.y * cols + c] = acc;
 }
 
-// dst[c] += sum over k in order of partial[k, c].
+// dst[c] += the sum over chunks of partial[k, c]. A block takes 32 columns; its 8 warps each add every 8th chunk in
+// order, then the 8 sums are added in warp order: a fixed order, so the result is the same run to run.
+// blockDim.x must be 256; grid: one block per 32 columns.
 extern "C" __global__ void add_column_partials(void* dst, const float* partial, int chunks, int cols, int bf) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= cols) return;
+    __shared__ float s[8][33];
+    int cx = threadIdx.x & 31, g = threadIdx.x >> 5;
+    int c = blockIdx.x * 32 + cx;
     float acc = 0.f;
-    for (int k = 0; k < chunks; k++) acc += partial[(i64) k * cols + c];
-    ST(dst, c, 0, LD(dst, c, 0) + acc);
-}
-
-// Partial sums of squares in double, one per block, over a fixed grid: the host adds the partials in order.
-extern "C" __global__ void sum_squares_partial(double* partial, const void* x, i64 n, int bf) {
-    __shared__ double s[256];
-    double acc = 0.0;
-    GRID_STRIDE(i, n) { double v = LD(x, i, 1); acc += v * v; }
-    s[threadIdx.x] = acc;
-    __syncthreads();
-    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-        if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-        __syncthreads();
+    if (c < cols) {
+        for (int k = g; k < chunks; k += 8) acc += partial[(i64) k * cols + c];
     }
-    if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+    s[g][cx] = acc;
+    __syncthreads();
+    if (g == 0 && c < cols) {
+        float t = 0.f;
+        for (int j = 0; j < 8; j++) t += s[j][cx];
+        ST(dst, c, 0, LD(dst, c, 0) + t);
+    }
 }
 
-// sum_squares_partial of many ranges in one launch: blockIdx.y picks the range, gridDim.x is the single kernel's
-// grid, so each range's partials (and their order) are exactly the single kernel's. table: per range 3 i64
-// {address, count, 1 if bf16}.
-extern "C" __global__ void sum_squares_multi(double* partial, const i64* table, int bf) {
+// Sums of squares of many ranges in one launch, in double: each range gets blocks in proportion to its length (at
+// most SUM_BLOCKS), each block one partial; the host adds a range's partials in order. table: per range 5 i64
+// {address, count, 1 if bf16, first block, blocks}, ranges in order of first block. (CPU reference: the sum of
+// squares of each range, CpuBackend.sumOfSquares; only the association differs.)
+extern "C" __global__ void sum_squares_multi(double* partial, const i64* table, int ranges) {
     __shared__ double s[256];
-    const i64* t = table + 3 * blockIdx.y;
+    int lo = 0, hi = ranges - 1; // the last range whose first block is at or before this one
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (table[5 * mid + 3] <= (i64) blockIdx.x) lo = mid; else hi = mid - 1;
+    }
+    const i64* t = table + 5 * lo;
     const i64 n = t[1];
     const bool half = t[2] != 0;
+    const i64 stride = t[4] * blockDim.x;
     double acc = 0.0;
-    GRID_STRIDE(i, n) {
+    for (i64 i = ((i64) blockIdx.x - t[3]) * blockDim.x + threadIdx.x; i < n; i += stride) {
         double v = half ? bf2f(((const bf16_t*) t[0])[i]) : ((const float*) t[0])[i];
         acc += v * v;
     }
@@ -99,7 +103,47 @@ extern "C" __global__ void sum_squares_multi(double* partial, const i64* table, 
         if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
         __syncthreads();
     }
-    if (threadIdx.x == 0) partial[(i64) blockIdx.y * gridDim.x + blockIdx.x] = s[0];
+    if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+// Many copies, or zero fills, in one launch (Backend.copyRanges and fillZeros; CPU reference: copyRange per entry,
+// fill with 0). table: per entry 6 i64 {dst, src (0: write zeros), count, storage (bit 0: dst bf16, bit 1: src
+// bf16), first block, blocks}, entries in order of first block. Same storage: the bits move unchanged; fp32 to bf16
+// rounds as copy_convert does.
+extern "C" __global__ void copy_multi(const i64* table, int entries) {
+    int lo = 0, hi = entries - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (table[6 * mid + 4] <= (i64) blockIdx.x) lo = mid; else hi = mid - 1;
+    }
+    const i64* t = table + 6 * lo;
+    const i64 n = t[2];
+    const int storage = (int) t[3];
+    const i64 stride = t[5] * blockDim.x;
+    for (i64 i = ((i64) blockIdx.x - t[4]) * blockDim.x + threadIdx.x; i < n; i += stride) {
+        if (t[1] == 0) {
+            if (storage & 1) ((bf16_t*) t[0])[i] = 0; else ((float*) t[0])[i] = 0.f;
+        } else if (storage == 3) {
+            ((bf16_t*) t[0])[i] = ((const bf16_t*) t[1])[i];
+        } else if (storage == 0) {
+            ((float*) t[0])[i] = ((const float*) t[1])[i];
+        } else {
+            float v = (storage & 2) ? bf2f(((const bf16_t*) t[1])[i]) : ((const float*) t[1])[i];
+            if (storage & 1) ((bf16_t*) t[0])[i] = f2bf(v); else ((float*) t[0])[i] = v;
+        }
+    }
+}
+
+// add_f32 with 16-byte accesses (n a multiple of 8, tensors from element 0).
+extern "C" __global__ void add_vec(void* out, const void* a, const void* b, i64 n, int bf) {
+    GRID_STRIDE(j, n / 8) {
+        float x[8], y[8];
+        load8(a, 8 * j, IS_BF(1), x);
+        load8(b, 8 * j, IS_BF(2), y);
+#pragma unroll
+        for (int k = 0; k < 8; k++) x[k] += y[k];
+        store8(out, 8 * j, IS_BF(0), x);
+    }
 }
 
 extern "C" __global__ void any_nonfinite(int* flag, const void* x, i64 n, int bf) {

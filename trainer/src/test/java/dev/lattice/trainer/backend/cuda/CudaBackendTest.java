@@ -138,6 +138,9 @@ class CudaBackendTest {
         float[] bias = randn(r, cols, 1);
         compare("add", TOL, new float[][] {new float[a.length], a, b}, new int[] {0}, (be, t) -> be.add(t[0], t[1], t[2]));
         compare("accumulate", TOL, new float[][] {a.clone(), b}, new int[] {0}, (be, t) -> be.accumulate(t[0], t[1]));
+        int n8 = 64 * cols; // a multiple of 8: add_vec
+        compare("add, 16-byte accesses", TOL, new float[][] {new float[n8], java.util.Arrays.copyOf(a, n8),
+                java.util.Arrays.copyOf(b, n8)}, new int[] {0}, (be, t) -> be.add(t[0], t[1], t[2]));
         compare("scale range", TOL, new float[][] {a.clone()}, new int[] {0}, (be, t) -> be.scale(t[0], 17, 900, 0.3f));
         compare("addBias", TOL, new float[][] {a.clone(), bias}, new int[] {0},
                 (be, t) -> be.addBias(t[0], t[1], rows, cols));
@@ -200,7 +203,7 @@ class CudaBackendTest {
 
     /** cols % 8 == 0: the warp-per-row kernels with 16-byte accesses; otherwise the block-per-row ones. */
     @ParameterizedTest
-    @CsvSource({"130, 96", "33, 100", "9, 2048"})
+    @CsvSource({"130, 96", "33, 100", "9, 2048", "1000, 768", "45, 1024"})
     void norms(int rows, int cols) {
         Random r = new Random(5);
         float[] x = randn(r, rows * cols, 2);
@@ -244,6 +247,9 @@ class CudaBackendTest {
         float[] x = randn(r, rows * 2 * ffn, 2);
         float[] dout = randn(r, rows * 2 * ffn, 1);
         compare("gelu forward", TOL, new float[][] {new float[x.length], x}, new int[] {0},
+                (be, t) -> be.geluForward(t[0], t[1]));
+        float[] wide = randn(r, 8 * 1000, 4); // a multiple of 8: gelu_forward_vec, tails included
+        compare("gelu forward, 16-byte accesses", TOL, new float[][] {new float[wide.length], wide}, new int[] {0},
                 (be, t) -> be.geluForward(t[0], t[1]));
         compare("gelu backward", TOL, new float[][] {randn(r, x.length, 1), x, dout}, new int[] {0},
                 (be, t) -> be.geluBackward(t[0], t[1], t[2]));
@@ -420,5 +426,39 @@ class CudaBackendTest {
             }
         }
         assertTrue(gpu.mallocCalls() - before <= 3, "cudaMalloc calls in a steady loop: " + (gpu.mallocCalls() - before));
+    }
+
+    /** copyRanges and fillZeros (one launch each) leave exactly what copyRange and fill leave, in any storage. */
+    @Test
+    void copiesAndZeroFillsInOneLaunch() {
+        Random r = new Random(21);
+        Tensor a = gpu.fromHost(randn(r, 5000, 1), 5000);
+        Tensor h = gpu.activations(3000);
+        gpu.upload(h, randn(r, 3000, 1));
+        Tensor[] one = {gpu.fromHost(randn(r, 6000, 1), 6000), gpu.activations(4000)};
+        Tensor[] each = {gpu.fromHost(gpu.toHost(one[0]), 6000), gpu.activations(4000)};
+        gpu.copy(each[1], one[1]);
+        java.util.function.Function<Tensor[], java.util.List<Backend.RangeCopy>> copies = d -> java.util.List.of(
+                new Backend.RangeCopy(d[0], 0, a, 0, 5000), // fp32 -> fp32
+                new Backend.RangeCopy(d[0], 5000, h, 17, 1000), // bf16 -> fp32
+                new Backend.RangeCopy(d[1], 3, a, 100, 2500), // fp32 -> bf16 (rounds)
+                new Backend.RangeCopy(d[1], 2600, h, 0, 1400), // bf16 -> bf16
+                new Backend.RangeCopy(d[1], 0, h, 0, 0));
+        gpu.copyRanges(copies.apply(one));
+        for (Backend.RangeCopy c : copies.apply(each)) {
+            gpu.copyRange(c.dst(), c.dstOff(), c.src(), c.srcOff(), c.count());
+        }
+        for (int i = 0; i < 2; i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(each[i]), gpu.toHost(one[i]),
+                    "tensor " + i);
+        }
+        gpu.fillZeros(java.util.List.of(one[0], one[1], a));
+        for (Tensor t : new Tensor[] {one[0], one[1], a}) {
+            for (float v : gpu.toHost(t)) {
+                assertEquals(0f, v, 0f);
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class,
+                () -> gpu.copyRanges(java.util.List.of(new Backend.RangeCopy(one[0], 5999, a, 0, 2))));
     }
 }
