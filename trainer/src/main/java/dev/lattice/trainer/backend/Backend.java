@@ -49,6 +49,11 @@ public interface Backend extends AutoCloseable {
     default void keepBf16Copies(java.util.List<Tensor> weights) {
     }
 
+    /** Bytes the kept roundings of {@link #keepBf16Copies} hold now for these tensors (0 where none is kept). */
+    default long bf16CopyBytes(java.util.Collection<Tensor> tensors) {
+        return 0;
+    }
+
     /** A copy of the tensor's contents on the host (waits for pending work). */
     float[] toHost(Tensor t);
 

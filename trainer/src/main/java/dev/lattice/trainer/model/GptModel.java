@@ -583,7 +583,7 @@ public final class GptModel implements AutoCloseable {
         for (Tensor t : params.values()) {
             n += t.numel();
         }
-        return 4 * n;
+        return 4 * n + be.bf16CopyBytes(params.values()); // fp32 masters and the GEMMs' bf16 roundings
     }
 
     /** Returns a micro-batch's activations to the pool without a backward pass (forward-only pipelines). */

@@ -437,6 +437,15 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    @Override
+    public long bf16CopyBytes(java.util.Collection<Tensor> tensors) {
+        long bytes = 0;
+        for (Tensor t : tensors) {
+            bytes += c(t).rounded().address != 0 ? 2 * t.numel() : 0;
+        }
+        return bytes;
+    }
+
     /** The bf16 operand for an fp32 tensor: its kept rounding (refreshed if stale), else a rounding in scratch. */
     private long bf16Operand(Tensor t) {
         long n = t.numel();

@@ -439,10 +439,12 @@ class CudaBackendTest {
         Tensor[] each = {gpu.fromHost(gpu.toHost(one[0]), 6000), gpu.activations(4000)};
         gpu.copy(each[1], one[1]);
         java.util.function.Function<Tensor[], java.util.List<Backend.RangeCopy>> copies = d -> java.util.List.of(
-                new Backend.RangeCopy(d[0], 0, a, 0, 5000), // fp32 -> fp32
+                new Backend.RangeCopy(d[0], 0, a, 0, 4998), // fp32 -> fp32, 16-byte aligned, a tail of 2
+                new Backend.RangeCopy(d[0], 4998, a, 3, 2), // fp32 -> fp32, not aligned
                 new Backend.RangeCopy(d[0], 5000, h, 17, 1000), // bf16 -> fp32
                 new Backend.RangeCopy(d[1], 3, a, 100, 2500), // fp32 -> bf16 (rounds)
-                new Backend.RangeCopy(d[1], 2600, h, 0, 1400), // bf16 -> bf16
+                new Backend.RangeCopy(d[1], 2600, h, 0, 1397), // bf16 -> bf16, aligned, a tail of 5
+                new Backend.RangeCopy(d[1], 3997, h, 1, 3), // bf16 -> bf16, not aligned
                 new Backend.RangeCopy(d[1], 0, h, 0, 0));
         gpu.copyRanges(copies.apply(one));
         for (Backend.RangeCopy c : copies.apply(each)) {
@@ -452,8 +454,9 @@ class CudaBackendTest {
             org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(each[i]), gpu.toHost(one[i]),
                     "tensor " + i);
         }
-        gpu.fillZeros(java.util.List.of(one[0], one[1], a));
-        for (Tensor t : new Tensor[] {one[0], one[1], a}) {
+        Tensor odd = gpu.fromHost(randn(r, 4003, 1), 4003);
+        gpu.fillZeros(java.util.List.of(one[0], one[1], a, odd));
+        for (Tensor t : new Tensor[] {one[0], one[1], a, odd}) {
             for (float v : gpu.toHost(t)) {
                 assertEquals(0f, v, 0f);
             }
