@@ -317,6 +317,17 @@ public interface Backend extends AutoCloseable {
                               int vocab, int paddedVocab);
 
     /**
+     * {@link #crossEntropyForward}, then {@link #crossEntropyBackward} writing the gradient over {@code logits} (the
+     * default is exactly those two calls); a GPU does both while each row is in cache (one read of the logits from
+     * memory instead of two).
+     */
+    default void crossEntropyForwardBackward(Tensor losses, Tensor lse, Tensor logits, int[] targets, float[] dlosses,
+                                             int rows, int vocab, int paddedVocab) {
+        crossEntropyForward(losses, lse, logits, targets, rows, vocab, paddedVocab);
+        crossEntropyBackward(logits, logits, lse, targets, dlosses, rows, vocab, paddedVocab);
+    }
+
+    /**
      * One torch.optim.AdamW step (decoupled weight decay) on a parameter with its moments; hyperparameters are
      * doubles as torch's Python floats are, so the bias corrections match.
      */

@@ -161,7 +161,7 @@ public final class GpuTrainingBenchmark {
                 long t0 = System.nanoTime();
                 model.zeroGradients();
                 sync.beginBackward(1);
-                float[] l = model.forward(b);
+                float[] l = model.forward(b, w);
                 model.backward(w);
                 sync.reduceClipStep(model, 1e-4, 1.0);
                 be.synchronize();
@@ -176,7 +176,7 @@ public final class GpuTrainingBenchmark {
                 for (int i = 0; i < 3; i++) {
                     model.zeroGradients();
                     sync.beginBackward(1);
-                    model.forward(b);
+                    model.forward(b, w);
                     model.backward(w);
                     sync.reduceClipStep(model, 1e-4, 1.0);
                 }
@@ -191,7 +191,7 @@ public final class GpuTrainingBenchmark {
                     timeline.begin();
                     model.zeroGradients();
                     sync.beginBackward(1);
-                    model.forward(b);
+                    model.forward(b, w);
                     model.backward(w);
                     sync.reduceClipStep(model, 1e-4, 1.0);
                     timeline.end();

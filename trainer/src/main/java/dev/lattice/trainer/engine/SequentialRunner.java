@@ -10,8 +10,9 @@ public final class SequentialRunner implements MicrobatchRunner {
     public double trainStep(GptModel model, Batch[] batches, double globalTokens) {
         double lossSum = 0;
         for (Batch b : batches) {
-            lossSum += MicrobatchRunner.maskedLoss(model.forward(b), b);
-            model.backward(MicrobatchRunner.weights(b, globalTokens));
+            float[] w = MicrobatchRunner.weights(b, globalTokens);
+            lossSum += MicrobatchRunner.maskedLoss(model.forward(b, w), b); // the loss's gradient in the same pass
+            model.backward(w);
         }
         return lossSum;
     }

@@ -409,6 +409,7 @@ public final class GptModel implements AutoCloseable {
         private final int chunk;
         private Activations acts;
         private float[] losses;
+        private float[] fusedLossWeights; // the loss weights whose gradient the forward pass already wrote
 
         private Microbatch(Batch batch, int chunk, Activations acts) {
             this.batch = batch;
@@ -440,10 +441,19 @@ public final class GptModel implements AutoCloseable {
      * activations for {@link #backward}.
      */
     public float[] forward(Batch b) {
+        return forward(b, null);
+    }
+
+    /**
+     * As {@link #forward(Batch)}, given the loss weights its {@link #backward} will get: the loss's gradient is then
+     * computed in the same pass as the loss, over the logits while they are still in cache (Megatron and llm.c fuse
+     * the classifier the same way), and {@link #backward} must get exactly these weights. Null: not fused.
+     */
+    public float[] forward(Batch b, float[] lossWeights) {
         if (last != null) {
             release(last); // a forward without backward (evaluation, scoring)
         }
-        last = forwardStage(b, null);
+        last = forwardStage(b, null, 0, lossWeights);
         return last.losses;
     }
 
@@ -457,6 +467,10 @@ public final class GptModel implements AutoCloseable {
 
     /** The forward pass of model chunk {@code chunk} (a virtual pipeline stage) of this rank. */
     public Microbatch forwardStage(Batch b, Tensor input, int chunk) {
+        return forwardStage(b, input, chunk, null);
+    }
+
+    private Microbatch forwardStage(Batch b, Tensor input, int chunk, float[] lossWeights) {
         if (b.seq() > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + b.seq() + " exceeds --max-position-embeddings "
                     + config.maxPositionEmbeddings());
@@ -509,13 +523,13 @@ public final class GptModel implements AutoCloseable {
         }
         acquire(headNames());
         try {
-            return head(mb, a, b);
+            return head(mb, a, b, lossWeights);
         } finally {
             release(headNames());
         }
     }
 
-    private Microbatch head(Microbatch mb, Activations a, Batch b) {
+    private Microbatch head(Microbatch mb, Activations a, Batch b, float[] lossWeights) {
         int chunk = mb.chunk;
         int n = a.rows;
         int h = config.hiddenSize();
@@ -523,8 +537,14 @@ public final class GptModel implements AutoCloseable {
         gather(a.lnf, a.lnfFull);
         be.matmul(a.logits, a.lnfFull, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
         if (!tp.enabled()) {
-            be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
-                    config.paddedVocabSize());
+            if (lossWeights != null && a.dlogits == a.logits) { // the gradient over the logits, in the same pass
+                be.crossEntropyForwardBackward(a.losses, a.lse, a.logits, b.targets(), lossWeights, n,
+                        config.vocabSize(), config.paddedVocabSize());
+                mb.fusedLossWeights = lossWeights.clone();
+            } else {
+                be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
+                        config.paddedVocabSize());
+            }
             mb.losses = be.toHost(a.losses);
             return mb;
         }
@@ -765,7 +785,12 @@ public final class GptModel implements AutoCloseable {
         }
         if (stage.computesLoss(chunk)) {
             acquire(headNames());
-            if (tp.enabled()) {
+            if (mb.fusedLossWeights != null) {
+                if (!java.util.Arrays.equals(mb.fusedLossWeights, lossWeights)) {
+                    throw new IllegalArgumentException("backward with other loss weights than the forward pass"
+                            + " that already computed the loss's gradient with its own");
+                }
+            } else if (tp.enabled()) {
                 be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
                         vocabStart, n, vocabRows, vocabValid);
             } else {

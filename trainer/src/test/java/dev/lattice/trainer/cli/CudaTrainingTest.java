@@ -87,7 +87,9 @@ class CudaTrainingTest {
             "gpt2, 1, 2, 0, --bf16 --num-layers-per-virtual-pipeline-stage=1",
             // DP reduction overlapped with the backward pass, in fp32 and in bf16
             "llama, 1, 1, 0, --overlap-grad-reduce", "gpt2, 1, 1, 1, --overlap-grad-reduce",
-            "gpt2, 1, 1, 1, --bf16 --overlap-grad-reduce --grad-reduce-in-bf16"})
+            "gpt2, 1, 1, 1, --bf16 --overlap-grad-reduce --grad-reduce-in-bf16",
+            // the parameter all-gather overlapped with the next forward pass
+            "gpt2, 1, 1, 1, --bf16 --overlap-grad-reduce --overlap-param-gather"})
     void twoGpusReproduceOneGpu(String model, int tp, int pp, int zero, String extra) throws Exception {
         needGpus(2);
         List<String> extras = new ArrayList<>(extra == null ? List.of() : List.of(extra.split(" ")));

@@ -145,6 +145,48 @@ class GptModelTest {
         assertTrue(last < 0.05, family + " memorises the batch: loss " + last);
     }
 
+    /**
+     * forward(b, w) computes the loss's gradient in the forward pass (crossEntropyForwardBackward): the same losses
+     * and bit-identical gradients as forward(b) then backward(w), with and without recomputation; a backward pass
+     * with other weights is refused (the logits are gone).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void lossGradientInTheForwardPassChangesNothing(boolean recompute) {
+        int[] fusedCalls = {0};
+        CpuBackend cpu = new CpuBackend();
+        Backend counting = (Backend) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {Backend.class}, (proxy, m, args) -> {
+                    if (m.getName().equals("crossEntropyForwardBackward")) {
+                        fusedCalls[0]++;
+                    }
+                    try {
+                        return m.invoke(cpu, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+        GptModel apart = new GptModel(tiny("gpt2"), cpu, recompute);
+        GptModel fused = new GptModel(tiny("gpt2"), counting, recompute);
+        apart.initialize(3, 0.02);
+        fused.initialize(3, 0.02);
+        Batch b = batch(2, 6, 37, 4);
+        float[] w = weights(b);
+        assertArrayEquals(apart.forward(b), fused.forward(b, w));
+        apart.backward(w);
+        fused.backward(w);
+        assertEquals(1, fusedCalls[0]);
+        for (String name : apart.gradients().keySet()) {
+            assertArrayEquals(cpu.toHost(apart.gradients().get(name)), cpu.toHost(fused.gradients().get(name)),
+                    name);
+        }
+        fused.forward(b, w);
+        float[] other = w.clone();
+        other[0] *= 2;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> fused.backward(other));
+        assertTrue(e.getMessage().contains("other loss weights"), e.getMessage());
+    }
+
     @Test
     void paddedLogitColumnsNeverMatter() {
         Backend be = new CpuBackend();
