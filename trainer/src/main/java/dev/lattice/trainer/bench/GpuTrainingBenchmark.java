@@ -159,11 +159,7 @@ public final class GpuTrainingBenchmark {
                 }
                 be.synchronize();
                 long t0 = System.nanoTime();
-                model.zeroGradients();
-                sync.beginBackward(1);
-                float[] l = model.forward(b, w);
-                model.backward(w);
-                sync.reduceClipStep(model, 1e-4, 1.0);
+                float[] l = step(model, sync, b, w);
                 be.synchronize();
                 double s = (System.nanoTime() - t0) / 1e9;
                 loss = l[0];
@@ -174,11 +170,7 @@ public final class GpuTrainingBenchmark {
             if (profile != null && rank == 0) {
                 profile.start();
                 for (int i = 0; i < 3; i++) {
-                    model.zeroGradients();
-                    sync.beginBackward(1);
-                    model.forward(b, w);
-                    model.backward(w);
-                    sync.reduceClipStep(model, 1e-4, 1.0);
+                    step(model, sync, b, w);
                 }
                 profile.stop();
                 System.out.print(profile.render(3));
@@ -189,11 +181,7 @@ public final class GpuTrainingBenchmark {
                 for (int i = 0; i < 3; i++) {
                     be.synchronize();
                     timeline.begin();
-                    model.zeroGradients();
-                    sync.beginBackward(1);
-                    model.forward(b, w);
-                    model.backward(w);
-                    sync.reduceClipStep(model, 1e-4, 1.0);
+                    step(model, sync, b, w);
                     timeline.end();
                 }
                 if (rank == 0) {
@@ -213,6 +201,16 @@ public final class GpuTrainingBenchmark {
             }
             return new double[] {n / median, tflops, be.peakBytesInUse() / 1073741824.0};
         }
+    }
+
+    /** One training step (one micro-batch, AdamW at lr 1e-4, clip 1.0); returns the per-token losses. */
+    private static float[] step(GptModel model, dev.lattice.trainer.engine.GradientSync sync, Batch b, float[] w) {
+        model.zeroGradients();
+        sync.beginBackward(1);
+        float[] losses = model.forward(b, w);
+        model.backward(w);
+        sync.reduceClipStep(model, 1e-4, 1.0);
+        return losses;
     }
 
     private static int flag(String[] a, String name, int def) {

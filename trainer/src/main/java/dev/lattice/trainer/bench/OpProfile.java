@@ -3,8 +3,6 @@ package dev.lattice.trainer.bench;
 import dev.lattice.trainer.backend.Backend;
 import dev.lattice.trainer.backend.Tensor;
 
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -23,35 +21,26 @@ public final class OpProfile {
 
     /** A backend that times every call of {@code inner} while {@link #start()}ed. */
     public Backend wrap(Backend inner) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                (proxy, method, args) -> {
-                    if (!on || method.getName().equals("synchronize") || method.getName().equals("name")) {
-                        return invoke(inner, method, args);
-                    }
-                    inner.synchronize();
-                    long t0 = System.nanoTime();
-                    Object r = invoke(inner, method, args);
-                    inner.synchronize();
-                    double s = (System.nanoTime() - t0) / 1e9;
-                    String key = method.getName();
-                    if (key.startsWith("matmul")) {
-                        int i = args[0] instanceof Tensor ? 5 : 0;
-                        key += " " + args[i] + "x" + args[i + 1] + "x" + args[i + 2] + (args[2] == Boolean.TRUE
-                                ? " Aᵀ" : "") + (args[4] == Boolean.TRUE ? " Bᵀ" : "");
-                    }
-                    double[] acc = byOp.computeIfAbsent(key, k -> new double[2]);
-                    acc[0]++;
-                    acc[1] += s;
-                    return r;
-                });
-    }
-
-    private static Object invoke(Backend inner, java.lang.reflect.Method m, Object[] args) throws Throwable {
-        try {
-            return m.invoke(inner, args);
-        } catch (InvocationTargetException e) {
-            throw e.getCause();
-        }
+        return BackendCalls.wrap(inner, (method, args, call) -> {
+            if (!on || method.getName().equals("synchronize") || method.getName().equals("name")) {
+                return call.proceed();
+            }
+            inner.synchronize();
+            long t0 = System.nanoTime();
+            Object r = call.proceed();
+            inner.synchronize();
+            double s = (System.nanoTime() - t0) / 1e9;
+            String key = method.getName();
+            if (key.startsWith("matmul")) {
+                int i = args[0] instanceof Tensor ? 5 : 0;
+                key += " " + args[i] + "x" + args[i + 1] + "x" + args[i + 2] + (args[2] == Boolean.TRUE
+                        ? " Aᵀ" : "") + (args[4] == Boolean.TRUE ? " Bᵀ" : "");
+            }
+            double[] acc = byOp.computeIfAbsent(key, k -> new double[2]);
+            acc[0]++;
+            acc[1] += s;
+            return r;
+        });
     }
 
     public void start() {

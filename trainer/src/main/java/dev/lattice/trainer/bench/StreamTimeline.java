@@ -5,8 +5,6 @@ import dev.lattice.trainer.backend.Backend;
 import dev.lattice.trainer.backend.cuda.CudaBackend;
 import org.bytedeco.cuda.cudart.CUevent_st;
 
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -44,28 +42,19 @@ public final class StreamTimeline implements AutoCloseable {
 
     /** A backend that records events around every call of the wrapped one while a step is being recorded. */
     public Backend wrap(Backend inner) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                (proxy, method, args) -> {
-                    String name = method.getName();
-                    if (!on || name.equals("synchronize") || name.equals("name")) {
-                        return invoke(inner, method, args);
-                    }
-                    record();
-                    long t0 = System.nanoTime();
-                    Object r = invoke(inner, method, args);
-                    hostNanos.add(System.nanoTime() - t0);
-                    names.add(name);
-                    record();
-                    return r;
-                });
-    }
-
-    private static Object invoke(Backend inner, java.lang.reflect.Method m, Object[] args) throws Throwable {
-        try {
-            return m.invoke(inner, args);
-        } catch (InvocationTargetException e) {
-            throw e.getCause();
-        }
+        return BackendCalls.wrap(inner, (method, args, call) -> {
+            String name = method.getName();
+            if (!on || name.equals("synchronize") || name.equals("name")) {
+                return call.proceed();
+            }
+            record();
+            long t0 = System.nanoTime();
+            Object r = call.proceed();
+            hostNanos.add(System.nanoTime() - t0);
+            names.add(name);
+            record();
+            return r;
+        });
     }
 
     private void record() {
