@@ -70,8 +70,10 @@ public final class PipelineRunner implements MicrobatchRunner {
                 Batch b = batches[step.microbatch()];
                 boolean head = model.stage().computesLoss(c);
                 if (step.isForward()) {
+                    // the head stage computes the loss's gradient with the loss (the weights are known already)
                     GptModel.Microbatch state = model.forwardStage(b,
-                            model.stage().embeds(c) ? null : inputs.remove(key), c);
+                            model.stage().embeds(c) ? null : inputs.remove(key), c,
+                            head ? MicrobatchRunner.weights(b, globalTokens) : null);
                     if (head) {
                         lossSum += MicrobatchRunner.maskedLoss(state.losses(), b);
                         tokens += b.maskedTokens();

@@ -470,7 +470,12 @@ public final class GptModel implements AutoCloseable {
         return forwardStage(b, input, chunk, null);
     }
 
-    private Microbatch forwardStage(Batch b, Tensor input, int chunk, float[] lossWeights) {
+    /**
+     * As {@link #forwardStage(Batch, Tensor, int)}; on the stage that computes the loss, {@code lossWeights} (when not
+     * null) are the weights its {@link #backwardStage} will get, and the loss's gradient is computed with the loss
+     * (see {@link #forward(Batch, float[])}).
+     */
+    public Microbatch forwardStage(Batch b, Tensor input, int chunk, float[] lossWeights) {
         if (b.seq() > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + b.seq() + " exceeds --max-position-embeddings "
                     + config.maxPositionEmbeddings());
