@@ -340,10 +340,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void copyRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count) {
         onDevice();
-        if (dstOff < 0 || srcOff < 0 || dstOff + count > dst.numel() || srcOff + count > src.numel()) {
-            throw new IndexOutOfBoundsException("copy of " + count + " floats from " + src + "@" + srcOff + " to "
-                    + dst + "@" + dstOff);
-        }
+        checkRange(dst, dstOff, src, srcOff, count);
         written(dst);
         if (c(dst).isBf16() != c(src).isBf16()) {
             launch("copy_convert", count, c(dst).at(dstOff), c(src).at(srcOff), count);
@@ -477,16 +474,19 @@ public final class CudaBackend implements Backend {
         c(t).rounded().fresh = false;
     }
 
+    private static void checkRange(Tensor dst, long dstOff, Tensor src, long srcOff, long count) {
+        if (dstOff < 0 || srcOff < 0 || dstOff + count > dst.numel() || srcOff + count > src.numel()) {
+            throw new IndexOutOfBoundsException("copy of " + count + " floats from " + src + "@" + srcOff + " to "
+                    + dst + "@" + dstOff);
+        }
+    }
+
     /** One launch ({@code copy_multi}) for all of them; the bounds checked as {@link #copyRange} checks them. */
     @Override
     public void copyRanges(List<RangeCopy> copies) {
         List<long[]> entries = new ArrayList<>(copies.size());
         for (RangeCopy c : copies) {
-            if (c.dstOff() < 0 || c.srcOff() < 0 || c.dstOff() + c.count() > c.dst().numel()
-                    || c.srcOff() + c.count() > c.src().numel()) {
-                throw new IndexOutOfBoundsException("copy of " + c.count() + " floats from " + c.src() + "@"
-                        + c.srcOff() + " to " + c.dst() + "@" + c.dstOff());
-            }
+            checkRange(c.dst(), c.dstOff(), c.src(), c.srcOff(), c.count());
             entries.add(new long[] {c(c.dst()).addressOf(c.dstOff()), c(c.src()).addressOf(c.srcOff()), c.count(),
                     (c(c.dst()).isBf16() ? 1 : 0) | (c(c.src()).isBf16() ? 2 : 0)});
         }
