@@ -243,10 +243,6 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         return dev.lattice.parallel.comm.Collectives.sum(dp, local);
     }
 
-    private void flatten(Map<String, Tensor> tensors, Tensor flat) {
-        flatten(tensors, flat, 0, specs.size());
-    }
-
     /** Parameters {@code [from, to)} of {@code tensors} into their places in {@code flat}. */
     private void flatten(Map<String, Tensor> tensors, Tensor flat, int from, int to) {
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
@@ -423,7 +419,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         }
         float gradScale = AdamW.clipScale(norm, clip);
         steps++;
-        flatten(model.parameters(), flatParam);
+        flattenOwned(model.parameters(), flatParam);
         for (int b = 0; b < layout.buckets().size(); b++) {
             long[] range = layout.shard(b, dp.rank());
             // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
@@ -439,6 +435,22 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             unflatten(flatParam, model.parameters());
         }
         return norm;
+    }
+
+    /**
+     * This rank's shard of each bucket, from the model's parameters into {@code flat}: all the optimizer reads (the
+     * all-gather after it fills the rest), 1/DP of a full flatten.
+     */
+    private void flattenOwned(Map<String, Tensor> tensors, Tensor flat) {
+        List<Backend.RangeCopy> copies = new java.util.ArrayList<>();
+        for (int b = 0; b < layout.buckets().size(); b++) {
+            long[] range = layout.shard(b, dp.rank());
+            for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
+                copies.add(new Backend.RangeCopy(flat, seg.flatOffset(), tensors.get(specs.get(seg.param()).name()),
+                        seg.paramOffset(), seg.count()));
+            }
+        }
+        be.copyRanges(copies);
     }
 
     private java.util.List<java.util.List<Backend.AdamWSegment>> shardSegments;
@@ -510,7 +522,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         Tensor[] shards = {m, v};
         for (int i = 0; i < 2; i++) {
             be.fill(flat, 0f);
-            flatten(full[i], flat);
+            flatten(full[i], flat, 0, specs.size());
             for (int b = 0; b < layout.buckets().size(); b++) {
                 long[] range = layout.shard(b, dp.rank());
                 be.copyRange(shards[i], shardOffsets[b], flat, range[0], range[1] - range[0]);
