@@ -92,6 +92,17 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                     sequenceParallel && tp > 1);
             acts += live * ((long) activationBytes * (elements - stats) + 4 * stats);
         }
+        boolean hasHead = false;
+        for (int k = 0; k < stage.chunks(); k++) {
+            hasHead |= stage.computesLoss(k);
+        }
+        if (hasHead && tp == 1) { // the head's chunk buffers, shared by the micro-batches (GptModel.headWithGradient)
+            long rows = (long) microBatch * seq;
+            long r = Math.min(rows, dev.lattice.trainer.model.GptModel.headChunkRows());
+            // the chunk's logits, its input and output rows when there is more than one chunk, 2 statistics per row
+            acts += (long) activationBytes * r * (c.paddedVocabSize() + (rows > r ? 2L * c.hiddenSize() : 0))
+                    + 4 * 2 * r;
+        }
         // under bf16 activations the weights GEMMs read keep a bf16 rounding beside the fp32 master (the CUDA
         // backend's keepBf16Copies); ZeRO-3 gathers its weights afresh each time and rounds them into scratch
         long rounded = activationBytes == 2 && zero != 3 ? 2 * gemmWeights : 0;
@@ -124,8 +135,9 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
     /**
      * fp32 elements of one micro-batch's activations and backward scratch for a chunk of {@code layers} layers:
      * the residual stream at every layer boundary; per kept layer the norm outputs and statistics, QKV, attention
-     * output and log-sum-exp, the MLP's pre-activation; the head's logits (and their gradient) and the
-     * backward pass's scratch.
+     * output and log-sum-exp, the MLP's pre-activation; under tensor parallelism the head's logits
+     * (their gradient overwrites them; without it the head works on chunks of rows, counted once per model in
+     * {@link #of}) and the backward pass's scratch.
      */
     static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
                                    boolean sp) {
@@ -144,10 +156,11 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1) + (sp ? 2 * n * h : 0);
         long kept = recompute ? Math.min(1, layers) : layers;
         // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
-        // 5 per-row values, the logits (their gradient overwrites them), the layers' shared MLP activation
-        // (recomputed backward), backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf,
-        // dres, dln, the row-parallel output)
-        long scratch = nl * (5 * h + 2) + n * (5 + vocab + qkv + hd + fc1 + 2 * ffn) + (sp ? 6 * n * h : 0);
+        // 5 per-row values, the vocabulary-parallel logits (tensor parallelism only), the layers' shared MLP
+        // activation (recomputed backward), backward scratch; with sequence parallelism 6 full-row twins (embedding,
+        // lnf, dlnf, dres, dln, the row-parallel output)
+        long scratch = nl * (5 * h + 2) + n * (5 + (tp > 1 ? vocab : 0) + qkv + hd + fc1 + 2 * ffn)
+                + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
 

@@ -534,31 +534,110 @@ public final class GptModel implements AutoCloseable {
         }
     }
 
+    /**
+     * Rows of logits the head computes at once when it also computes the loss's gradient
+     * ({@code -Dlattice.headChunkRows}, default 4096).
+     */
+    public static int headChunkRows() {
+        return Integer.getInteger("lattice.headChunkRows", 4096);
+    }
+
+    /**
+     * The head's buffers for one chunk of rows, shared by every micro-batch (made at first use, grown as needed); the
+     * chunk's input and output rows only when a micro-batch takes more than one chunk.
+     */
+    private final class HeadScratch {
+        final int rows;
+        final boolean chunked;
+        final Tensor lnf;
+        final Tensor logits;
+        final Tensor dlnf;
+        final Tensor losses;
+        final Tensor lse;
+        final long bytes;
+
+        HeadScratch(int rows, boolean chunked) {
+            this.rows = rows;
+            this.chunked = chunked;
+            int h = config.hiddenSize();
+            lnf = chunked ? be.activations(rows, h) : null;
+            logits = be.activations(rows, vocabRows);
+            dlnf = chunked ? be.activations(rows, h) : null;
+            losses = be.zeros(rows);
+            lse = be.zeros(rows);
+            bytes = (long) be.activationBytes() * (logits.numel() + (chunked ? 2L * rows * h : 0))
+                    + 4 * total(losses, lse);
+        }
+    }
+
+    private HeadScratch headScratch;
+
+    /**
+     * The head with the loss's gradient (no tensor parallelism; the weights are known): chunk by chunk of rows, the
+     * logits, the loss and its gradient written over them (crossEntropyForwardBackward), then the gradient of the
+     * final norm's output and the output weight's gradient. Only one chunk of logits exists at a time (Megatron and
+     * llm.c fuse the classifier for the same reason), and the backward pass starts from {@code a.dlnfFull}.
+     */
+    private void headWithGradient(Activations a, Batch b, float[] lossWeights) {
+        int n = a.rows;
+        int h = config.hiddenSize();
+        int chunkRows = Math.max(1, Math.min(n, headChunkRows()));
+        boolean chunked = n > chunkRows;
+        if (headScratch == null || headScratch.rows < chunkRows || chunked && !headScratch.chunked) {
+            if (headScratch != null) {
+                activationBytes -= headScratch.bytes;
+            }
+            headScratch = new HeadScratch(chunkRows, chunked);
+            activationBytes += headScratch.bytes;
+        }
+        HeadScratch hs = headScratch;
+        Tensor lnf = chunked ? hs.lnf : a.lnfFull; // one chunk: the rows in place
+        Tensor dlnf = chunked ? hs.dlnf : a.dlnfFull;
+        for (int r0 = 0; r0 < n; r0 += chunkRows) {
+            int rc = Math.min(chunkRows, n - r0);
+            if (chunked) {
+                be.copyRange(lnf, 0, a.lnfFull, (long) r0 * h, (long) rc * h);
+            }
+            be.matmul(hs.logits, lnf, false, outputWeight(), true, rc, vocabRows, h, 1f, 0f);
+            be.crossEntropyForwardBackward(hs.losses, hs.lse, hs.logits,
+                    java.util.Arrays.copyOfRange(b.targets(), r0, r0 + rc),
+                    java.util.Arrays.copyOfRange(lossWeights, r0, r0 + rc), rc, config.vocabSize(),
+                    config.paddedVocabSize());
+            be.copyRange(a.losses, r0, hs.losses, 0, rc);
+            be.matmul(dlnf, hs.logits, false, outputWeight(), false, rc, h, vocabRows, 1f, 0f);
+            if (chunked) {
+                be.copyRange(a.dlnfFull, (long) r0 * h, dlnf, 0, (long) rc * h);
+            }
+            be.matmul(outputGrad(), hs.logits, true, lnf, false, vocabRows, h, rc, 1f, 1f);
+        }
+    }
+
     private Microbatch head(Microbatch mb, Activations a, Batch b, float[] lossWeights) {
         int chunk = mb.chunk;
         int n = a.rows;
         int h = config.hiddenSize();
         norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, a.localRows, h);
         gather(a.lnf, a.lnfFull);
-        be.matmul(a.logits, a.lnfFull, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
+        if (!tp.enabled() && lossWeights != null) {
+            headWithGradient(a, b, lossWeights);
+            mb.fusedLossWeights = lossWeights.clone();
+            mb.losses = be.toHost(a.losses);
+            return mb;
+        }
+        Tensor logits = a.logits();
+        be.matmul(logits, a.lnfFull, false, outputWeight(), true, n, vocabRows, h, 1f, 0f);
         if (!tp.enabled()) {
-            if (lossWeights != null && a.dlogits == a.logits) { // the gradient over the logits, in the same pass
-                be.crossEntropyForwardBackward(a.losses, a.lse, a.logits, b.targets(), lossWeights, n,
-                        config.vocabSize(), config.paddedVocabSize());
-                mb.fusedLossWeights = lossWeights.clone();
-            } else {
-                be.crossEntropyForward(a.losses, a.lse, a.logits, b.targets(), n, config.vocabSize(),
-                        config.paddedVocabSize());
-            }
+            be.crossEntropyForward(a.losses, a.lse, logits, b.targets(), n, config.vocabSize(),
+                    config.paddedVocabSize());
             mb.losses = be.toHost(a.losses);
             return mb;
         }
         // Vocabulary-parallel cross-entropy: global max, sum of exps and target logit by all-reduce.
-        be.logitsRowMax(a.ceMax, a.logits, n, vocabRows, vocabValid);
+        be.logitsRowMax(a.ceMax, logits, n, vocabRows, vocabValid);
         tp.max(a.ceMax);
-        be.logitsRowSumExp(a.ceSum, a.logits, a.ceMax, n, vocabRows, vocabValid);
+        be.logitsRowSumExp(a.ceSum, logits, a.ceMax, n, vocabRows, vocabValid);
         tp.sum(a.ceSum);
-        be.logitsTarget(a.ceTarget, a.logits, b.targets(), vocabStart, n, vocabRows, vocabValid);
+        be.logitsTarget(a.ceTarget, logits, b.targets(), vocabStart, n, vocabRows, vocabValid);
         tp.sum(a.ceTarget);
         float[] max = be.toHost(a.ceMax);
         float[] sum = be.toHost(a.ceSum);
@@ -790,22 +869,26 @@ public final class GptModel implements AutoCloseable {
         }
         if (stage.computesLoss(chunk)) {
             acquire(headNames());
-            if (mb.fusedLossWeights != null) {
+            if (mb.fusedLossWeights != null) { // the forward pass did the head's backward (headWithGradient)
                 if (!java.util.Arrays.equals(mb.fusedLossWeights, lossWeights)) {
                     throw new IllegalArgumentException("backward with other loss weights than the forward pass"
                             + " that already computed the loss's gradient with its own");
                 }
-            } else if (tp.enabled()) {
-                be.vocabParallelCrossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights,
-                        vocabStart, n, vocabRows, vocabValid);
+                reduce(a.dlnfFull, a.dlnf);
             } else {
-                be.crossEntropyBackward(a.dlogits, a.logits, a.lse, batch.targets(), lossWeights, n,
-                        config.vocabSize(), config.paddedVocabSize());
+                Tensor dlogits = a.logits(); // the gradient overwrites the logits (each read before it is written)
+                if (tp.enabled()) {
+                    be.vocabParallelCrossEntropyBackward(dlogits, dlogits, a.lse, batch.targets(), lossWeights,
+                            vocabStart, n, vocabRows, vocabValid);
+                } else {
+                    be.crossEntropyBackward(dlogits, dlogits, a.lse, batch.targets(), lossWeights, n,
+                            config.vocabSize(), config.paddedVocabSize());
+                }
+                // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
+                be.matmul(a.dlnfFull, dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 0f);
+                reduce(a.dlnfFull, a.dlnf);
+                be.matmul(outputGrad(), dlogits, true, a.lnfFull, false, vocabRows, h, n, 1f, 1f);
             }
-            // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
-            be.matmul(a.dlnfFull, a.dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 0f);
-            reduce(a.dlnfFull, a.dlnf);
-            be.matmul(outputGrad(), a.dlogits, true, a.lnfFull, false, vocabRows, h, n, 1f, 1f);
             be.fill(a.dresid, 0f);
             normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,
                     a.localRows, h);
@@ -998,13 +1081,12 @@ public final class GptModel implements AutoCloseable {
         final Tensor lnfFull;
         final Tensor meanf;
         final Tensor rstdf;
-        final Tensor logits;
+        private Tensor logits; // the whole micro-batch's logits: only when the loss's gradient is not fused (logits())
         final Tensor losses;
         final Tensor lse;
         final Tensor ceMax;
         final Tensor ceSum;
         final Tensor ceTarget;
-        final Tensor dlogits;
         final Tensor projOut;
         final Tensor projOutFull;
         final Tensor actOut; // the MLP activation (GELU/SwiGLU output), recomputed from fc1 by each layer's backward
@@ -1050,13 +1132,11 @@ public final class GptModel implements AutoCloseable {
             lnfFull = full(lnf, rows, h);
             meanf = be.zeros(localRows);
             rstdf = be.zeros(localRows);
-            logits = be.activations(rows, vocabRows);
             losses = be.zeros(rows);
             lse = be.zeros(rows);
             ceMax = be.zeros(rows);
             ceSum = be.zeros(rows);
             ceTarget = be.zeros(rows);
-            dlogits = logits; // the backward writes the gradient over the logits (read element by element first)
             dlnf = be.activations(localRows, h);
             dlnfFull = full(dlnf, rows, h);
             dresid = be.activations(localRows, h);
@@ -1076,14 +1156,23 @@ public final class GptModel implements AutoCloseable {
                 n += la.numel();
                 stats += la.statistics();
             }
-            n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, logits, losses, lse, ceMax,
-                    ceSum, ceTarget, dlogits, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact,
-                    projOut, projOutFull, actOut);
+            n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, losses, lse, ceMax, ceSum,
+                    ceTarget, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact, projOut,
+                    projOutFull, actOut);
             bytes = (long) be.activationBytes() * (n - stats) + 4 * stats;
         }
 
         LayerActivations layer(int l) {
             return layers[recompute ? 0 : l];
+        }
+
+        /** The micro-batch's logits [rows, vocabRows], made at first use; the backward writes their gradient there. */
+        Tensor logits() {
+            if (logits == null) {
+                logits = be.activations(rows, vocabRows);
+                activationBytes += (long) be.activationBytes() * logits.numel();
+            }
+            return logits;
         }
     }
 

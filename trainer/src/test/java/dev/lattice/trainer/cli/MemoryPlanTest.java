@@ -99,9 +99,9 @@ class MemoryPlanTest {
             int[] ids = new java.util.Random(3).ints(2 * 16, 0, 101).toArray();
             float[] mask = new float[ids.length];
             java.util.Arrays.fill(mask, 1f);
-            model.forward(new dev.lattice.trainer.model.Batch(ids, ids, mask, 2, 16));
             float[] w = new float[ids.length];
             java.util.Arrays.fill(w, 1f / ids.length);
+            model.forward(new dev.lattice.trainer.model.Batch(ids, ids, mask, 2, 16), w); // as training runs it
             model.backward(w);
             MemoryPlan plan = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 2);
             MemoryPlan fp32 = MemoryPlan.of(c, 1, 1, 1, 0, 2, 2, 16, recompute, 1, 0, false, 4);

@@ -187,6 +187,37 @@ class GptModelTest {
         assertTrue(e.getMessage().contains("other loss weights"), e.getMessage());
     }
 
+    /**
+     * The head in chunks of rows (-Dlattice.headChunkRows=5 on 12 rows: chunks of 5, 5, 2): the same losses and
+     * gradients as the whole head at once, but for the order in which the output weight's gradient sums the chunks.
+     */
+    @Test
+    void headInChunksOfRowsGivesTheWholeHeadsGradients() {
+        CpuBackend cpu = new CpuBackend();
+        GptModel whole = new GptModel(tiny("gpt2"), cpu, false);
+        GptModel chunked = new GptModel(tiny("gpt2"), cpu, false);
+        whole.initialize(5, 0.02);
+        chunked.initialize(5, 0.02);
+        Batch b = batch(2, 6, 37, 6);
+        float[] w = weights(b);
+        float[] losses = whole.forward(b);
+        whole.backward(w);
+        System.setProperty("lattice.headChunkRows", "5");
+        try {
+            assertArrayEquals(losses, chunked.forward(b, w));
+            chunked.backward(w);
+        } finally {
+            System.clearProperty("lattice.headChunkRows");
+        }
+        for (String name : whole.gradients().keySet()) {
+            float[] want = cpu.toHost(whole.gradients().get(name));
+            float[] got = cpu.toHost(chunked.gradients().get(name));
+            for (int i = 0; i < want.length; i++) {
+                assertEquals(want[i], got[i], 1e-6 + 1e-5 * Math.abs(want[i]), name + "[" + i + "]");
+            }
+        }
+    }
+
     @Test
     void paddedLogitColumnsNeverMatter() {
         Backend be = new CpuBackend();
