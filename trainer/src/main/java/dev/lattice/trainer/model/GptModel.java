@@ -710,9 +710,13 @@ public final class GptModel implements AutoCloseable {
     /**
      * The logits of the last forward pass [B·T, padded vocab] (columns ≥ vocab are padding); with tensor
      * parallelism, this rank's vocabulary shard. Valid until the backward pass, whose logit gradients take their
-     * place.
+     * place. Only after {@link #forward(Batch)}: a forward pass given the loss weights keeps no logits.
      */
     public float[] logits() {
+        if (last == null || last.acts == null || last.acts.logits == null) {
+            throw new IllegalStateException("no logits: they are kept by forward(batch) only, not by a forward pass"
+                    + " that computed the loss's gradient or after the backward pass");
+        }
         return be.toHost(last.acts.logits);
     }
 

@@ -181,6 +181,7 @@ class GptModelTest {
                     name);
         }
         fused.forward(b, w);
+        assertThrows(IllegalStateException.class, fused::logits, "a fused forward pass keeps no logits");
         float[] other = w.clone();
         other[0] *= 2;
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> fused.backward(other));
