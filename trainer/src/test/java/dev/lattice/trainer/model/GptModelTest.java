@@ -46,6 +46,13 @@ class GptModelTest {
         return s / b.maskedTokens();
     }
 
+    /** The tiny GPT-2 on {@code be}, initialized from {@code seed}. */
+    static GptModel initialized(Backend be, boolean recompute, long seed) {
+        GptModel m = new GptModel(tiny("gpt2"), be, recompute);
+        m.initialize(seed, 0.02);
+        return m;
+    }
+
     static float[] weights(Batch b) {
         float[] w = new float[b.lossMask().length];
         double n = b.maskedTokens();
@@ -166,10 +173,8 @@ class GptModelTest {
                         throw e.getCause();
                     }
                 });
-        GptModel apart = new GptModel(tiny("gpt2"), cpu, recompute);
-        GptModel fused = new GptModel(tiny("gpt2"), counting, recompute);
-        apart.initialize(3, 0.02);
-        fused.initialize(3, 0.02);
+        GptModel apart = initialized(cpu, recompute, 3);
+        GptModel fused = initialized(counting, recompute, 3);
         Batch b = batch(2, 6, 37, 4);
         float[] w = weights(b);
         assertArrayEquals(apart.forward(b), fused.forward(b, w));
@@ -195,10 +200,8 @@ class GptModelTest {
     @Test
     void headInChunksOfRowsGivesTheWholeHeadsGradients() {
         CpuBackend cpu = new CpuBackend();
-        GptModel whole = new GptModel(tiny("gpt2"), cpu, false);
-        GptModel chunked = new GptModel(tiny("gpt2"), cpu, false);
-        whole.initialize(5, 0.02);
-        chunked.initialize(5, 0.02);
+        GptModel whole = initialized(cpu, false, 5);
+        GptModel chunked = initialized(cpu, false, 5);
         Batch b = batch(2, 6, 37, 6);
         float[] w = weights(b);
         float[] losses = whole.forward(b);
