@@ -495,15 +495,7 @@ public final class NcclCommunicator implements Communicator {
 
     /** Orders the compute stream after the operation and leaves its completion to {@link #reapDeferred}. */
     private void completeLater(String what, long start) {
-        CUevent_st done = events.take();
-        try {
-            Cuda.check(cudaEventRecord(done, stream), "cudaEventRecord after " + what + " of group " + label);
-            Cuda.check(cudaStreamWaitEvent(compute, done, 0),
-                    "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
-        } catch (RuntimeException e) {
-            events.give(done);
-            throw e;
-        }
+        CUevent_st done = orderComputeAfter(what);
         synchronized (lock) {
             deferred.addLast(new Deferred(done, what, start));
         }
@@ -621,15 +613,26 @@ public final class NcclCommunicator implements Communicator {
 
     /** Orders the compute stream after the operation, then waits on the host for it, bounded. */
     private void completeOnStream(String what, long start) {
+        CUevent_st done = orderComputeAfter(what);
+        try {
+            awaitEvent(done, what, start, timeoutNanos);
+        } finally {
+            events.give(done);
+        }
+    }
+
+    /** Records an event after the operation on this group's stream and makes the compute stream wait for it. */
+    private CUevent_st orderComputeAfter(String what) {
         CUevent_st done = events.take();
         try {
             Cuda.check(cudaEventRecord(done, stream), "cudaEventRecord after " + what + " of group " + label);
             Cuda.check(cudaStreamWaitEvent(compute, done, 0),
                     "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
-            awaitEvent(done, what, start, timeoutNanos);
-        } finally {
+        } catch (RuntimeException e) {
             events.give(done);
+            throw e;
         }
+        return done;
     }
 
     /** After an NCCL call: an error aborts this communicator; "in progress" is polled until done, bounded. */
