@@ -393,17 +393,14 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         boolean tpFirst = model.tensorParallel().rank() == 0;
         java.util.List<Tensor> parts = new java.util.ArrayList<>();
         java.util.List<long[]> ranges = new java.util.ArrayList<>(); // {offset, count} in shardGrad
-        for (int b = 0; b < layout.buckets().size(); b++) {
-            long[] range = layout.shard(b, dp.rank());
-            for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
-                String name = specs.get(seg.param()).name();
-                if (model.stage().isTiedCopy(name)) {
-                    continue;
-                }
-                if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
-                    parts.add(shardGrad);
-                    ranges.add(new long[] {shardOffsets[b] + (seg.flatOffset() - range[0]), seg.count()});
-                }
+        for (Owned o : owned()) {
+            ZeroLayout.Segment seg = o.segment();
+            if (model.stage().isTiedCopy(specs.get(seg.param()).name())) {
+                continue;
+            }
+            if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
+                parts.add(shardGrad);
+                ranges.add(new long[] {o.local(), seg.count()});
             }
         }
         double squares = 0;
@@ -443,14 +440,33 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
      */
     private void flattenOwned(Map<String, Tensor> tensors, Tensor flat) {
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>();
-        for (int b = 0; b < layout.buckets().size(); b++) {
-            long[] range = layout.shard(b, dp.rank());
-            for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
-                copies.add(new Backend.RangeCopy(flat, seg.flatOffset(), tensors.get(specs.get(seg.param()).name()),
-                        seg.paramOffset(), seg.count()));
-            }
+        for (Owned o : owned()) {
+            ZeroLayout.Segment seg = o.segment();
+            copies.add(new Backend.RangeCopy(flat, seg.flatOffset(), tensors.get(specs.get(seg.param()).name()),
+                    seg.paramOffset(), seg.count()));
         }
         be.copyRanges(copies);
+    }
+
+    /** A parameter segment of this rank's shard of bucket {@code bucket}, at {@code local} in the shard tensors. */
+    private record Owned(int bucket, ZeroLayout.Segment segment, long local) {
+    }
+
+    private java.util.List<Owned> owned;
+
+    /** This rank's shard of every bucket as parameter segments, buckets and segments in order (the layout's). */
+    private java.util.List<Owned> owned() {
+        if (owned == null) {
+            java.util.List<Owned> list = new java.util.ArrayList<>();
+            for (int b = 0; b < layout.buckets().size(); b++) {
+                long[] range = layout.shard(b, dp.rank());
+                for (ZeroLayout.Segment seg : layout.segments(range[0], range[1])) {
+                    list.add(new Owned(b, seg, shardOffsets[b] + (seg.flatOffset() - range[0])));
+                }
+            }
+            owned = java.util.List.copyOf(list);
+        }
+        return owned;
     }
 
     private java.util.List<java.util.List<Backend.AdamWSegment>> shardSegments;
@@ -460,15 +476,13 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         if (shardSegments == null) {
             shardSegments = new java.util.ArrayList<>();
             for (int k = 0; k < layout.buckets().size(); k++) {
-                long[] range = layout.shard(k, dp.rank());
-                java.util.List<Backend.AdamWSegment> list = new java.util.ArrayList<>();
-                for (ZeroLayout.Segment s : layout.segments(range[0], range[1])) {
-                    long local = shardOffsets[k] + (s.flatOffset() - range[0]);
-                    double wd = specs.get(s.param()).weightDecay() ? weightDecay : 0.0;
-                    list.add(new Backend.AdamWSegment(flatParam, s.flatOffset(), shardGrad, local, m, v, local,
-                            s.count(), wd));
-                }
-                shardSegments.add(java.util.List.copyOf(list));
+                shardSegments.add(new java.util.ArrayList<>());
+            }
+            for (Owned o : owned()) {
+                ZeroLayout.Segment s = o.segment();
+                double wd = specs.get(s.param()).weightDecay() ? weightDecay : 0.0;
+                shardSegments.get(o.bucket()).add(new Backend.AdamWSegment(flatParam, s.flatOffset(), shardGrad,
+                        o.local(), m, v, o.local(), s.count(), wd));
             }
         }
         return shardSegments.get(b);
