@@ -92,11 +92,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                     sequenceParallel && tp > 1);
             acts += live * ((long) activationBytes * (elements - stats) + 4 * stats);
         }
-        boolean hasHead = false;
-        for (int k = 0; k < stage.chunks(); k++) {
-            hasHead |= stage.computesLoss(k);
-        }
-        if (hasHead && tp == 1) { // the head's chunk buffers, shared by the micro-batches (GptModel.headWithGradient)
+        if (stage.head() && tp == 1) { // the head's chunk buffers, shared by the micro-batches (GptModel.headWithGradient)
             long rows = (long) microBatch * seq;
             long r = Math.min(rows, dev.lattice.trainer.model.GptModel.headChunkRows());
             // the chunk's logits, its input and output rows when there is more than one chunk, 2 statistics per row

@@ -548,8 +548,7 @@ public final class GptModel implements AutoCloseable {
      */
     private final class HeadScratch {
         final int rows;
-        final boolean chunked;
-        final Tensor lnf;
+        final Tensor lnf; // null unless micro-batches take more than one chunk (as dlnf)
         final Tensor logits;
         final Tensor dlnf;
         final Tensor losses;
@@ -558,7 +557,6 @@ public final class GptModel implements AutoCloseable {
 
         HeadScratch(int rows, boolean chunked) {
             this.rows = rows;
-            this.chunked = chunked;
             int h = config.hiddenSize();
             lnf = chunked ? be.activations(rows, h) : null;
             logits = be.activations(rows, vocabRows);
@@ -583,7 +581,7 @@ public final class GptModel implements AutoCloseable {
         int h = config.hiddenSize();
         int chunkRows = Math.max(1, Math.min(n, headChunkRows()));
         boolean chunked = n > chunkRows;
-        if (headScratch == null || headScratch.rows < chunkRows || chunked && !headScratch.chunked) {
+        if (headScratch == null || headScratch.rows < chunkRows || chunked && headScratch.lnf == null) {
             if (headScratch != null) {
                 activationBytes -= headScratch.bytes;
             }
