@@ -458,22 +458,10 @@ public final class GptModel implements AutoCloseable {
     }
 
     /**
-     * This stage's forward pass of one micro-batch. The first stage embeds {@code b}'s tokens; later stages start
-     * from {@code input}, the previous stage's output. The last stage also computes the losses.
-     */
-    public Microbatch forwardStage(Batch b, Tensor input) {
-        return forwardStage(b, input, 0);
-    }
-
-    /** The forward pass of model chunk {@code chunk} (a virtual pipeline stage) of this rank. */
-    public Microbatch forwardStage(Batch b, Tensor input, int chunk) {
-        return forwardStage(b, input, chunk, null);
-    }
-
-    /**
-     * As {@link #forwardStage(Batch, Tensor, int)}; on the stage that computes the loss, {@code lossWeights} (when not
-     * null) are the weights its {@link #backwardStage} will get, and the loss's gradient is computed with the loss
-     * (see {@link #forward(Batch, float[])}).
+     * This stage's forward pass of one micro-batch through model chunk {@code chunk} (a virtual pipeline stage) of
+     * this rank. The first stage embeds {@code b}'s tokens; later stages start from {@code input}, the previous
+     * stage's output. The last stage also computes the losses; given {@code lossWeights} (not null: the weights its
+     * {@link #backwardStage} will get) it computes the loss's gradient with them (see {@link #forward(Batch, float[])}).
      */
     public Microbatch forwardStage(Batch b, Tensor input, int chunk, float[] lossWeights) {
         if (b.seq() > config.maxPositionEmbeddings()) {
