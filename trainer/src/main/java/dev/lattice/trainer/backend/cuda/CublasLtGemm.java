@@ -37,6 +37,8 @@ final class CublasLtGemm implements AutoCloseable {
 
     /** The epilogues Lattice uses; {@code bias}: a bias (or bias gradient) vector, {@code aux}: an aux matrix. */
     enum Epilogue {
+        /** D = AB (+ beta·C): the plain products, through cuBLASLt's heuristics and workspace too. */
+        NONE(CUBLASLT_EPILOGUE_DEFAULT, false, false),
         /** D = AB + bias. */
         BIAS(CUBLASLT_EPILOGUE_BIAS, true, false),
         /** aux = AB, D = gelu(aux). */

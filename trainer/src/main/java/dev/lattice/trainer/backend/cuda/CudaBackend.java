@@ -102,8 +102,8 @@ public final class CudaBackend implements Backend {
     public static final String FUSE_PROPERTY = "lattice.cublaslt";
 
     /**
-     * A comma-separated subset of BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB: the epilogues used when fusing
-     * (default all), so each one's effect can be measured alone.
+     * A comma-separated subset of NONE (plain products through cuBLASLt), BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU,
+     * BGRADB: the epilogues used when fusing (default all), so each one's effect can be measured alone.
      */
     public static final String EPILOGUES_PROPERTY = "lattice.cublaslt.epilogues";
 
@@ -119,7 +119,7 @@ public final class CudaBackend implements Backend {
                 out.add(CublasLtGemm.Epilogue.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT)));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("-D" + EPILOGUES_PROPERTY + ": unknown epilogue '" + name
-                        + "' (BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB)");
+                        + "' (NONE, BIAS, GELU_AUX, GELU_AUX_BIAS, DGELU, BGRADB)");
             }
         }
         return out;
@@ -362,6 +362,12 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, int m, int n, int k, float alpha,
                        float beta) {
+        onDevice();
+        // cuBLASLt where it has an algorithm (the tensor-core precisions, alpha 1), else cublasGemmEx
+        if (alpha == 1f && fuseEpilogues && fused(CublasLtGemm.Epilogue.NONE, c, a, transA, b, transB, m, n, k, beta,
+                null, 0, null)) {
+            return;
+        }
         matmulStridedBatched(c, a, transA, b, transB, m, n, k, alpha, beta, 1, 0, 0, 0);
     }
 
@@ -1256,6 +1262,26 @@ public final class CudaBackend implements Backend {
         long t = uploads.ints(targets);
         launchRows(paddedVocab % 8 == 0 ? "cross_entropy_backward_vec" : "cross_entropy_backward", rows, p(dlogits),
                 p(logits), p(lse), t, uploads.floats(dlosses), rows, vocab, paddedVocab);
+    }
+
+    /** One kernel per row ({@code cross_entropy_fused_vec}) when the padded rows allow 16-byte accesses. */
+    @Override
+    public void crossEntropyForwardBackward(Tensor losses, Tensor lse, Tensor logits, int[] targets, float[] dlosses,
+                                            int rows, int vocab, int paddedVocab) {
+        if (paddedVocab % 8 != 0) {
+            Backend.super.crossEntropyForwardBackward(losses, lse, logits, targets, dlosses, rows, vocab,
+                    paddedVocab);
+            return;
+        }
+        onDevice();
+        checkVocab(vocab, paddedVocab);
+        checkIds("cross-entropy target", targets, rows, vocab);
+        if (dlosses.length < rows) {
+            throw new IllegalArgumentException("need " + rows + " loss weights, got " + dlosses.length);
+        }
+        written(logits);
+        launchRows("cross_entropy_fused_vec", rows, p(losses), p(lse), p(logits), uploads.ints(targets),
+                uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
 
     private static void checkVocab(int vocab, int paddedVocab) {

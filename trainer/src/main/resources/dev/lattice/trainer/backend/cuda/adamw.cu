@@ -1,16 +1,26 @@
 // CPU reference: AdamWKernels.update (torch.optim.AdamW, decoupled decay). The host computes the step's constants
 // in double as torch does (decay = 1 - lr*wd, negStep = -lr/bc1, bc2Sqrt = sqrt(bc2)) and passes them as floats.
 // Parameters, gradients and moments are fp32 (the master copy); LD/ST keep the one storage contract.
+
+// One element of AdamW (adamw_update, adamw_multi), the gradient first multiplied by gradScale when scaled (__fmul_rn:
+// never fused into a later add, so adamw_multi's values equal scale_f32 then adamw_update).
+__device__ __forceinline__ void adamw_element(float& g, float& p, float& mi, float& vi, float gradScale, int scaled,
+                                              float decay, float w1, float b2, float w2, float negStep,
+                                              float bc2Sqrt, float eps) {
+    if (scaled) g = __fmul_rn(g, gradScale);
+    float pd = p * decay;
+    mi = fabsf(w1) < 0.5f ? mi + w1 * (g - mi) : g - (g - mi) * (1.f - w1);
+    vi = vi * b2 + w2 * g * g;
+    float denom = sqrtf(vi) / bc2Sqrt + eps;
+    p = pd + negStep * mi / denom;
+}
+
 extern "C" __global__ void adamw_update(void* param, const void* grad, void* m, void* v, i64 n, float decay,
                                         float w1, float b2, float w2, float negStep, float bc2Sqrt, float eps, int bf) {
     GRID_STRIDE(i, n) {
-        float g = LD(grad, i, 1);
-        float p = LD(param, i, 0) * decay;
-        float mi = LD(m, i, 2);
-        mi = fabsf(w1) < 0.5f ? mi + w1 * (g - mi) : g - (g - mi) * (1.f - w1);
-        float vi = LD(v, i, 3) * b2 + w2 * g * g;
-        float denom = sqrtf(vi) / bc2Sqrt + eps;
-        ST(param, i, 0, p + negStep * mi / denom);
+        float g = LD(grad, i, 1), p = LD(param, i, 0), mi = LD(m, i, 2), vi = LD(v, i, 3);
+        adamw_element(g, p, mi, vi, 1.f, 0, decay, w1, b2, w2, negStep, bc2Sqrt, eps);
+        ST(param, i, 0, p);
         ST(m, i, 2, mi);
         ST(v, i, 3, vi);
     }
@@ -38,20 +48,37 @@ extern "C" __global__ void adamw_multi(const i64* table, int segments, float gra
     const i64 n = t[4];
     const float decay = __int_as_float((int) t[5]);
     const i64 stride = t[7] * blockDim.x;
-    for (i64 i = ((i64) blockIdx.x - t[6]) * blockDim.x + threadIdx.x; i < n; i += stride) {
-        float g = grad[i];
-        if (scaled) {
-            g = __fmul_rn(g, gradScale);
-            grad[i] = g;
+    const i64 first = ((i64) blockIdx.x - t[6]) * blockDim.x + threadIdx.x;
+    // 16-byte accesses where every buffer allows them (whole tensors do; a ZeRO shard may start anywhere)
+    i64 done = 0;
+    if (((t[0] | t[1] | t[2] | t[3]) & 15) == 0 && (t[8] & 7) == 0) {
+        const i64 quads = n / 4;
+        for (i64 q = first; q < quads; q += stride) {
+            float4 g4 = ((const float4*) grad)[q], p4 = ((const float4*) param)[q];
+            float4 m4 = ((const float4*) m)[q], v4 = ((const float4*) v)[q];
+            float* gs = &g4.x; float* ps = &p4.x; float* ms = &m4.x; float* vs = &v4.x;
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                adamw_element(gs[k], ps[k], ms[k], vs[k], gradScale, scaled, decay, w1, b2, w2, negStep, bc2Sqrt,
+                              eps);
+            }
+            if (scaled) ((float4*) grad)[q] = g4;
+            ((float4*) param)[q] = p4;
+            ((float4*) m)[q] = m4;
+            ((float4*) v)[q] = v4;
+            if (rounded) {
+                ushort4 r4 = make_ushort4(f2bf(p4.x), f2bf(p4.y), f2bf(p4.z), f2bf(p4.w));
+                ((ushort4*) rounded)[q] = r4;
+            }
         }
-        float p = param[i] * decay;
-        float mi = m[i];
-        mi = fabsf(w1) < 0.5f ? mi + w1 * (g - mi) : g - (g - mi) * (1.f - w1);
-        float vi = v[i] * b2 + w2 * g * g;
-        float denom = sqrtf(vi) / bc2Sqrt + eps;
-        float np = p + negStep * mi / denom;
-        param[i] = np;
-        if (rounded) rounded[i] = f2bf(np);
+        done = quads * 4;
+    }
+    for (i64 i = done + first; i < n; i += stride) {
+        float g = grad[i], p = param[i], mi = m[i], vi = v[i];
+        adamw_element(g, p, mi, vi, gradScale, scaled, decay, w1, b2, w2, negStep, bc2Sqrt, eps);
+        if (scaled) grad[i] = g;
+        param[i] = p;
+        if (rounded) rounded[i] = f2bf(p);
         m[i] = mi;
         v[i] = vi;
     }

@@ -135,3 +135,52 @@ extern "C" __global__ void cross_entropy_backward_vec(void* dlogits, const void*
         store8(dlogits, x0 + c, IS_BF(0), d);
     }
 }
+
+// cross_entropy_forward_vec then cross_entropy_backward_vec with dlogits = logits, per row in one block (Vp % 8 == 0;
+// Backend.crossEntropyForwardBackward, CPU reference: its default, the two kernels' references in turn): the second
+// read of the row comes from cache, not memory. The target's logit is read before any thread overwrites the row.
+extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, void* logits, const int* targets,
+                                                   const float* dlosses, int N, int V, int Vp, int bf) {
+    int r = blockIdx.x;
+    if (r >= N) return;
+    const i64 x0 = (i64) r * Vp;
+    const bool half = IS_BF(2);
+    const int tgt = targets[r];
+    const float targetLogit = LD(logits, x0 + tgt, 2); // every thread, before the barriers below
+    float m = -INFINITY, s = 0.f;
+    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
+        float x[8];
+        load8(logits, x0 + c, half, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (c + k < V) {
+                float v = x[k];
+                if (v > m) {
+                    s = s * expf(m - v) + 1.f;
+                    m = v;
+                } else {
+                    s += expf(v - m);
+                }
+            }
+        }
+    }
+    float mb = block_max(m);
+    s = m == -INFINITY ? 0.f : s * expf(m - mb);
+    s = block_sum(s);
+    const float l = mb + logf(s);
+    if (threadIdx.x == 0) {
+        lse[r] = l;
+        losses[r] = l - targetLogit;
+    }
+    const float w = dlosses[r];
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
+        float x[8], d[8];
+        if (w != 0.f) load8(logits, x0 + c, half, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            d[k] = 0.f;
+            if (w != 0.f && c + k < V) d[k] = (expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
+        }
+        store8(logits, x0 + c, half, d);
+    }
+}

@@ -120,7 +120,21 @@ extern "C" __global__ void copy_multi(const i64* table, int entries) {
     const i64 n = t[2];
     const int storage = (int) t[3];
     const i64 stride = t[5] * blockDim.x;
-    for (i64 i = ((i64) blockIdx.x - t[4]) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const i64 first = ((i64) blockIdx.x - t[4]) * blockDim.x + threadIdx.x;
+    // same storage, both ends 16-byte aligned: 16 bytes per access (4 floats or 8 bf16), then the tail one by one
+    i64 done = 0;
+    if ((storage == 0 || storage == 3) && ((t[0] | t[1]) & 15) == 0) {
+        const int per = storage == 0 ? 4 : 8;
+        const i64 vecs = n / per;
+        for (i64 v = first; v < vecs; v += stride) ((uint4*) t[0])[v] = ((const uint4*) t[1])[v];
+        done = vecs * per;
+    } else if (t[1] == 0 && (t[0] & 15) == 0) {
+        const int per = (storage & 1) ? 8 : 4;
+        const i64 vecs = n / per;
+        for (i64 v = first; v < vecs; v += stride) ((uint4*) t[0])[v] = make_uint4(0, 0, 0, 0);
+        done = vecs * per;
+    }
+    for (i64 i = done + first; i < n; i += stride) {
         if (t[1] == 0) {
             if (storage & 1) ((bf16_t*) t[0])[i] = 0; else ((float*) t[0])[i] = 0.f;
         } else if (storage == 3) {

@@ -298,6 +298,19 @@ class CudaBackendTest {
                 padded);
         compare("cross-entropy backward", TOL, new float[][] {randn(r, logits.length, 1), logits, cpu.toHost(lse)},
                 new int[] {0}, (be, t) -> be.crossEntropyBackward(t[0], t[1], t[2], targets, dl, rows, vocab, padded));
+        compare("cross-entropy forward and backward in one pass", TOL, new float[][] {new float[rows],
+                new float[rows], logits}, new int[] {0, 1, 2},
+                (be, t) -> be.crossEntropyForwardBackward(t[0], t[1], t[2], targets, dl, rows, vocab, padded));
+        // and exactly the two kernels' values on the GPU
+        Tensor[] fused = {gpu.zeros(rows), gpu.zeros(rows), gpu.fromHost(logits, logits.length)};
+        Tensor[] apart = {gpu.zeros(rows), gpu.zeros(rows), gpu.fromHost(logits, logits.length)};
+        gpu.crossEntropyForwardBackward(fused[0], fused[1], fused[2], targets, dl, rows, vocab, padded);
+        gpu.crossEntropyForward(apart[0], apart[1], apart[2], targets, rows, vocab, padded);
+        gpu.crossEntropyBackward(apart[2], apart[2], apart[1], targets, dl, rows, vocab, padded);
+        for (int i = 0; i < 3; i++) {
+            org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(apart[i]), gpu.toHost(fused[i]),
+                    "fused vs two kernels, output " + i);
+        }
         int start = 100, cols = 128, valid = 120;
         float[] shard = randn(r, rows * cols, 3);
         compare("row max", TOL, new float[][] {new float[rows], shard}, new int[] {0},
