@@ -7,12 +7,15 @@
 __device__ __forceinline__ void adamw_element(float& g, float& p, float& mi, float& vi, float gradScale, int scaled,
                                               float decay, float w1, float b2, float w2, float negStep,
                                               float bc2Sqrt, float eps) {
+    // every operation rounded on its own (the _rn intrinsics are never contracted into FMAs), so both of
+    // adamw_multi's paths and adamw_update give the same bits wherever the compiler inlines this
     if (scaled) g = __fmul_rn(g, gradScale);
-    float pd = p * decay;
-    mi = fabsf(w1) < 0.5f ? mi + w1 * (g - mi) : g - (g - mi) * (1.f - w1);
-    vi = vi * b2 + w2 * g * g;
-    float denom = sqrtf(vi) / bc2Sqrt + eps;
-    p = pd + negStep * mi / denom;
+    float pd = __fmul_rn(p, decay);
+    mi = fabsf(w1) < 0.5f ? __fadd_rn(mi, __fmul_rn(w1, __fsub_rn(g, mi)))
+                          : __fsub_rn(g, __fmul_rn(__fsub_rn(g, mi), __fsub_rn(1.f, w1)));
+    vi = __fadd_rn(__fmul_rn(vi, b2), __fmul_rn(__fmul_rn(w2, g), g));
+    float denom = __fadd_rn(__fdiv_rn(sqrtf(vi), bc2Sqrt), eps);
+    p = __fadd_rn(pd, __fdiv_rn(__fmul_rn(negStep, mi), denom));
 }
 
 extern "C" __global__ void adamw_update(void* param, const void* grad, void* m, void* v, i64 n, float decay,

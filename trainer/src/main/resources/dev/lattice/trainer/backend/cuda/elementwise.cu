@@ -123,7 +123,7 @@ extern "C" __global__ void copy_multi(const i64* table, int entries) {
     const i64 first = ((i64) blockIdx.x - t[4]) * blockDim.x + threadIdx.x;
     // same storage, both ends 16-byte aligned: 16 bytes per access (4 floats or 8 bf16), then the tail one by one
     i64 done = 0;
-    if ((storage == 0 || storage == 3) && ((t[0] | t[1]) & 15) == 0) {
+    if (t[1] != 0 && (storage == 0 || storage == 3) && ((t[0] | t[1]) & 15) == 0) {
         const int per = storage == 0 ? 4 : 8;
         const i64 vecs = n / per;
         for (i64 v = first; v < vecs; v += stride) ((uint4*) t[0])[v] = ((const uint4*) t[1])[v];
