@@ -5,6 +5,7 @@
 #   run-on-gpu.sh select <JUnit selectors...>     (only those tests)
 #   run-on-gpu.sh bench-3d                         (TP/PP/DP and 1.3B rows through bin/lattice train --mock-data)
 #   run-on-gpu.sh layouts                          (issue 9: every layout the GPUs allow against the 1-GPU curve)
+#   run-on-gpu.sh ab                               (the speed switches A/B beside torch --compile, one call)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-out}
@@ -43,7 +44,7 @@ fi
 bench() { # label, then the command
   local label=$1; shift
   echo "### $label" | tee -a "$out/bench.log"
-  PYTHONUNBUFFERED=1 "$@" 2>&1 | grep -v -E "^\s*$" | tail -4 | tee -a "$out/bench.log"
+  PYTHONUNBUFFERED=1 "$@" 2>&1 | grep -v -E "^\s*$" | tail -"${BENCH_TAIL:-4}" | tee -a "$out/bench.log"
 }
 shapes=("--layers 12 --hidden 768 --heads 12" "--layers 24 --hidden 1024 --heads 16")
 if [[ $mode == bench || $mode == all ]]; then
@@ -61,6 +62,28 @@ if [[ $mode == bench-dp || $mode == all ]]; then
     bench "lattice DP$n $s $extra" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
   done
   bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
+fi
+# A/B of the speed switches in one call, beside PyTorch compiled (same card): the step's timeline, cuBLASLt autotuning
+# (-Dlattice.cublaslt.autotune=8), the plain products through cublasGemmEx instead of cuBLASLt (the epilogue list
+# without NONE), and for DP2 NCCL's channel count (fewer SMs taken from the GEMMs).
+if [[ $mode == ab ]]; then
+  n=$(nvidia-smi -L | wc -l)
+  J=("$java" -Xmx16g)
+  G=(-cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark --seq 1024 --micro 16 --steps 20 --warmup 5)
+  for s in "${shapes[@]}"; do
+    BENCH_TAIL=30 bench "lattice $s --timeline" "${J[@]}" "${G[@]}" $s --timeline
+    bench "lattice $s autotune 8" "${J[@]}" -Dlattice.cublaslt.autotune=8 "${G[@]}" $s
+    bench "lattice $s plain products through cublasGemmEx" "${J[@]}" \
+      -Dlattice.cublaslt.epilogues=BIAS,GELU_AUX,GELU_AUX_BIAS,DGELU,BGRADB "${G[@]}" $s
+    bench "torch compile $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16 --compile
+  done
+  if (( n >= 2 )); then
+    s=${shapes[0]}
+    bench "lattice DP2 $s overlapped + param gather" "${J[@]}" "${G[@]}" $s --dp 2 --overlap-grad-reduce --overlap-param-gather
+    bench "lattice DP2 $s overlapped + param gather, NCCL_MAX_NCHANNELS=4" env NCCL_MAX_NCHANNELS=4 "${J[@]}" "${G[@]}" \
+      $s --dp 2 --overlap-grad-reduce --overlap-param-gather
+    bench "torch DDP2 $s" torchrun --standalone --nproc_per_node 2 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
+  fi
 fi
 # Issue 7's model-parallel rows: bin/lattice train on --mock-data (random tokens), the Megatron log line's last
 # interval: GPT-2 350M on 1 GPU, TP2, PP2 (1F1B and interleaved) and DP2; a 1.3B model (24 x 2048, 16 heads) on 1 GPU,

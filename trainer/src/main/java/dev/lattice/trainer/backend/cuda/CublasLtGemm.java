@@ -1,11 +1,13 @@
 package dev.lattice.trainer.backend.cuda;
 
+import dev.lattice.parallel.cuda.Cuda;
 import dev.lattice.parallel.cuda.CudaException;
 import org.bytedeco.cuda.cublas.cublasLtContext;
 import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
 import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
 import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -20,6 +22,11 @@ import java.util.Map;
 import static org.bytedeco.cuda.global.cublas.*;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
+import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
+import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
 
 /**
  * GEMMs with a fused epilogue (bias, GELU, their gradients) through cuBLASLt, so the element-wise pass after a GEMM
@@ -32,6 +39,11 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
  * algorithm) is made once per {@link Shape}, so a training loop creates no descriptors after its first step; only the
  * bias and aux pointers, which differ per layer, are set on the cached descriptor before each call. Shapes cuBLASLt
  * rejects are remembered as such and {@link #run} answers false: the caller then takes the unfused path.
+ *
+ * <p>{@code -Dlattice.cublaslt.autotune=N} (default 1: the heuristic's first algorithm) asks the heuristic for up to N
+ * algorithms and times each on the shape's first call with {@code beta = 0} (rewriting the same output, so the values
+ * left are the chosen algorithm's): faster GEMMs, at the price of run-to-run bitwise reproducibility (the choice
+ * follows the timings).
  */
 final class CublasLtGemm implements AutoCloseable {
 
@@ -85,20 +97,28 @@ final class CublasLtGemm implements AutoCloseable {
         cublasLtMatrixLayoutOpaque_t layoutA; // cuBLAS's A = our B
         cublasLtMatrixLayoutOpaque_t layoutB; // cuBLAS's B = our A
         cublasLtMatrixLayoutOpaque_t layoutC; // C and D
-        final cublasLtMatmulHeuristicResult_t heuristic = new cublasLtMatmulHeuristicResult_t();
+        final cublasLtMatmulHeuristicResult_t results;
+        int found; // algorithms the heuristic returned
+        int chosen; // the one in use
+        boolean tuned;
         String unsupported; // why cuBLASLt cannot run it; null when it can
         long runs;
 
-        Plan(Shape shape) {
+        Plan(Shape shape, int candidates) {
             this.shape = shape;
+            this.results = new cublasLtMatmulHeuristicResult_t(candidates);
         }
     }
+
+    /** The system property: how many algorithms to time per shape (1: the heuristic's first, as cuBLAS takes). */
+    static final String AUTOTUNE_PROPERTY = "lattice.cublaslt.autotune";
 
     private final CUstream_st stream;
     private final cublasLtContext handle = new cublasLtContext();
     private final cublasLtMatmulPreferenceOpaque_t preference;
     private final long workspace;
     private final long workspaceBytes;
+    private final int candidates = Math.max(1, Integer.getInteger(AUTOTUNE_PROPERTY, 1));
     private final Map<Shape, Plan> plans = new HashMap<>();
     private final FloatPointer one = new FloatPointer(1f);
     private final FloatPointer zero = new FloatPointer(0f);
@@ -152,9 +172,11 @@ final class CublasLtGemm implements AutoCloseable {
                     longArg.put(0, aux), 8), "cublasLtMatmulDescSetAttribute (aux pointer) " + s);
         }
         FloatPointer be = beta == 0f ? zero : beta == 1f ? one : new FloatPointer(beta);
-        int rc = cublasLtMatmul(handle, p.desc, one, DevicePointers.at(b), p.layoutA, DevicePointers.at(a),
-                p.layoutB, be, DevicePointers.at(c), p.layoutC, DevicePointers.at(c), p.layoutC, p.heuristic.algo(),
-                DevicePointers.at(workspace), workspaceBytes, stream);
+        if (!p.tuned && beta == 0f && p.found > 1) { // beta = 0: running a candidate again rewrites the same output
+            p.chosen = fastest(p, c, a, b);
+            p.tuned = true;
+        }
+        int rc = matmul(p, p.chosen, c, a, b, be);
         if (rc != 0) {
             if (p.runs == 0) { // rejected at its first call: remember, and let the caller fall back
                 p.unsupported = "cublasLtMatmul: cublasStatus " + rc;
@@ -164,6 +186,50 @@ final class CublasLtGemm implements AutoCloseable {
         }
         p.runs++;
         return true;
+    }
+
+    private int matmul(Plan p, int algorithm, long c, long a, long b, FloatPointer beta) {
+        return cublasLtMatmul(handle, p.desc, one, DevicePointers.at(b), p.layoutA, DevicePointers.at(a), p.layoutB,
+                beta, DevicePointers.at(c), p.layoutC, DevicePointers.at(c), p.layoutC,
+                p.results.position(algorithm).algo(), DevicePointers.at(workspace), workspaceBytes, stream);
+    }
+
+    /** Times each of the heuristic's algorithms (beta 0; a warm-up, then the median of 3) and returns the fastest. */
+    private int fastest(Plan p, long c, long a, long b) {
+        CUevent_st start = new CUevent_st();
+        CUevent_st end = new CUevent_st();
+        Cuda.check(cudaEventCreate(start), "cudaEventCreate");
+        Cuda.check(cudaEventCreate(end), "cudaEventCreate");
+        try {
+            int best = 0;
+            float bestMs = Float.MAX_VALUE;
+            float[] ms = new float[1];
+            for (int i = 0; i < p.found; i++) {
+                if (p.results.position(i).workspaceSize() > workspaceBytes || matmul(p, i, c, a, b, zero) != 0) {
+                    continue; // this algorithm does not run here
+                }
+                float[] t = new float[3];
+                for (int r = 0; r < t.length; r++) {
+                    Cuda.check(cudaEventRecord(start, stream), "cudaEventRecord");
+                    matmul(p, i, c, a, b, zero);
+                    Cuda.check(cudaEventRecord(end, stream), "cudaEventRecord");
+                    Cuda.check(cudaEventSynchronize(end), "cudaEventSynchronize");
+                    Cuda.check(cudaEventElapsedTime(ms, start, end),
+                            "cudaEventElapsedTime");
+                    t[r] = ms[0];
+                }
+                java.util.Arrays.sort(t);
+                if (t[1] < bestMs) {
+                    bestMs = t[1];
+                    best = i;
+                }
+            }
+            p.results.position(0);
+            return best;
+        } finally {
+            cudaEventDestroy(start);
+            cudaEventDestroy(end);
+        }
     }
 
     private Plan plan(Shape s) {
@@ -176,7 +242,7 @@ final class CublasLtGemm implements AutoCloseable {
     }
 
     private Plan create(Shape s) {
-        Plan p = new Plan(s);
+        Plan p = new Plan(s, candidates);
         String what = " " + s;
         PointerPointer<?> out = new PointerPointer<>(1);
         check(cublasLtMatmulDescCreate(out, s.computeType(), CUDA_R_32F), "cublasLtMatmulDescCreate" + what);
@@ -206,12 +272,13 @@ final class CublasLtGemm implements AutoCloseable {
         p.layoutC = layout(s.cType(), n, m, n, "C" + what);
         IntPointer found = new IntPointer(1);
         int rc = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.layoutA, p.layoutB, p.layoutC, p.layoutC,
-                preference, 1, p.heuristic, found);
+                preference, candidates, p.results, found);
         if (rc != 0) {
             p.unsupported = "no heuristic: cublasStatus " + rc;
         } else if (found.get(0) == 0) {
             p.unsupported = "no algorithm";
         }
+        p.found = found.get(0);
         return p;
     }
 
@@ -230,7 +297,9 @@ final class CublasLtGemm implements AutoCloseable {
     String report() {
         List<String> lines = new ArrayList<>();
         for (Plan p : plans.values()) {
-            lines.add(p.shape + ": " + (p.unsupported == null ? p.runs + " runs" : "unfused (" + p.unsupported + ")"));
+            lines.add(p.shape + ": " + (p.unsupported == null ? p.runs + " runs" + (p.found > 1 ? ", algorithm "
+                    + (p.chosen + 1) + " of " + p.found + (p.tuned ? " (timed)" : "") : "") : "unfused ("
+                    + p.unsupported + ")"));
         }
         lines.sort(null);
         return String.join("\n", lines);

@@ -355,4 +355,43 @@ class CublasLtEpilogueTest {
     private static String shape(int rows, int outDim, int inDim) {
         return rows + "x" + outDim + "x" + inDim;
     }
+
+    /**
+     * -Dlattice.cublaslt.autotune=8: each shape's algorithms are timed at its first beta-0 call and the fastest kept;
+     * the products stay those of the heuristic's choice within bf16 rounding, and the report says which was timed.
+     */
+    @Test
+    void autotunedAlgorithmsGiveTheSameProducts() {
+        String old = System.getProperty("lattice.cublaslt.autotune");
+        System.setProperty("lattice.cublaslt.autotune", "8");
+        CudaBackend tuned = new CudaBackend(0, GemmPrecision.BF16);
+        System.clearProperty("lattice.cublaslt.autotune");
+        try {
+            tuned.fuseEpilogues(true);
+            CudaBackend plain = gpus.get(Variant.BF16);
+            int rows = 512, outDim = 768, inDim = 256;
+            Random r = new Random(77);
+            float[] x = stored(plain, CudaBackendTest.randn(r, rows * inDim, 1));
+            float[] w = CudaBackendTest.randn(r, outDim * inDim, 0.2);
+            float[] b = CudaBackendTest.randn(r, outDim, 1);
+            float[][] got = new float[2][];
+            int k = 0;
+            for (CudaBackend be : new CudaBackend[] {plain, tuned}) {
+                Tensor out = be.activations(rows, outDim);
+                Tensor in = act(be, x, rows, inDim);
+                Tensor weight = be.fromHost(w, outDim, inDim);
+                for (int rep = 0; rep < 2; rep++) { // the first call times, the second uses the choice
+                    be.linearForward(out, in, weight, be.fromHost(b, outDim), rows, outDim, inDim);
+                }
+                got[k++] = be.toHost(out);
+            }
+            TensorCoreAttentionTest.assertBf16Close("autotuned linearForward", got[0], got[1]);
+            assertTrue(tuned.epilogueReport().contains("(timed)"), tuned.epilogueReport());
+        } finally {
+            tuned.close();
+            if (old != null) {
+                System.setProperty("lattice.cublaslt.autotune", old);
+            }
+        }
+    }
 }
