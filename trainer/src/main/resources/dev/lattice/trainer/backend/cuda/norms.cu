@@ -179,20 +179,21 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
 
 // layernorm_backward_input_warp and layernorm_backward_params_partial in one pass over dout and inp (C % 8 == 0,
 // C <= 1024): each warp takes LN_BWD_ROWS rows, accumulates into dinp as the input kernel does and adds its lanes'
-// dweight/dbias terms into its own row of shared memory (each lane owns its columns: no atomics; registers stay few,
-// so many warps hide the memory latency); the block then adds its warps' rows in warp order and writes one partial
-// per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 32 * LN_BWD_WARPS.
+// dweight/dbias terms into its own part of shared memory (each lane owns its columns: no atomics; registers stay
+// few, so many warps hide the memory latency); the block then adds its warps' parts in warp order and writes one
+// partial per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 32 * LN_BWD_WARPS.
+// Column c lives at [c % 8][c / 8]: for each k the 32 lanes touch 32 consecutive words (no bank conflicts).
 #define LN_BWD_WARPS 4
 #define LN_BWD_ROWS 8
 extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
                                                          const void* inp, const void* weight, const float* mean,
                                                          const float* rstd, int N, int C, int bf) {
-    __shared__ float sdw[LN_BWD_WARPS][1024];
-    __shared__ float sdb[LN_BWD_WARPS][1024];
+    __shared__ float sdw[LN_BWD_WARPS][8][128];
+    __shared__ float sdb[LN_BWD_WARPS][8][128];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     for (int c = lane * 8; c < C; c += 256) {
 #pragma unroll
-        for (int k = 0; k < 8; k++) { sdw[warp][c + k] = 0.f; sdb[warp][c + k] = 0.f; }
+        for (int k = 0; k < 8; k++) { sdw[warp][k][c >> 3] = 0.f; sdb[warp][k][c >> 3] = 0.f; }
     }
     const int row0 = (blockIdx.x * LN_BWD_WARPS + warp) * LN_BWD_ROWS;
     for (int rr = 0; rr < LN_BWD_ROWS; rr++) {
@@ -226,8 +227,8 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
             for (int k = 0; k < 8; k++) {
                 float nk = (x[k] - m) * r;
                 d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
-                sdw[warp][c + k] += nk * g[k];
-                sdb[warp][c + k] += g[k];
+                sdw[warp][k][c >> 3] += nk * g[k];
+                sdb[warp][k][c >> 3] += g[k];
             }
             store8(dinp, x0 + c, IS_BF(0), d);
         }
@@ -235,7 +236,7 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
     __syncthreads();
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         float sw = 0.f, sb = 0.f;
-        for (int w = 0; w < LN_BWD_WARPS; w++) { sw += sdw[w][c]; sb += sdb[w][c]; }
+        for (int w = 0; w < LN_BWD_WARPS; w++) { sw += sdw[w][c & 7][c >> 3]; sb += sdb[w][c & 7][c >> 3]; }
         pw[(i64) blockIdx.x * C + c] = sw;
         pb[(i64) blockIdx.x * C + c] = sb;
     }
