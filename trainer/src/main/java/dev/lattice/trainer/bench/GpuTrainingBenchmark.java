@@ -6,6 +6,7 @@ import dev.lattice.trainer.engine.Flops;
 import dev.lattice.trainer.model.Batch;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.Recomputation;
 import dev.lattice.trainer.optim.AdamW;
 
 import java.util.Arrays;
@@ -55,7 +56,8 @@ public final class GpuTrainingBenchmark {
         int device = flag(args, "--device", 0);
         double peak = Double.parseDouble(text(args, "--peak", "989"));
         GemmPrecision precision = GemmPrecision.parse(text(args, "--precision", "bf16"));
-        boolean recompute = Arrays.asList(args).contains("--recompute-activations");
+        Recomputation recompute = Recomputation.fromFlags(Arrays.asList(args).contains("--recompute-activations"),
+                text(args, "--recompute-granularity", null));
 
         int dp = flag(args, "--dp", 1);
         PROFILE = Arrays.asList(args).contains("--profile");
@@ -109,7 +111,8 @@ public final class GpuTrainingBenchmark {
     }
 
     /** One rank's measured steps; returns {tokens/s, model TFLOP/s, peak GiB}. */
-    private static double[] rank(ModelConfig c, int device, GemmPrecision precision, boolean recompute, int micro,
+    private static double[] rank(ModelConfig c, int device, GemmPrecision precision, Recomputation recompute,
+                                 int micro,
                                  int seq, int steps, int warmup, double peak,
                                  dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
         OpProfile profile = PROFILE ? new OpProfile() : null;

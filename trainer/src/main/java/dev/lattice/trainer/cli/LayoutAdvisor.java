@@ -3,6 +3,7 @@ package dev.lattice.trainer.cli;
 import dev.lattice.parallel.topology.Topology;
 import dev.lattice.trainer.engine.MemoryPlan;
 import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.Recomputation;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -26,7 +27,7 @@ public final class LayoutAdvisor {
 
     /** The largest per-rank total over the pipeline stages, in bytes. */
     public static long peakBytes(ModelConfig c, Topology t, int zero, int microBatch, int globalBatch, int seq,
-                                 boolean recompute, boolean sequenceParallel, int activationBytes) {
+                                 Recomputation recompute, boolean sequenceParallel, int activationBytes) {
         long peak = 0;
         for (int pp = 0; pp < t.pp(); pp++) {
             int rank = t.rankOf(0, 0, 0, pp);
@@ -69,7 +70,7 @@ public final class LayoutAdvisor {
             int dp = gpus / (tp * pp);
             int zero = dp > 1 ? 1 : 0;
             boolean sp = tp > 1;
-            for (boolean recompute : new boolean[] {false, true}) {
+            for (Recomputation recompute : Recomputation.values()) { // the fastest that fits
                 Topology t = new Topology(gpus, tp, 1, pp);
                 long bytes = peakBytes(c, t, zero, microBatch, globalBatch, seq, recompute, sp, activationBytes);
                 if (bytes <= budget) {

@@ -4,6 +4,7 @@ import dev.lattice.data.tokenizer.TokenizerSpec;
 import dev.lattice.parallel.topology.Topology;
 import dev.lattice.trainer.engine.MemoryPlan;
 import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.Recomputation;
 import picocli.CommandLine;
 
 import java.io.PrintStream;
@@ -106,9 +107,10 @@ public final class PlanCommand {
         int zero = o.useDistributedOptimizer && o.zeroStage == 0 ? 1 : o.zeroStage;
         int chunks = o.layersPerVirtualStage == null ? 1
                 : c.numLayers() / (t.pp() * o.layersPerVirtualStage);
-        boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
+        Recomputation recompute = o.recomputation();
         out.printf(Locale.ROOT, "%s model, %s, ZeRO %d, micro-batch %d, global batch %d, seq %d%s%s%n",
-                c.family(), t, zero, o.microBatchSize, gbs, o.seqLength, recompute ? ", recomputation" : "",
+                c.family(), t, zero, o.microBatchSize, gbs, o.seqLength, recompute == Recomputation.NONE ? ""
+                        : ", " + recompute.name().toLowerCase(Locale.ROOT) + " recomputation",
                 activationBytes(o) == 2 ? ", bf16 activations" : "");
         for (int pp = 0; pp < t.pp(); pp++) {
             int rank = t.rankOf(0, 0, 0, pp);

@@ -29,4 +29,26 @@ public final class PresetLayouts {
         int gbs = o.globalBatchSize != null ? o.globalBatchSize : o.microBatchSize * gpus;
         return LayoutAdvisor.recommend(c, gpus, GPUS_PER_NODE, GPU_MEMORY_GB, o.microBatchSize, gbs, o.seqLength);
     }
+
+    /**
+     * Rewrites the "layouts" of every bundled preset in {@code dir} (conf/presets) with what the advisor recommends
+     * now, for 8, 64 and 256 GPUs: run it after changing the memory plan ({@code PresetsTest} fails until then).
+     */
+    public static void main(String[] args) throws java.io.IOException {
+        java.nio.file.Path dir = java.nio.file.Path.of(args.length > 0 ? args[0] : "conf/presets");
+        com.google.gson.Gson gson = new com.google.gson.GsonBuilder().setPrettyPrinting().serializeNulls()
+                .disableHtmlEscaping().create();
+        for (String name : Presets.names()) {
+            java.nio.file.Path file = dir.resolve(name + ".json");
+            com.google.gson.JsonObject o = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(file))
+                    .getAsJsonObject();
+            com.google.gson.JsonObject layouts = new com.google.gson.JsonObject();
+            for (int gpus : new int[] {8, 64, 256}) {
+                layouts.add(Integer.toString(gpus), compute(name, gpus).<com.google.gson.JsonElement>map(Presets::toJson)
+                        .orElse(com.google.gson.JsonNull.INSTANCE));
+            }
+            o.add("layouts", layouts);
+            java.nio.file.Files.writeString(file, gson.toJson(o) + "\n");
+        }
+    }
 }

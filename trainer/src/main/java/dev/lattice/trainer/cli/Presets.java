@@ -3,6 +3,7 @@ package dev.lattice.trainer.cli;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.lattice.trainer.model.Recomputation;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -23,7 +25,7 @@ import java.util.Map;
 public final class Presets {
 
     /** A layout as a preset records it; {@code null} in the file where nothing fits. */
-    public record Layout(int tp, int pp, int dp, int zero, boolean recompute, boolean sequenceParallel,
+    public record Layout(int tp, int pp, int dp, int zero, Recomputation recompute, boolean sequenceParallel,
                          double memoryGb) {
 
         /** The layout flags of {@code lattice train}. */
@@ -31,9 +33,7 @@ public final class Presets {
             List<String> a = new ArrayList<>(List.of("--world-size", Integer.toString(tp * pp * dp),
                     "--tensor-model-parallel-size", Integer.toString(tp), "--pipeline-model-parallel-size",
                     Integer.toString(pp), "--zero-stage", Integer.toString(zero)));
-            if (recompute) {
-                a.add("--recompute-activations");
-            }
+            a.addAll(recompute.flags());
             if (sequenceParallel) {
                 a.add("--sequence-parallel");
             }
@@ -103,7 +103,8 @@ public final class Presets {
     private static Layout layout(JsonObject l) {
         return new Layout(l.get("tensor_model_parallel_size").getAsInt(),
                 l.get("pipeline_model_parallel_size").getAsInt(), l.get("data_parallel_size").getAsInt(),
-                l.get("zero_stage").getAsInt(), l.get("recompute_activations").getAsBoolean(),
+                l.get("zero_stage").getAsInt(),
+                Recomputation.valueOf(l.get("recompute_granularity").getAsString().toUpperCase(Locale.ROOT)),
                 l.get("sequence_parallel").getAsBoolean(), l.get("memory_gb").getAsDouble());
     }
 
@@ -114,7 +115,7 @@ public final class Presets {
         o.addProperty("pipeline_model_parallel_size", l.pp());
         o.addProperty("data_parallel_size", l.dp());
         o.addProperty("zero_stage", l.zero());
-        o.addProperty("recompute_activations", l.recompute());
+        o.addProperty("recompute_granularity", l.recompute().name().toLowerCase(Locale.ROOT));
         o.addProperty("sequence_parallel", l.sequenceParallel());
         o.addProperty("memory_gb", l.memoryGb());
         return o;

@@ -178,6 +178,7 @@ public final class TrainCommand {
             throw new IllegalArgumentException("--ddp-bucket-size must be at least 1 element, got " + o.ddpBucketSize);
         }
         checkGradReduce(o, zero);
+        o.recomputation(); // a bad --recompute-granularity fails here, before any compute
         return new Settled(zero, gbs, topology);
     }
 
@@ -432,7 +433,6 @@ public final class TrainCommand {
             if (out != null && rank == 0 || out != null && world == null) {
                 out.println(" > backend: " + be.name());
             }
-            boolean recompute = o.recomputeActivations || "full".equals(o.recomputeGranularity);
             TensorParallel tp = world == null || topology.tp() == 1 ? TensorParallel.NONE
                     : TensorParallel.of(world.group(rank, topology.groupOf(rank, Topology.Axis.TP), "tp"));
             int ppRank = topology.ppRank(rank);
@@ -445,7 +445,7 @@ public final class TrainCommand {
             }
             PipelineStage stage = topology.pp() > 1
                     ? StagePlacement.stageOf(config, topology.pp(), ppRank, chunks) : PipelineStage.whole(config);
-            GptModel model = new GptModel(config, be, recompute, tp, stage).withPipeline(pipe)
+            GptModel model = new GptModel(config, be, o.recomputation(), tp, stage).withPipeline(pipe)
                     .withSequenceParallel(o.sequenceParallel);
             PrintStream log = out == null ? new PrintStream(java.io.OutputStream.nullOutputStream()) : out;
             TrainingState start = TrainingState.start();
@@ -562,7 +562,7 @@ public final class TrainCommand {
                             .render("of rank " + rank + " (measured)"));
                     log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
                             topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
-                            o.recomputeActivations || "full".equals(o.recomputeGranularity), chunks, rank,
+                            o.recomputation(), chunks, rank,
                             o.sequenceParallel, be.activationBytes()).render("of rank " + rank + " (plan)"));
                 }
                 if (metrics != null) {

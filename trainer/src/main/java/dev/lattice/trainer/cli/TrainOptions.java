@@ -52,9 +52,12 @@ public final class TrainOptions {
     @Option(names = "--adam-beta2", defaultValue = "0.999") public double adamBeta2 = 0.999;
     @Option(names = "--adam-eps", defaultValue = "1e-8") public double adamEps = 1e-8;
     @Option(names = "--clip-grad", defaultValue = "1.0") public double clipGrad = 1.0;
-    @Option(names = "--recompute-activations", description = "Full-layer activation recomputation.")
+    @Option(names = "--recompute-activations", description = "Megatron's shorthand for --recompute-granularity"
+            + " selective.")
     public boolean recomputeActivations;
-    @Option(names = "--recompute-granularity", description = "'full' recomputes whole layers.")
+    @Option(names = "--recompute-granularity", description = "'full' recomputes whole layers in the backward pass;"
+            + " 'selective' only the MLP's activation function (attention is always recomputed). Default: keep"
+            + " every activation.")
     public String recomputeGranularity;
     @Option(names = "--max-nan-iters", defaultValue = "10",
             description = "Abort after this many consecutive non-finite iterations. Default: ${DEFAULT-VALUE}.")
@@ -162,4 +165,9 @@ public final class TrainOptions {
     @Option(names = "--log-interval", defaultValue = "100") public int logInterval = 100;
     @Option(names = "--eval-interval", defaultValue = "1000") public int evalInterval = 1000;
     @Option(names = "--eval-iters", defaultValue = "100") public int evalIters = 100;
+
+    /** What the backward pass recomputes, from Megatron's two flags (throws naming the flag on a bad value). */
+    public dev.lattice.trainer.model.Recomputation recomputation() {
+        return dev.lattice.trainer.model.Recomputation.fromFlags(recomputeActivations, recomputeGranularity);
+    }
 }

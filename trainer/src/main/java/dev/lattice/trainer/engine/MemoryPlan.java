@@ -5,6 +5,7 @@ import dev.lattice.parallel.pipeline.PipelineStep;
 import dev.lattice.trainer.model.ModelConfig;
 import dev.lattice.trainer.model.ParameterLayout;
 import dev.lattice.trainer.model.PipelineStage;
+import dev.lattice.trainer.model.Recomputation;
 
 import java.util.List;
 import java.util.Locale;
@@ -27,13 +28,13 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
      * @param rank the global rank (its TP/PP/DP coordinates follow Megatron's order tp-cp-dp-pp)
      */
     public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
-                                int seq, boolean recompute, int chunks, int rank) {
+                                int seq, Recomputation recompute, int chunks, int rank) {
         return of(c, world, tp, pp, zero, microBatch, globalBatch, seq, recompute, chunks, rank, false);
     }
 
     /** As above, with Megatron's sequence parallelism (norm regions hold 1/TP of the rows). */
     public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
-                                int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel) {
+                                int seq, Recomputation recompute, int chunks, int rank, boolean sequenceParallel) {
         return of(c, world, tp, pp, zero, microBatch, globalBatch, seq, recompute, chunks, rank, sequenceParallel, 4);
     }
 
@@ -42,7 +43,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
      * statistics (norm means and reciprocal deviations, log-sum-exps, losses) stay fp32.
      */
     public static MemoryPlan of(ModelConfig c, int world, int tp, int pp, int zero, int microBatch, int globalBatch,
-                                int seq, boolean recompute, int chunks, int rank, boolean sequenceParallel,
+                                int seq, Recomputation recompute, int chunks, int rank, boolean sequenceParallel,
                                 int activationBytes) {
         int dp = world / (tp * pp);
         int ppRank = rank / (tp * dp);
@@ -131,11 +132,11 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
     /**
      * fp32 elements of one micro-batch's activations and backward scratch for a chunk of {@code layers} layers:
      * the residual stream at every layer boundary; per kept layer the norm outputs and statistics, QKV, attention
-     * output and log-sum-exp, the MLP's pre-activation; under tensor parallelism the head's logits
+     * output and log-sum-exp, the MLP's pre-activation (and its activation under NONE); under tensor parallelism the head's logits
      * (their gradient overwrites them; without it the head works on chunks of rows, counted once per model in
      * {@link #of}) and the backward pass's scratch.
      */
-    static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
+    static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, Recomputation recompute,
                                    boolean sp) {
         long n = (long) mbs * seq;
         long nl = sp ? n / tp : n; // rows of the residual stream and norm regions on this rank
@@ -149,13 +150,15 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long residual = (layers + 1) * nl * h;
         // local rows: ln1, resid2, ln2 (h each) + 4 norm statistics; full rows: the rest; with sequence parallelism
         // also full-row twins of ln1 and ln2
-        long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1) + (sp ? 2 * n * h : 0);
-        long kept = recompute ? Math.min(1, layers) : layers;
+        // the MLP activation: each layer's own when kept (NONE), else one buffer the layers share
+        boolean ownAct = recompute == Recomputation.NONE;
+        long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1 + (ownAct ? ffn : 0)) + (sp ? 2 * n * h : 0);
+        long kept = recompute == Recomputation.FULL ? Math.min(1, layers) : layers;
         // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
-        // 5 per-row values, the vocabulary-parallel logits (tensor parallelism only), the layers' shared MLP
-        // activation (recomputed backward), backward scratch; with sequence parallelism 6 full-row twins (embedding,
-        // lnf, dlnf, dres, dln, the row-parallel output)
-        long scratch = nl * (5 * h + 2) + n * (5 + (tp > 1 ? vocab : 0) + qkv + hd + fc1 + 2 * ffn)
+        // 5 per-row values, the vocabulary-parallel logits (tensor parallelism only), the shared MLP activation,
+        // backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf, dres, dln, the
+        // row-parallel output)
+        long scratch = nl * (5 * h + 2) + n * (5 + (tp > 1 ? vocab : 0) + qkv + hd + fc1 + (ownAct ? 1 : 2) * ffn)
                 + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
@@ -164,12 +167,12 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
      * The fp32 statistics among {@link #activationElements}: per kept layer four per local row (two norms' mean and
      * reciprocal deviation) and a log-sum-exp per row and head; the head's two per local row and five per row.
      */
-    static long statisticElements(ModelConfig c, int tp, int mbs, int seq, int layers, boolean recompute,
+    static long statisticElements(ModelConfig c, int tp, int mbs, int seq, int layers, Recomputation recompute,
                                   boolean sp) {
         long n = (long) mbs * seq;
         long nl = sp ? n / tp : n;
         long heads = c.numAttentionHeads() / tp;
-        long kept = recompute ? Math.min(1, layers) : layers;
+        long kept = recompute == Recomputation.FULL ? Math.min(1, layers) : layers;
         return kept * (4 * nl + n * heads) + 2 * nl + 5 * n;
     }
 

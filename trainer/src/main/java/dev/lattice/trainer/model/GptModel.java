@@ -25,7 +25,8 @@ public final class GptModel implements AutoCloseable {
     private final ModelConfig config;
     private final Backend be;
     private final ParameterLayout layout;
-    private final boolean recompute;
+    private final Recomputation recomputation;
+    private final boolean recompute; // whole layers (FULL)
     private final TensorParallel tp;
     private final int heads;      // query heads on this rank
     private final int groups;     // query groups on this rank
@@ -66,8 +67,14 @@ public final class GptModel implements AutoCloseable {
     private Microbatch last; // the legacy forward/backward pair's micro-batch
     private long activationBytes; // every activation buffer allocated (they are pooled, never freed)
 
+    /** @param recomputeActivations whole layers (FULL) if true, else the activation function only (SELECTIVE) */
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations) {
         this(config, backend, recomputeActivations, TensorParallel.NONE);
+    }
+
+    /** The whole model on one rank, recomputing what {@code recomputation} says in the backward pass. */
+    public GptModel(ModelConfig config, Backend backend, Recomputation recomputation) {
+        this(config, backend, recomputation, TensorParallel.NONE, PipelineStage.whole(config));
     }
 
     /**
@@ -83,11 +90,18 @@ public final class GptModel implements AutoCloseable {
     /** One pipeline stage's part of the model (see {@link PipelineStage}), sharded for tensor parallelism. */
     public GptModel(ModelConfig config, Backend backend, boolean recomputeActivations, TensorParallel tp,
                     PipelineStage stage) {
+        this(config, backend, recomputeActivations ? Recomputation.FULL : Recomputation.SELECTIVE, tp, stage);
+    }
+
+    /** As above, with what the backward pass recomputes (see {@link Recomputation}). */
+    public GptModel(ModelConfig config, Backend backend, Recomputation recomputation, TensorParallel tp,
+                    PipelineStage stage) {
         this.config = config;
         this.stage = stage;
         this.be = backend;
         this.layout = new ParameterLayout(config);
-        this.recompute = recomputeActivations;
+        this.recomputation = recomputation;
+        this.recompute = recomputation == Recomputation.FULL;
         this.tp = tp;
         int t = tp.size();
         if (config.numQueryGroups() % t != 0) {
@@ -942,7 +956,7 @@ public final class GptModel implements AutoCloseable {
         int d = config.headDim();
         Tensor dres = a.dresid;
         // MLP branch: out = resid2 + fc2(act(fc1(ln2(resid2))))
-        if (!recompute) {
+        if (recomputation == Recomputation.SELECTIVE) {
             // act is one buffer for all layers (it is the largest activation and cheap to recompute, as
             // torch.compile does): this layer's, from its saved pre-activation, for fc2's weight gradient
             if (config.family() == ModelConfig.Family.LLAMA) {
@@ -1031,7 +1045,8 @@ public final class GptModel implements AutoCloseable {
 
         /** Elements this layer holds alone (the shared buffers count with the micro-batch). */
         long numel() {
-            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1);
+            return total(ln1, ln1Full, mean1, rstd1, qkv, att, lse, resid2, ln2, ln2Full, mean2, rstd2, fc1)
+                    + (recomputation == Recomputation.NONE ? act.numel() : 0);
         }
 
         /** Of those, the fp32 statistics (everything else is activation storage). */
@@ -1079,7 +1094,7 @@ public final class GptModel implements AutoCloseable {
         final Tensor ceTarget;
         final Tensor projOut;
         final Tensor projOutFull;
-        final Tensor actOut; // the MLP activation (GELU/SwiGLU output), recomputed from fc1 by each layer's backward
+        final Tensor actOut; // the layers' shared MLP activation (GELU/SwiGLU output) unless each keeps its own
         final Tensor dlnf;
         final Tensor dlnfFull;
         final Tensor dresid;
@@ -1113,9 +1128,12 @@ public final class GptModel implements AutoCloseable {
             layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
             projOut = be.activations(localRows, h);
             projOutFull = full(projOut, rows, h);
-            actOut = be.activations(rows, ffn);
+            // one MLP activation buffer for all layers unless each layer keeps its own (NONE)
+            boolean ownAct = recomputation == Recomputation.NONE;
+            actOut = ownAct ? null : be.activations(rows, ffn);
             for (int i = 0; i < layers.length; i++) {
-                layers[i] = new LayerActivations(b, t, localRows, projOut, projOutFull, actOut);
+                layers[i] = new LayerActivations(b, t, localRows, projOut, projOutFull,
+                        ownAct ? be.activations(rows, ffn) : actOut);
             }
             embFull = full(resid[0], rows, h);
             lnf = be.activations(localRows, h);
@@ -1148,7 +1166,8 @@ public final class GptModel implements AutoCloseable {
             }
             n += total(embFull == resid[0] ? lnf : embFull, lnf, lnfFull, meanf, rstdf, losses, lse, ceMax, ceSum,
                     ceTarget, dlnf, dlnfFull, dresid, dresFull, dln, dlnFull, dqkv, datt, dfc1, dact, projOut,
-                    projOutFull, actOut);
+                    projOutFull);
+            n += actOut == null ? 0 : actOut.numel();
             bytes = (long) be.activationBytes() * (n - stats) + 4 * stats;
         }
 

@@ -2,6 +2,7 @@ package dev.lattice.trainer.cli;
 
 import dev.lattice.trainer.engine.MemoryPlan;
 import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.Recomputation;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,6 +36,7 @@ class MemoryPlanTest {
     @ValueSource(strings = {
         "--world-size 1",
         "--world-size 1 --recompute-activations",
+        "--world-size 1 --recompute-granularity full",
         "--world-size 4 --tensor-model-parallel-size 2 --zero-stage 1",
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4",
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
@@ -66,9 +68,10 @@ class MemoryPlanTest {
      * proxy that says so — for GPT-2 and Llama, with and without recomputation.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "gpt2 recompute"})
+    @ValueSource(strings = {"gpt2", "llama", "gpt2 selective", "gpt2 full", "llama selective"})
     void bf16ActivationStorageIsPlannedAsTheModelCountsIt(String variant) {
-        boolean recompute = variant.endsWith("recompute");
+        Recomputation recompute = variant.endsWith("full") ? Recomputation.FULL
+                : variant.endsWith("selective") ? Recomputation.SELECTIVE : Recomputation.NONE;
         ModelConfig c = variant.startsWith("gpt2") ? ModelConfig.gpt2(32, 3, 4, 101, 16).withPaddedVocab(104)
                 : ModelConfig.llama(32, 3, 4, 2, 48, 101, 16).withPaddedVocab(104);
         dev.lattice.trainer.backend.cpu.CpuBackend cpu = new dev.lattice.trainer.backend.cpu.CpuBackend();
@@ -119,18 +122,18 @@ class MemoryPlanTest {
     @Test
     void zeroShardsTheOptimizerStateByTheDataParallelSize() {
         ModelConfig c = ModelConfig.gpt2(256, 4, 8, 50257, 128);
-        MemoryPlan one = MemoryPlan.of(c, 1, 1, 1, 0, 4, 16, 128, false, 1, 0);
-        MemoryPlan four = MemoryPlan.of(c, 4, 1, 1, 1, 4, 16, 128, false, 1, 0);
+        MemoryPlan one = MemoryPlan.of(c, 1, 1, 1, 0, 4, 16, 128, Recomputation.NONE, 1, 0);
+        MemoryPlan four = MemoryPlan.of(c, 4, 1, 1, 1, 4, 16, 128, Recomputation.NONE, 1, 0);
         assertEquals(one.parameterBytes(), four.parameterBytes());
         assertEquals(one.optimizerBytes() / 4.0, four.optimizerBytes(), 64, "ZeRO-1 optimizer ≈ 1/DP");
-        MemoryPlan zero3 = MemoryPlan.of(c, 4, 1, 1, 3, 4, 16, 128, false, 1, 0);
+        MemoryPlan zero3 = MemoryPlan.of(c, 4, 1, 1, 3, 4, 16, 128, Recomputation.NONE, 1, 0);
         assertEquals(one.parameterBytes() / 4.0, zero3.parameterBytes(), 4 * 64, "ZeRO-3 parameters ≈ 1/DP");
         assertEquals(one.optimizerBytes() / 4.0, zero3.optimizerBytes(), 8 * 64);
-        MemoryPlan tp = MemoryPlan.of(c, 2, 2, 1, 0, 4, 16, 128, false, 1, 0);
+        MemoryPlan tp = MemoryPlan.of(c, 2, 2, 1, 0, 4, 16, 128, Recomputation.NONE, 1, 0);
         assertTrue(tp.parameterBytes() < 0.55 * one.parameterBytes(), "TP2 halves the sharded parameters");
-        MemoryPlan pp = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, false, 1, 0);
+        MemoryPlan pp = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, Recomputation.NONE, 1, 0);
         assertEquals(4, pp.microbatchesInFlight(), "the first 1F1B stage keeps PP micro-batches alive");
-        MemoryPlan ppLast = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, false, 1, 3);
+        MemoryPlan ppLast = MemoryPlan.of(c, 4, 1, 4, 0, 4, 16, 128, Recomputation.NONE, 1, 3);
         assertEquals(1, ppLast.microbatchesInFlight());
     }
 

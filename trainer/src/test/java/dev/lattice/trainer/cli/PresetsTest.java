@@ -97,7 +97,7 @@ class PresetsTest {
     void gpt3WorkedExample() {
         Run r = plan("--preset", "gpt3-175b", "--world-size", "256", "--tensor-model-parallel-size", "8",
                 "--pipeline-model-parallel-size", "16", "--use-distributed-optimizer", "--sequence-parallel",
-                "--recompute-activations");
+                "--recompute-granularity", "full");
         assertEquals(0, r.code(), r.err());
         Matcher m = Pattern.compile("rank 16 \\(pipeline stage 1\\): parameters ([0-9.]+) MB \\| gradients ([0-9.]+)"
                 + " MB \\| optimizer ([0-9.]+) MB \\| activations ([0-9.]+) MB").matcher(r.out());
@@ -115,7 +115,7 @@ class PresetsTest {
         // with --bf16 on GPUs they are stored in 2 bytes (statistics in 4): below the example's ~12 GB
         Run bf16 = plan("--preset", "gpt3-175b", "--world-size", "256", "--tensor-model-parallel-size", "8",
                 "--pipeline-model-parallel-size", "16", "--use-distributed-optimizer", "--sequence-parallel",
-                "--recompute-activations", "--bf16", "--devices", "cuda");
+                "--recompute-granularity", "full", "--bf16", "--devices", "cuda");
         assertEquals(0, bf16.code(), bf16.err());
         Matcher b = Pattern.compile("rank 16 \\(pipeline stage 1\\): .* activations ([0-9.]+) MB").matcher(bf16.out());
         assertTrue(b.find(), bf16.out());
