@@ -49,6 +49,21 @@ public interface Backend extends AutoCloseable {
     default void keepBf16Copies(java.util.List<Tensor> weights) {
     }
 
+    /**
+     * Moves each tensor's storage into {@code flat} at its offset, values kept: afterwards a write to one is a write
+     * to the other (Megatron's contiguous gradient and parameter buffers, which data parallelism reduces and gathers
+     * with no copies in between). Returns which tensors moved: the backend leaves a tensor where it is when it cannot
+     * place it (the CPU backend's Java arrays: none; the CUDA backend: an offset its kernels' alignment forbids), and
+     * the caller copies between those and {@code flat} as before.
+     */
+    default boolean[] placeInto(Tensor flat, java.util.List<Tensor> tensors, long[] offsets) {
+        return new boolean[tensors.size()];
+    }
+
+    /** These tensors were written outside this backend (a collective into their storage): kept roundings are stale. */
+    default void writtenOutside(java.util.Collection<Tensor> tensors) {
+    }
+
     /** Bytes the kept roundings of {@link #keepBf16Copies} hold now for these tensors (0 where none is kept). */
     default long bf16CopyBytes(java.util.Collection<Tensor> tensors) {
         return 0;

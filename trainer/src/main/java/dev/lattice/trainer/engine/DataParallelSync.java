@@ -165,6 +165,28 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         if (overlapParamGather) {
             model.withParameterHooks(this);
         }
+        // Megatron's contiguous buffers: where the backend can, the model's gradients live in the communication
+        // buffer and (ZeRO) its parameters in the flat parameter buffer, so no copies run between them
+        // (-Dlattice.contiguousBuffers=false keeps them apart, for A/B measurements)
+        boolean contiguous = Boolean.parseBoolean(System.getProperty("lattice.contiguousBuffers", "true"));
+        this.gradInFlat = contiguous && !reduceInBf16 ? placeInto(commGrad, model.gradients())
+                : new boolean[specs.size()];
+        this.paramInFlat = contiguous && zeroStage > 0 ? placeInto(flatParam, model.parameters())
+                : new boolean[specs.size()];
+    }
+
+    /** Whether parameter p's gradient / parameter tensor lives in commGrad / flatParam (no copy needed). */
+    private final boolean[] gradInFlat;
+    private final boolean[] paramInFlat;
+
+    private boolean[] placeInto(Tensor flat, Map<String, Tensor> tensors) {
+        List<Tensor> list = new java.util.ArrayList<>(specs.size());
+        long[] offsets = new long[specs.size()];
+        for (int p = 0; p < specs.size(); p++) {
+            list.add(tensors.get(specs.get(p).name()));
+            offsets[p] = layout.offset(p);
+        }
+        return be.placeInto(flat, list, offsets);
     }
 
     private final boolean overlapParamGather;
@@ -206,6 +228,18 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         w.await();
         ZeroLayout.Bucket k = layout.buckets().get(b);
         unflatten(flatParam, model.parameters(), k.firstParam(), k.endParam());
+        gatheredInPlace(k.firstParam(), k.endParam());
+    }
+
+    /** The all-gather wrote parameters [from, to) that live in flatParam: their kept bf16 roundings are stale. */
+    private void gatheredInPlace(int from, int to) {
+        List<Tensor> written = new java.util.ArrayList<>();
+        for (int p = from; p < to; p++) {
+            if (paramInFlat[p]) {
+                written.add(model.parameters().get(specs.get(p).name()));
+            }
+        }
+        be.writtenOutside(written);
     }
 
     /** Every gathered bucket into the model (before anything else reads the parameters). */
@@ -245,8 +279,16 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     /** Parameters {@code [from, to)} of {@code tensors} into their places in {@code flat}. */
     private void flatten(Map<String, Tensor> tensors, Tensor flat, int from, int to) {
+        flatten(tensors, flat, from, to, new boolean[specs.size()]);
+    }
+
+    /** As above, except those already living in {@code flat}. */
+    private void flatten(Map<String, Tensor> tensors, Tensor flat, int from, int to, boolean[] inFlat) {
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
         for (int p = from; p < to; p++) {
+            if (inFlat[p]) {
+                continue;
+            }
             copies.add(new Backend.RangeCopy(flat, layout.offset(p), tensors.get(specs.get(p).name()), 0,
                     layout.size(p)));
         }
@@ -297,7 +339,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             throw new IllegalStateException("gradient bucket " + b + " reduced twice in one step");
         }
         ZeroLayout.Bucket k = layout.buckets().get(b);
-        flatten(model.gradients(), commGrad, k.firstParam(), k.endParam());
+        flatten(model.gradients(), commGrad, k.firstParam(), k.endParam(), gradInFlat);
         if (reduceInBf16) {
             be.castToBf16(commGrad, commGrad); // the CPU's stand-in for bf16 storage (no-op where it is bf16)
         }
@@ -344,10 +386,14 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         unflatten(flat, tensors, 0, specs.size());
     }
 
-    /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}. */
+    /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}, except those living there. */
     private void unflatten(Tensor flat, Map<String, Tensor> tensors, int from, int to) {
+        boolean[] inFlat = flat == commGrad ? gradInFlat : paramInFlat;
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
         for (int p = from; p < to; p++) {
+            if (inFlat[p]) {
+                continue;
+            }
             copies.add(new Backend.RangeCopy(tensors.get(specs.get(p).name()), 0, flat, layout.offset(p),
                     layout.size(p)));
         }
@@ -430,6 +476,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         }
         if (!overlapParamGather) {
             unflatten(flatParam, model.parameters());
+            gatheredInPlace(0, specs.size());
         }
         return norm;
     }
@@ -442,6 +489,9 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>();
         for (Owned o : owned()) {
             ZeroLayout.Segment seg = o.segment();
+            if (paramInFlat[seg.param()]) {
+                continue;
+            }
             copies.add(new Backend.RangeCopy(flat, seg.flatOffset(), tensors.get(specs.get(seg.param()).name()),
                     seg.paramOffset(), seg.count()));
         }

@@ -475,6 +475,34 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** Tensors move where their first element keeps the 256-byte alignment cuBLASLt's heuristic assumes. */
+    @Override
+    public boolean[] placeInto(Tensor flat, List<Tensor> tensors, long[] offsets) {
+        boolean[] placed = new boolean[tensors.size()];
+        List<RangeCopy> copies = new ArrayList<>(tensors.size());
+        for (int i = 0; i < tensors.size(); i++) {
+            Tensor t = tensors.get(i);
+            placed[i] = c(t).isBf16() == c(flat).isBf16() && c(flat).addressOf(offsets[i]) % 256 == 0;
+            if (placed[i]) {
+                copies.add(new RangeCopy(flat, offsets[i], t, 0, t.numel()));
+            }
+        }
+        copyRanges(copies);
+        for (int i = 0; i < tensors.size(); i++) {
+            if (placed[i]) {
+                c(tensors.get(i)).aliasInto(allocator, c(flat), offsets[i]);
+            }
+        }
+        return placed;
+    }
+
+    @Override
+    public void writtenOutside(java.util.Collection<Tensor> tensors) {
+        for (Tensor t : tensors) {
+            written(t);
+        }
+    }
+
     /** A write to {@code t}: its kept bf16 rounding, if any, no longer matches it. */
     private static void written(Tensor t) {
         c(t).rounded().fresh = false;

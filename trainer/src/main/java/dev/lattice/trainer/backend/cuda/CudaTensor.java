@@ -15,10 +15,17 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
 
     private static final Cleaner CLEANER = Cleaner.create();
 
-    private final long address;
+    private long address; // element 0: in the tensor's own block, or in another tensor's after aliasInto
     private final int device;
     private final boolean bf16;
     private final RoundedCopy rounded = new RoundedCopy();
+    private final OwnBlock own = new OwnBlock();
+    private CudaTensor base; // the tensor whose storage this one lives in (kept reachable as long as this one)
+
+    /** The block the tensor allocated, freed by the Cleaner; 0 once the tensor lives in another's storage. */
+    private static final class OwnBlock {
+        volatile long address;
+    }
 
     /**
      * The bf16 rounding of an fp32 weight that GEMMs read under mixed precision ({@link CudaBackend#keepBf16Copies}):
@@ -41,14 +48,35 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         this.device = device;
         this.bf16 = bf16;
         this.address = allocator.allocate((bf16 ? 2 : 4) * Math.max(1, numel()));
-        long a = address;
+        own.address = address;
+        OwnBlock o = own;
         RoundedCopy r = rounded;
         CLEANER.register(this, () -> {
-            allocator.release(a);
+            if (o.address != 0) {
+                allocator.release(o.address);
+            }
             if (r.address != 0) {
                 allocator.release(r.address);
             }
         });
+    }
+
+    /**
+     * From now on this tensor's elements are {@code base}'s elements {@code [offset, offset + numel)}: its own block
+     * goes back to the allocator (stream order makes that safe, as for the Cleaner). The caller has copied the values.
+     */
+    void aliasInto(DeviceAllocator allocator, CudaTensor base, long offset) {
+        if (base.bf16 != bf16 || base.device != device || offset < 0 || offset + numel() > base.numel()
+                || base.base != null) {
+            throw new IllegalArgumentException("cannot place " + this + " at " + offset + " of " + base);
+        }
+        long mine = own.address;
+        this.address = base.addressOf(offset);
+        this.base = base;
+        own.address = 0;
+        if (mine != 0) {
+            allocator.release(mine);
+        }
     }
 
     RoundedCopy rounded() {

@@ -11,7 +11,9 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -174,5 +176,58 @@ class Bf16StorageTest {
         gpu.adamW(java.util.List.of(new AdamWSegment(kept, 0, grads[0], 0, mv[0], mv[1], 0, n * k, 0.1)), 1f, 1e-2,
                 0.9, 0.95, 1e-8, 4);
         assertTrue(rounded.fresh, "AdamW over the whole weight writes its rounding");
+    }
+
+    /**
+     * placeInto (Megatron's contiguous buffers): a placed tensor keeps its values and from then on shares storage
+     * with the flat buffer both ways; an offset that breaks 256-byte alignment is not placed; a write into the flat
+     * buffer outside the backend (a collective) followed by writtenOutside makes products see the new weight.
+     */
+    @Test
+    void placedTensorsShareTheFlatBuffer() {
+        Random r = new Random(11);
+        int m = 16, n = 64, k = 32;
+        float[] w0 = CudaBackendTest.randn(r, n * k, 1);
+        float[] v0 = CudaBackendTest.randn(r, 100, 1);
+        Tensor weight = gpu.fromHost(w0, n, k);
+        gpu.keepBf16Copies(java.util.List.of(weight));
+        Tensor misaligned = gpu.fromHost(v0, 100);
+        Tensor flat = gpu.zeros(64 + n * k + 200);
+        boolean[] placed = gpu.placeInto(flat, java.util.List.of(weight, misaligned), new long[] {64, 64 + n * k + 3});
+        assertTrue(placed[0], "offset 64 floats = 256 bytes: placed");
+        assertFalse(placed[1], "offset not a multiple of 64 floats: left where it is");
+        float[] f = gpu.toHost(flat);
+        assertArrayEquals(w0, java.util.Arrays.copyOfRange(f, 64, 64 + n * k), "values moved into the flat buffer");
+        assertArrayEquals(w0, gpu.toHost(weight), "and read back through the tensor");
+        assertArrayEquals(v0, gpu.toHost(misaligned));
+        assertEquals(0f, f[64 + n * k + 3], "the unplaced tensor was not copied");
+        // a write through the tensor shows in the flat buffer
+        gpu.scale(weight, 2f);
+        assertEquals(2 * w0[5], gpu.toHost(flat)[64 + 5]);
+        // a product, then a write into the flat buffer behind the backend's back (as NCCL's all-gather does): with
+        // writtenOutside the next product reads the new values, not the stale kept rounding
+        Tensor x = gpu.activations(m, k);
+        gpu.upload(x, CudaBackendTest.randn(r, m * k, 1));
+        Tensor before = gpu.zeros(m, n);
+        gpu.matmul(before, x, false, weight, true, m, n, k, 1f, 0f);
+        float[] w1 = CudaBackendTest.randn(r, n * k, 1);
+        Tensor source = gpu.fromHost(w1, n * k);
+        copyBehindTheBackend(flat, 64, source, n * k);
+        gpu.writtenOutside(java.util.List.of(weight));
+        Tensor after = gpu.zeros(m, n);
+        gpu.matmul(after, x, false, weight, true, m, n, k, 1f, 0f);
+        Tensor expected = gpu.zeros(m, n);
+        gpu.matmul(expected, x, false, gpu.fromHost(w1, n, k), true, m, n, k, 1f, 0f);
+        assertArrayEquals(gpu.toHost(expected), gpu.toHost(after), "the product sees the weight written outside");
+        assertFalse(java.util.Arrays.equals(gpu.toHost(before), gpu.toHost(after)));
+    }
+
+    /** A device-to-device copy on the backend's stream that does not go through the backend (no staleness marks). */
+    private static void copyBehindTheBackend(Tensor dst, long dstOff, Tensor src, long count) {
+        CudaTensor d = (CudaTensor) dst;
+        CudaTensor s = (CudaTensor) src;
+        Cuda.check(org.bytedeco.cuda.global.cudart.cudaMemcpyAsync(DevicePointers.at(d.addressOf(dstOff)),
+                DevicePointers.at(s.address()), 4 * count, org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice,
+                gpu.stream()), "cudaMemcpyAsync");
     }
 }
