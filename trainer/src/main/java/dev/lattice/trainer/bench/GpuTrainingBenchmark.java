@@ -150,9 +150,10 @@ public final class GpuTrainingBenchmark {
             if (rank == 0) {
                 System.out.printf(Locale.ROOT, "lattice %s | GPT-2 %d layers, hidden %d, heads %d, T=%d, micro-batch"
                         + " %d, vocab %d, %d GPU(s): %,d parameters, %.1f TFLOP per step per GPU | cuBLASLt"
-                        + " epilogues %s | attention %s%n", be.name(), c.numLayers(), c.hiddenSize(),
-                        c.numAttentionHeads(), seq, micro, c.paddedVocabSize(), dp, model.layout().numel(),
-                        flops / 1e12, be.fusesEpilogues() ? "on" : "off", be.attentionInfo());
+                        + " epilogues %s | attention %s | recomputation %s%n", be.name(), c.numLayers(),
+                        c.hiddenSize(), c.numAttentionHeads(), seq, micro, c.paddedVocabSize(), dp,
+                        model.layout().numel(), flops / 1e12, be.fusesEpilogues() ? "on" : "off", be.attentionInfo(),
+                        recompute.name().toLowerCase(Locale.ROOT));
             }
             double[] times = new double[steps];
             float loss = 0;
