@@ -980,7 +980,7 @@ public final class CudaBackend implements Backend {
                                   Tensor mean, Tensor rstd, int rows, int cols) {
         onDevice();
         if (cols % 8 == 0 && cols <= 1024 && rows > 0) { // one pass: layernorm_backward_fused_warp
-            int blocks = (rows + 15) / 16; // LN_BWD_WARPS = 4 warps of LN_BWD_ROWS = 4 rows
+            int blocks = (rows + 31) / 32; // LN_BWD_WARPS = 4 warps of LN_BWD_ROWS = 8 rows
             long pw = allocator.allocate(4L * blocks * cols);
             long pb = allocator.allocate(4L * blocks * cols);
             try {
@@ -1276,9 +1276,17 @@ public final class CudaBackend implements Backend {
         onDevice();
         checkVocab(vocab, paddedVocab);
         checkIds("cross-entropy target", targets, rows, vocab);
-        // 16-byte accesses and one pass when the padded rows allow them
-        launchRows(paddedVocab % 8 == 0 ? "cross_entropy_forward_vec" : "cross_entropy_forward", rows, p(losses),
-                p(lse), p(logits), uploads.ints(targets), rows, vocab, paddedVocab);
+        // 16-byte accesses and one pass when the padded rows allow them; the vectorised kernel in the fused kernel's
+        // blocks, so that both sum a row in the same order (the same bits with or without the fused gradient)
+        if (paddedVocab % 8 == 0) {
+            if (rows > 0) {
+                kernels.launch(stream, "cross_entropy_forward_vec", rows, 1, CE_THREADS, 0, p(losses), p(lse),
+                        p(logits), uploads.ints(targets), rows, vocab, paddedVocab);
+            }
+            return;
+        }
+        launchRows("cross_entropy_forward", rows, p(losses), p(lse), p(logits), uploads.ints(targets), rows, vocab,
+                paddedVocab);
     }
 
     @Override
@@ -1292,14 +1300,14 @@ public final class CudaBackend implements Backend {
                 p(logits), p(lse), t, uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
 
-    /** cross_entropy_fused_regs' block and the widest row its registers hold (CE_THREADS, 8 · CE_VECS · it). */
-    private static final int CE_REGS_THREADS = 1024;
-    private static final int CE_REGS_MAX_VOCAB = 8 * 8 * CE_REGS_THREADS;
-
     /**
-     * One kernel per row when the padded rows allow 16-byte accesses: {@code cross_entropy_fused_regs} (bf16 logits,
-     * the row read once into registers), else {@code cross_entropy_fused_vec}.
+     * cross_entropy_fused_vec's block: 1024 threads (two blocks an SM) keep the rows in flight within L2, so the
+     * second read of a row is a cache hit; at 256 threads (eight blocks an SM, 1056 rows of 100 KB on an H100) they
+     * were not. -Dlattice.ceThreads for A/B.
      */
+    private static final int CE_THREADS = Integer.getInteger("lattice.ceThreads", 1024);
+
+    /** One kernel per row ({@code cross_entropy_fused_vec}) when the padded rows allow 16-byte accesses. */
     @Override
     public void crossEntropyForwardBackward(Tensor losses, Tensor lse, Tensor logits, int[] targets, float[] dlosses,
                                             int rows, int vocab, int paddedVocab) {
@@ -1315,13 +1323,10 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("need " + rows + " loss weights, got " + dlosses.length);
         }
         written(logits);
-        if (c(logits).isBf16() && paddedVocab <= CE_REGS_MAX_VOCAB && rows > 0) { // the row in registers
-            kernels.launch(stream, "cross_entropy_fused_regs", rows, 1, CE_REGS_THREADS, 0, p(losses), p(lse),
-                    p(logits), uploads.ints(targets), uploads.floats(dlosses), rows, vocab, paddedVocab);
-            return;
+        if (rows > 0) {
+            kernels.launch(stream, "cross_entropy_fused_vec", rows, 1, CE_THREADS, 0, p(losses), p(lse), p(logits),
+                    uploads.ints(targets), uploads.floats(dlosses), rows, vocab, paddedVocab);
         }
-        launchRows("cross_entropy_fused_vec", rows, p(losses), p(lse), p(logits), uploads.ints(targets),
-                uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
 
     private static void checkVocab(int vocab, int paddedVocab) {

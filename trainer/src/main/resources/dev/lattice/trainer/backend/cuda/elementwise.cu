@@ -93,18 +93,7 @@ extern "C" __global__ void sum_squares_multi(double* partial, const i64* table, 
     const bool half = t[2] != 0;
     const i64 stride = t[4] * blockDim.x;
     double acc = 0.0;
-    i64 i = ((i64) blockIdx.x - t[3]) * blockDim.x + threadIdx.x;
-    // eight loads in flight before the first multiply (a thread's share is about eight elements: one load at a
-    // time left the kernel waiting on memory latency, 0.59 ms for 0.5 GB in session 5's timeline)
-    for (; i + 7 * stride < n; i += 8 * stride) {
-        float v[8];
-#pragma unroll
-        for (int k = 0; k < 8; k++) v[k] = half ? bf2f(((const bf16_t*) t[0])[i + k * stride])
-                                                : ((const float*) t[0])[i + k * stride];
-#pragma unroll
-        for (int k = 0; k < 8; k++) acc += (double) v[k] * v[k];
-    }
-    for (; i < n; i += stride) {
+    for (i64 i = ((i64) blockIdx.x - t[3]) * blockDim.x + threadIdx.x; i < n; i += stride) {
         double v = half ? bf2f(((const bf16_t*) t[0])[i]) : ((const float*) t[0])[i];
         acc += v * v;
     }

@@ -184,7 +184,7 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
 // partial per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 32 * LN_BWD_WARPS.
 // Column c lives at [c % 8][c / 8]: for each k the 32 lanes touch 32 consecutive words (no bank conflicts).
 #define LN_BWD_WARPS 4
-#define LN_BWD_ROWS 4 // 8 left ~4 blocks an SM at 16384 rows (session 5's timeline: latency-bound)
+#define LN_BWD_ROWS 8 // 4 (twice the blocks, twice the partials) measured slower: session 5, call C
 extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
                                                          const void* inp, const void* weight, const float* mean,
                                                          const float* rstd, int N, int C, int bf) {
