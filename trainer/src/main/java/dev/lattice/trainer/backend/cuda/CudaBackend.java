@@ -1015,9 +1015,9 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** {@code dst[c] += Σ_k partial[k, c]} ({@code add_column_partials}: 32 columns per block, fixed order). */
+    /** {@code dst[c] += Σ_k partial[k, c]} ({@code add_column_partials}: 32 columns, 32 warps a block, fixed order). */
     private void addColumnPartials(Tensor dst, long partial, int chunks, int cols) {
-        kernels.launch(stream, "add_column_partials", (cols + 31) / 32, 1, THREADS, 0, dst, partial, chunks, cols);
+        kernels.launch(stream, "add_column_partials", (cols + 31) / 32, 1, 1024, 0, dst, partial, chunks, cols);
     }
 
     /** One pass ({@code add_norm_forward_warp}) when the width is a multiple of 8; else add, then the norm. */
@@ -1276,17 +1276,9 @@ public final class CudaBackend implements Backend {
         onDevice();
         checkVocab(vocab, paddedVocab);
         checkIds("cross-entropy target", targets, rows, vocab);
-        // 16-byte accesses and one pass when the padded rows allow them; the vectorised kernel in the fused kernel's
-        // blocks, so that both sum a row in the same order (the same bits with or without the fused gradient)
-        if (paddedVocab % 8 == 0) {
-            if (rows > 0) {
-                kernels.launch(stream, "cross_entropy_forward_vec", rows, 1, CE_THREADS, 0, p(losses), p(lse),
-                        p(logits), uploads.ints(targets), rows, vocab, paddedVocab);
-            }
-            return;
-        }
-        launchRows("cross_entropy_forward", rows, p(losses), p(lse), p(logits), uploads.ints(targets), rows, vocab,
-                paddedVocab);
+        // 16-byte accesses and one pass when the padded rows allow them
+        launchRows(paddedVocab % 8 == 0 ? "cross_entropy_forward_vec" : "cross_entropy_forward", rows, p(losses),
+                p(lse), p(logits), uploads.ints(targets), rows, vocab, paddedVocab);
     }
 
     @Override
@@ -1299,13 +1291,6 @@ public final class CudaBackend implements Backend {
         launchRows(paddedVocab % 8 == 0 ? "cross_entropy_backward_vec" : "cross_entropy_backward", rows, p(dlogits),
                 p(logits), p(lse), t, uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
-
-    /**
-     * cross_entropy_fused_vec's block: 1024 threads (two blocks an SM) keep the rows in flight within L2, so the
-     * second read of a row is a cache hit; at 256 threads (eight blocks an SM, 1056 rows of 100 KB on an H100) they
-     * were not. -Dlattice.ceThreads for A/B.
-     */
-    private static final int CE_THREADS = Integer.getInteger("lattice.ceThreads", 1024);
 
     /** One kernel per row ({@code cross_entropy_fused_vec}) when the padded rows allow 16-byte accesses. */
     @Override
@@ -1323,10 +1308,8 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("need " + rows + " loss weights, got " + dlosses.length);
         }
         written(logits);
-        if (rows > 0) {
-            kernels.launch(stream, "cross_entropy_fused_vec", rows, 1, CE_THREADS, 0, p(losses), p(lse), p(logits),
-                    uploads.ints(targets), uploads.floats(dlosses), rows, vocab, paddedVocab);
-        }
+        launchRows("cross_entropy_fused_vec", rows, p(losses), p(lse), p(logits), uploads.ints(targets),
+                uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
 
     private static void checkVocab(int vocab, int paddedVocab) {

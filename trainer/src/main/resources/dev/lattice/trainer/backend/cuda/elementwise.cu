@@ -57,22 +57,31 @@ extern "C" __global__ void bias_backward_partial(float* partial, const void* dou
     partial[(i64) blockIdx.y * cols + c] = acc;
 }
 
-// dst[c] += the sum over chunks of partial[k, c]. A block takes 32 columns; its 8 warps each add every 8th chunk in
-// order, then the 8 sums are added in warp order: a fixed order, so the result is the same run to run.
-// blockDim.x must be 256; grid: one block per 32 columns.
+// dst[c] += the sum over chunks of partial[k, c]. A block takes 32 columns; its warps each add every warps-th chunk
+// with four loads in flight (four accumulators, combined as (a0 + a1) + (a2 + a3)), then the warps' sums are added in
+// warp order: a fixed order, so the result is the same run to run. blockDim.x: a multiple of 32, at most 1024;
+// grid: one block per 32 columns. (Eight warps adding one chunk at a time, 64 dependent loads each at 512 chunks, made
+// most of LayerNorm backward's time: session 5.)
 extern "C" __global__ void add_column_partials(void* dst, const float* partial, int chunks, int cols, int bf) {
-    __shared__ float s[8][33];
-    int cx = threadIdx.x & 31, g = threadIdx.x >> 5;
-    int c = blockIdx.x * 32 + cx;
-    float acc = 0.f;
+    __shared__ float s[32][33];
+    const int cx = threadIdx.x & 31, g = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const int c = blockIdx.x * 32 + cx;
+    float a0 = 0.f, a1 = 0.f, a2 = 0.f, a3 = 0.f;
     if (c < cols) {
-        for (int k = g; k < chunks; k += 8) acc += partial[(i64) k * cols + c];
+        int k = g;
+        for (; k + 3 * warps < chunks; k += 4 * warps) {
+            a0 += partial[(i64) k * cols + c];
+            a1 += partial[(i64) (k + warps) * cols + c];
+            a2 += partial[(i64) (k + 2 * warps) * cols + c];
+            a3 += partial[(i64) (k + 3 * warps) * cols + c];
+        }
+        for (; k < chunks; k += warps) a0 += partial[(i64) k * cols + c];
     }
-    s[g][cx] = acc;
+    s[g][cx] = (a0 + a1) + (a2 + a3);
     __syncthreads();
     if (g == 0 && c < cols) {
         float t = 0.f;
-        for (int j = 0; j < 8; j++) t += s[j][cx];
+        for (int j = 0; j < warps; j++) t += s[j][cx];
         ST(dst, c, 0, LD(dst, c, 0) + t);
     }
 }

@@ -232,7 +232,7 @@ class Bf16StorageTest {
     }
 
     /**
-     * The loss and its gradient in one pass over bf16 logits (cross_entropy_fused_vec at 1024 threads a row) against
+     * The loss and its gradient in one pass over bf16 logits (cross_entropy_fused_vec) against
      * the CPU reference on the same bf16 values: losses and log-sum-exps within 1e-5 relative, the gradient within one
      * bf16 rounding; GPT-2's padded vocabulary, a small one and a wide one, a row of weight 0.
      */
