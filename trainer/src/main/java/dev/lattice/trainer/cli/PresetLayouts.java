@@ -44,8 +44,8 @@ public final class PresetLayouts {
                     .getAsJsonObject();
             com.google.gson.JsonObject layouts = new com.google.gson.JsonObject();
             for (int gpus : new int[] {8, 64, 256}) {
-                layouts.add(Integer.toString(gpus), compute(name, gpus).<com.google.gson.JsonElement>map(Presets::toJson)
-                        .orElse(com.google.gson.JsonNull.INSTANCE));
+                layouts.add(Integer.toString(gpus), compute(name, gpus)
+                        .<com.google.gson.JsonElement>map(Presets::toJson).orElse(com.google.gson.JsonNull.INSTANCE));
             }
             o.add("layouts", layouts);
             java.nio.file.Files.writeString(file, gson.toJson(o) + "\n");

@@ -980,11 +980,11 @@ public final class CudaBackend implements Backend {
                                   Tensor mean, Tensor rstd, int rows, int cols) {
         onDevice();
         if (cols % 8 == 0 && cols <= 1024 && rows > 0) { // one pass: layernorm_backward_fused_warp
-            int blocks = (rows + 31) / 32; // LN_BWD_WARPS = 4 warps of LN_BWD_ROWS = 8 rows
+            int blocks = (rows + 31) / 32; // 8 warps of LN_BWD_ROWS = 4 rows
             long pw = allocator.allocate(4L * blocks * cols);
             long pb = allocator.allocate(4L * blocks * cols);
             try {
-                kernels.launch(stream, "layernorm_backward_fused_warp", blocks, 1, 128, 0, p(dinp), pw, pb,
+                kernels.launch(stream, "layernorm_backward_fused_warp", blocks, 1, THREADS, 0, p(dinp), pw, pb,
                         p(dout), p(inp), p(weight), p(mean), p(rstd), rows, cols);
                 addColumnPartials(p(dweight), pw, blocks, cols);
                 if (dbias != null) {

@@ -72,7 +72,8 @@ final class DeviceAllocator {
             if (rc != 0) {
                 throw new CudaException(String.format(java.util.Locale.ROOT,
                         "cudaMalloc of %.1f MiB failed (%d MiB in use, %d MiB reserved by Lattice): out of GPU"
-                                + " memory; lower --micro-batch-size, use --recompute-granularity selective (or full) or more parallelism",
+                                + " memory; lower --micro-batch-size, use --recompute-granularity selective (or full)"
+                                + " or more parallelism",
                         size / 1048576.0, inUse >> 20, reserved >> 20));
             }
         }

@@ -178,68 +178,82 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
 }
 
 // layernorm_backward_input_warp and layernorm_backward_params_partial in one pass over dout and inp (C % 8 == 0,
-// C <= 1024): each warp takes LN_BWD_ROWS rows, accumulates into dinp as the input kernel does and adds its lanes'
-// dweight/dbias terms into its own part of shared memory (each lane owns its columns: no atomics; registers stay
-// few, so many warps hide the memory latency); the block then adds its warps' parts in warp order and writes one
-// partial per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 32 * LN_BWD_WARPS.
-// Column c lives at [c % 8][c / 8]: for each k the 32 lanes touch 32 consecutive words (no bank conflicts).
-#define LN_BWD_WARPS 4
-#define LN_BWD_ROWS 8 // 4 (twice the blocks, twice the partials) measured slower: session 5, call C
+// C <= 1024): each warp takes LN_BWD_ROWS rows, accumulates into dinp as the input kernel does and keeps its lanes'
+// dweight/dbias sums in registers; the block adds its 8 warps' sums in warp order through shared memory and writes one
+// partial per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 256.
+#define LN_BWD_ROWS 4
 extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
                                                          const void* inp, const void* weight, const float* mean,
                                                          const float* rstd, int N, int C, int bf) {
-    __shared__ float sdw[LN_BWD_WARPS][8][128];
-    __shared__ float sdb[LN_BWD_WARPS][8][128];
+    __shared__ float red[8][1024];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int c = lane * 8; c < C; c += 256) {
+    float dw[32], db[32]; // column lane*8 + 256*j + k at j*8 + k
 #pragma unroll
-        for (int k = 0; k < 8; k++) { sdw[warp][k][c >> 3] = 0.f; sdb[warp][k][c >> 3] = 0.f; }
-    }
-    const int row0 = (blockIdx.x * LN_BWD_WARPS + warp) * LN_BWD_ROWS;
+    for (int k = 0; k < 32; k++) { dw[k] = 0.f; db[k] = 0.f; }
+    const int row0 = (blockIdx.x * 8 + warp) * LN_BWD_ROWS;
     for (int rr = 0; rr < LN_BWD_ROWS; rr++) {
         const int row = row0 + rr;
-        if (row >= N) break; // no early return: the block meets at the barrier below
+        if (row >= N) break; // no early return: the block meets at the barriers below
         const i64 x0 = (i64) row * C;
         const float m = mean[row], r = rstd[row];
         float a = 0.f, b = 0.f;
-        for (int c = lane * 8; c < C; c += 256) {
-            float x[8], g[8], w[8];
-            load8(inp, x0 + c, IS_BF(4), x);
-            load8(dout, x0 + c, IS_BF(3), g);
-            load8(weight, c, IS_BF(5), w);
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                float nk = (x[k] - m) * r;
-                float dn = w[k] * g[k];
-                a += dn;
-                b += dn * nk;
+        for (int j = 0; j < 4; j++) {
+            const int c = lane * 8 + 256 * j;
+            if (c < C) {
+                float x[8], g[8], w[8];
+                load8(inp, x0 + c, IS_BF(4), x);
+                load8(dout, x0 + c, IS_BF(3), g);
+                load8(weight, c, IS_BF(5), w);
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    float nk = (x[k] - m) * r;
+                    float dn = w[k] * g[k];
+                    a += dn;
+                    b += dn * nk;
+                    dw[j * 8 + k] += nk * g[k];
+                    db[j * 8 + k] += g[k];
+                }
             }
         }
         const float dnMean = warp_sum(a) / C;
         const float dnNormMean = warp_sum(b) / C;
-        for (int c = lane * 8; c < C; c += 256) {
-            float x[8], g[8], w[8], d[8];
-            load8(inp, x0 + c, IS_BF(4), x);
-            load8(dout, x0 + c, IS_BF(3), g);
-            load8(weight, c, IS_BF(5), w);
-            load8(dinp, x0 + c, IS_BF(0), d);
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                float nk = (x[k] - m) * r;
-                d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
-                sdw[warp][k][c >> 3] += nk * g[k];
-                sdb[warp][k][c >> 3] += g[k];
+        for (int j = 0; j < 4; j++) {
+            const int c = lane * 8 + 256 * j;
+            if (c < C) {
+                float x[8], g[8], w[8], d[8];
+                load8(inp, x0 + c, IS_BF(4), x);
+                load8(dout, x0 + c, IS_BF(3), g);
+                load8(weight, c, IS_BF(5), w);
+                load8(dinp, x0 + c, IS_BF(0), d);
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    float nk = (x[k] - m) * r;
+                    d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
+                }
+                store8(dinp, x0 + c, IS_BF(0), d);
             }
-            store8(dinp, x0 + c, IS_BF(0), d);
         }
     }
+    // the block's partial of one register array (static indices: the arrays stay in registers)
+#define LN_BWD_BLOCK_PARTIAL(acc, part)                                                       \
+    _Pragma("unroll") for (int j = 0; j < 4; j++) {                                          \
+        const int c = lane * 8 + 256 * j;                                                     \
+        if (c < C) {                                                                          \
+            _Pragma("unroll") for (int k = 0; k < 8; k++) red[warp][c + k] = acc[j * 8 + k]; \
+        }                                                                                     \
+    }                                                                                         \
+    __syncthreads();                                                                          \
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {                                       \
+        float s = 0.f;                                                                        \
+        for (int w = 0; w < 8; w++) s += red[w][c];                                           \
+        part[(i64) blockIdx.x * C + c] = s;                                                   \
+    }                                                                                         \
     __syncthreads();
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float sw = 0.f, sb = 0.f;
-        for (int w = 0; w < LN_BWD_WARPS; w++) { sw += sdw[w][c & 7][c >> 3]; sb += sdb[w][c & 7][c >> 3]; }
-        pw[(i64) blockIdx.x * C + c] = sw;
-        pb[(i64) blockIdx.x * C + c] = sb;
-    }
+    LN_BWD_BLOCK_PARTIAL(dw, pw)
+    LN_BWD_BLOCK_PARTIAL(db, pb)
+#undef LN_BWD_BLOCK_PARTIAL
 }
 
 // The residual add and the norm after it in one pass (Backend.addNormForward; CPU reference: its default, add then
