@@ -104,9 +104,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         g.work.await();
         for (int i = 0; i < names.size(); i++) {
             int p = index.get(names.get(i));
-            Tensor full = be.zeros(shapes[p]);
-            be.copyRange(full, 0, g.padded[i], 0, sizes[p]);
-            model.replaceParameter(names.get(i), full);
+            model.replaceParameter(names.get(i), unpadded(p, g.padded[i]));
         }
         if (lastAcquired != null) {
             following.put(lastAcquired, names);
@@ -117,6 +115,28 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             prefetch = new Gather(guess);
             prefetchesStarted++;
         }
+    }
+
+    /**
+     * The parameter's gathered buffer with its shape: a parameter whose size divides by the DP size was gathered
+     * straight into a tensor of its shape; a padded one is copied out of its padded buffer.
+     */
+    private Tensor unpadded(int p, Tensor gathered) {
+        if (!padded(p)) {
+            return gathered;
+        }
+        Tensor full = be.zeros(shapes[p]);
+        be.copyRange(full, 0, gathered, 0, sizes[p]);
+        return full;
+    }
+
+    private boolean padded(int p) {
+        return shardLength[p] * dp.size() != sizes[p];
+    }
+
+    /** A buffer for parameter p's gathered (or to-be-scattered) elements: its own shape unless it is padded. */
+    private Tensor gatherBuffer(int p) {
+        return padded(p) ? be.zeros(Math.toIntExact(shardLength[p] * dp.size())) : be.zeros(shapes[p]);
     }
 
     /** The parameters acquired after each list last time: the prediction for the next acquire. */
@@ -136,7 +156,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             List<dev.lattice.parallel.comm.Work> works = new java.util.ArrayList<>();
             for (int i = 0; i < names.size(); i++) {
                 int p = index.get(names.get(i));
-                padded[i] = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
+                padded[i] = gatherBuffer(p);
                 works.add(dp.allGatherAsync(paramShard[p], 0, padded[i], 0, shardLength[p]));
             }
             this.work = new dev.lattice.parallel.comm.Work() {
@@ -216,14 +236,34 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         int ranks = dp.size();
         boolean tpFirst = mdl.tensorParallel().rank() == 0;
         List<Tensor> counted = new java.util.ArrayList<>();
+        List<dev.lattice.parallel.comm.Work> reductions = new java.util.ArrayList<>();
+        List<Tensor> sends = new java.util.ArrayList<>(); // referenced until their reductions are done
         for (int p = 0; p < specs.size(); p++) {
-            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * ranks));
-            be.copyRange(padded, 0, mdl.gradients().get(specs.get(p).name()), 0, sizes[p]);
-            dp.reduceScatter(padded, 0, gradShard[p], 0, shardLength[p], ReduceOp.SUM);
+            Tensor grad = mdl.gradients().get(specs.get(p).name());
+            Tensor send = grad;
+            if (padded(p)) { // the padding past the gradient stays zero
+                send = be.zeros(Math.toIntExact(shardLength[p] * ranks));
+                be.copyRange(send, 0, grad, 0, sizes[p]);
+            }
+            // all enqueued, then one wait: not a host round trip per parameter
+            sends.add(send);
+            reductions.add(dp.reduceScatterAsync(send, 0, gradShard[p], 0, shardLength[p], ReduceOp.SUM));
             String name = specs.get(p).name();
             if (!mdl.stage().isTiedCopy(name) && (tpFirst || specs.get(p).split() != TpSplit.REPLICATED)) {
                 counted.add(gradShard[p]);
             }
+        }
+        RuntimeException failure = null;
+        for (dev.lattice.parallel.comm.Work w : reductions) { // every one, so none is left in flight
+            try {
+                w.await();
+            } catch (RuntimeException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        sends.clear();
+        if (failure != null) {
+            throw failure;
         }
         double squares = 0;
         for (double sq : be.sumsOfSquares(counted)) { // one wait, the same order and sum as one call each
@@ -267,11 +307,9 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         dropPrefetch();
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int p = 0; p < specs.size(); p++) {
-            Tensor padded = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
-            dp.allGather(shards[p], 0, padded, 0, shardLength[p]);
-            Tensor full = be.zeros(shapes[p]);
-            be.copyRange(full, 0, padded, 0, sizes[p]);
-            out.put(specs.get(p).name(), full);
+            Tensor gathered = gatherBuffer(p);
+            dp.allGather(shards[p], 0, gathered, 0, shardLength[p]);
+            out.put(specs.get(p).name(), unpadded(p, gathered));
         }
         return out;
     }

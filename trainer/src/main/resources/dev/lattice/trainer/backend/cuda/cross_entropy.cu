@@ -79,15 +79,10 @@ extern "C" __global__ void vocab_parallel_ce_backward(void* dlogits, const void*
     }
 }
 
-// cross_entropy_forward with 16-byte loads and one pass (an online max and rescaled sum per thread, combined over
-// the block): for padded widths Vp % 8 == 0. Same CPU reference; the sum's order differs from the two-pass kernel's
-// (rounding only).
-extern "C" __global__ void cross_entropy_forward_vec(float* losses, float* lse, const void* logits,
-                                                     const int* targets, int N, int V, int Vp, int bf) {
-    int r = blockIdx.x;
-    if (r >= N) return;
-    const i64 x0 = (i64) r * Vp;
-    const bool half = IS_BF(2);
+// The log-sum-exp of the row of V logits at x0, with 16-byte loads and one pass: an online max and rescaled sum per
+// thread, combined over the block (every thread gets it; the forward and the fused kernels share it, so their values
+// are the same bits).
+__device__ float row_lse_vec(const void* logits, i64 x0, bool half, int V) {
     float m = -INFINITY, s = 0.f;
     for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
         float x[8];
@@ -108,8 +103,28 @@ extern "C" __global__ void cross_entropy_forward_vec(float* losses, float* lse, 
     float mb = block_max(m);
     s = m == -INFINITY ? 0.f : s * expf(m - mb);
     s = block_sum(s);
+    return mb + logf(s);
+}
+
+// The loss gradient of the eight columns from c of a row with log-sum-exp l, target tgt and weight w (0 past V and
+// for w == 0, when x is not read).
+__device__ __forceinline__ void ce_grad8(float* d, const float* x, int c, int V, int tgt, float l, float w) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        d[k] = 0.f;
+        if (w != 0.f && c + k < V) d[k] = (expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
+    }
+}
+
+// cross_entropy_forward with 16-byte loads and one pass (row_lse_vec): for padded widths Vp % 8 == 0. Same CPU
+// reference; the sum's order differs from the two-pass kernel's (rounding only).
+extern "C" __global__ void cross_entropy_forward_vec(float* losses, float* lse, const void* logits,
+                                                     const int* targets, int N, int V, int Vp, int bf) {
+    int r = blockIdx.x;
+    if (r >= N) return;
+    const i64 x0 = (i64) r * Vp;
+    const float l = row_lse_vec(logits, x0, IS_BF(2), V);
     if (threadIdx.x == 0) {
-        float l = mb + logf(s);
         lse[r] = l;
         losses[r] = l - LD(logits, x0 + targets[r], 2);
     }
@@ -127,18 +142,14 @@ extern "C" __global__ void cross_entropy_backward_vec(void* dlogits, const void*
     for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
         float x[8], d[8];
         if (w != 0.f) load8(logits, x0 + c, IS_BF(1), x);
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            d[k] = 0.f;
-            if (w != 0.f && c + k < V) d[k] = (expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
-        }
+        ce_grad8(d, x, c, V, tgt, l, w);
         store8(dlogits, x0 + c, IS_BF(0), d);
     }
 }
 
 // cross_entropy_forward_vec then cross_entropy_backward_vec with dlogits = logits, per row in one block (Vp % 8 == 0;
-// Backend.crossEntropyForwardBackward, CPU reference: its default, the two kernels' references in turn): the second
-// read of the row comes from cache, not memory. The target's logit is read before any thread overwrites the row.
+// Backend.crossEntropyForwardBackward, CPU reference: its default, the two kernels' references in turn). The target's
+// logit is read before any thread overwrites the row.
 extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, void* logits, const int* targets,
                                                    const float* dlosses, int N, int V, int Vp, int bf) {
     int r = blockIdx.x;
@@ -146,28 +157,8 @@ extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, vo
     const i64 x0 = (i64) r * Vp;
     const bool half = IS_BF(2);
     const int tgt = targets[r];
-    const float targetLogit = LD(logits, x0 + tgt, 2); // every thread, before the barriers below
-    float m = -INFINITY, s = 0.f;
-    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
-        float x[8];
-        load8(logits, x0 + c, half, x);
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            if (c + k < V) {
-                float v = x[k];
-                if (v > m) {
-                    s = s * expf(m - v) + 1.f;
-                    m = v;
-                } else {
-                    s += expf(v - m);
-                }
-            }
-        }
-    }
-    float mb = block_max(m);
-    s = m == -INFINITY ? 0.f : s * expf(m - mb);
-    s = block_sum(s);
-    const float l = mb + logf(s);
+    const float targetLogit = LD(logits, x0 + tgt, 2); // every thread, before the barriers in row_lse_vec
+    const float l = row_lse_vec(logits, x0, half, V);
     if (threadIdx.x == 0) {
         lse[r] = l;
         losses[r] = l - targetLogit;
@@ -176,11 +167,7 @@ extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, vo
     for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
         float x[8], d[8];
         if (w != 0.f) load8(logits, x0 + c, half, x);
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            d[k] = 0.f;
-            if (w != 0.f && c + k < V) d[k] = (expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
-        }
+        ce_grad8(d, x, c, V, tgt, l, w);
         store8(logits, x0 + c, half, d);
     }
 }
