@@ -386,7 +386,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         unflatten(flat, tensors, 0, specs.size());
     }
 
-    /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}, except those living there. */
+    /** Parameters {@code [from, to)} from their places in {@code flat} into {@code tensors}, those living apart. */
     private void unflatten(Tensor flat, Map<String, Tensor> tensors, int from, int to) {
         boolean[] inFlat = flat == commGrad ? gradInFlat : paramInFlat;
         List<Backend.RangeCopy> copies = new java.util.ArrayList<>(to - from);
