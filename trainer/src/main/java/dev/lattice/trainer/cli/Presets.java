@@ -103,9 +103,28 @@ public final class Presets {
     private static Layout layout(JsonObject l) {
         return new Layout(l.get("tensor_model_parallel_size").getAsInt(),
                 l.get("pipeline_model_parallel_size").getAsInt(), l.get("data_parallel_size").getAsInt(),
-                l.get("zero_stage").getAsInt(),
-                Recomputation.valueOf(l.get("recompute_granularity").getAsString().toUpperCase(Locale.ROOT)),
+                l.get("zero_stage").getAsInt(), recomputation(l),
                 l.get("sequence_parallel").getAsBoolean(), l.get("memory_gb").getAsDouble());
+    }
+
+    /**
+     * "recompute_granularity": none, selective or full; files written before it existed say "recompute_activations"
+     * (true: whole layers; false: the activation function recomputed, which was then the only other mode).
+     */
+    private static Recomputation recomputation(JsonObject l) {
+        if (l.has("recompute_granularity")) {
+            String g = l.get("recompute_granularity").getAsString();
+            try {
+                return Recomputation.valueOf(g.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("recompute_granularity \"" + g + "\": expected none, selective or"
+                        + " full");
+            }
+        }
+        if (l.has("recompute_activations")) {
+            return l.get("recompute_activations").getAsBoolean() ? Recomputation.FULL : Recomputation.SELECTIVE;
+        }
+        throw new IllegalArgumentException("a layout without recompute_granularity");
     }
 
     /** A layout as the preset files write it. */

@@ -75,6 +75,36 @@ class PresetsTest {
         }
     }
 
+    /**
+     * A preset file of an earlier version ("recompute_activations": true / false) still loads, with the meaning it
+     * had (whole layers / the activation function recomputed); an unknown granularity is refused by name.
+     */
+    @Test
+    void presetFilesOfTheEarlierFormatLoadAndBadGranularitiesAreNamed(@org.junit.jupiter.api.io.TempDir
+                                                                      java.nio.file.Path tmp) throws Exception {
+        String layout = "{\"tensor_model_parallel_size\": 1, \"pipeline_model_parallel_size\": 1,"
+                + " \"data_parallel_size\": 8, \"zero_stage\": 1, %s, \"sequence_parallel\": false,"
+                + " \"memory_gb\": 1.0}";
+        String preset = "{\"name\": \"old\", \"args\": [\"--num-layers\", \"2\"], \"layouts\": {\"8\": %s,"
+                + " \"64\": %s}}";
+        java.nio.file.Path old = tmp.resolve("old.json");
+        java.nio.file.Files.writeString(old, String.format(preset,
+                String.format(layout, "\"recompute_activations\": true"),
+                String.format(layout, "\"recompute_activations\": false")));
+        Presets.Preset p = Presets.load(old.toString());
+        assertEquals(dev.lattice.trainer.model.Recomputation.FULL, p.layouts().get(8).recompute());
+        assertEquals(dev.lattice.trainer.model.Recomputation.SELECTIVE, p.layouts().get(64).recompute());
+        assertEquals(List.of("--recompute-granularity", "full"), p.layouts().get(8).args().subList(8, 10));
+        java.nio.file.Path bad = tmp.resolve("bad.json");
+        java.nio.file.Files.writeString(bad, String.format(preset,
+                String.format(layout, "\"recompute_granularity\": \"partial\""),
+                String.format(layout, "\"recompute_granularity\": \"none\"")));
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Presets.load(bad.toString()));
+        assertTrue(e.getMessage().contains(bad.toString()) && e.getMessage().contains("recompute_granularity"
+                + " \"partial\": expected none, selective or full"), e.getMessage());
+    }
+
     @Test
     void nothingFitsIsSaidPlainly() {
         Run r = plan("--preset", "gpt3-175b", "--recommend", "--gpus", "8");
