@@ -60,6 +60,25 @@ public interface Backend extends AutoCloseable {
         return new boolean[tensors.size()];
     }
 
+    /**
+     * Device memory as the backend's allocator sees it (bytes), for Megatron's memory report line; null where the
+     * tensors live in the JVM heap (the CPU backend).
+     */
+    default DeviceMemory deviceMemory() {
+        return null;
+    }
+
+    /** Bytes held by live tensors now and at most so far, and obtained from the device now and at most so far. */
+    record DeviceMemory(long allocated, long maxAllocated, long reserved, long maxReserved) {
+
+        /** Megatron's line: {@code [Rank r] (after n iterations) memory (MB) | allocated: … | max allocated: …}. */
+        public String megatronLine(int rank, long iterations) {
+            return String.format(java.util.Locale.ROOT, "[Rank %d] (after %d iterations) memory (MB) | allocated: %.1f"
+                    + " | max allocated: %.1f | reserved: %.1f | max reserved: %.1f", rank, iterations,
+                    allocated / 1048576.0, maxAllocated / 1048576.0, reserved / 1048576.0, maxReserved / 1048576.0);
+        }
+    }
+
     /** These tensors were written outside this backend (a collective into their storage): kept roundings are stale. */
     default void writtenOutside(java.util.Collection<Tensor> tensors) {
     }

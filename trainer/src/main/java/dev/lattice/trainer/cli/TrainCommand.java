@@ -564,6 +564,10 @@ public final class TrainCommand {
                             topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
                             o.recomputation(), chunks, rank,
                             o.sequenceParallel, be.activationBytes()).render("of rank " + rank + " (plan)"));
+                    Backend.DeviceMemory device = be.deviceMemory();
+                    if (device != null) { // what the GPU held: the plan's total against "max allocated"
+                        log.println(device.megatronLine(rank, end.iteration()));
+                    }
                 }
                 if (metrics != null) {
                     try {

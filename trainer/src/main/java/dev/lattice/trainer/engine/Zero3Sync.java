@@ -18,7 +18,8 @@ import java.util.Map;
  * multiple of the DP size and cut in equal pieces), together with Adam's moments for that shard. A layer's
  * parameters are all-gathered for its forward or backward pass and dropped right after
  * ({@link GptModel.ParameterHooks}); the gather of the layer that comes next starts as one is acquired, so on GPUs it
- * overlaps that layer's computation (NCCL's asynchronous all-gather); gradients are reduce-scattered to their owners, which update their shards.
+ * overlaps that layer's computation (NCCL's asynchronous all-gather); gradients are reduce-scattered to their owners,
+ * which update their shards.
  * Gradients are accumulated in full during the micro-batches (as in this engine's ZeRO-2), so the memory saved is
  * that of the parameters and optimizer state.
  */

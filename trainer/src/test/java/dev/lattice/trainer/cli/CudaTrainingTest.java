@@ -57,6 +57,11 @@ class CudaTrainingTest {
     private List<Double> run(String name, List<String> flags) throws IOException {
         TrainFixtures.Run r = train(flags);
         assertEquals(0, r.code(), name + ":\n" + r.out() + r.err());
+        if (flags.contains("cuda")) { // Megatron's memory report of what the GPU held
+            assertTrue(java.util.regex.Pattern.compile("\\[Rank \\d+\\] \\(after \\d+ iterations\\) memory \\(MB\\) \\|"
+                    + " allocated: [0-9.]+ \\| max allocated: [0-9.]+ \\| reserved: [0-9.]+ \\| max reserved: [0-9.]+")
+                    .matcher(r.out()).find(), name + ":\n" + r.out());
+        }
         return losses(tmp.resolve(name));
     }
 

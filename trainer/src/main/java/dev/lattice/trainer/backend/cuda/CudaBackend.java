@@ -193,6 +193,12 @@ public final class CudaBackend implements Backend {
         return allocator.peakBytesInUse();
     }
 
+    @Override
+    public DeviceMemory deviceMemory() {
+        return new DeviceMemory(allocator.bytesInUse(), allocator.peakBytesInUse(), allocator.bytesReserved(),
+                allocator.peakBytesReserved());
+    }
+
     /** Bytes obtained from cudaMalloc and not yet freed. */
     public long bytesReserved() {
         return allocator.bytesReserved();

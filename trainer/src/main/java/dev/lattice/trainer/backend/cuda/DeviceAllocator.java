@@ -28,6 +28,7 @@ final class DeviceAllocator {
     private long inUse;
     private long peakInUse;
     private long reserved;
+    private long peakReserved;
     private long mallocCalls;
     private boolean closed;
 
@@ -79,6 +80,7 @@ final class DeviceAllocator {
         }
         mallocCalls++;
         reserved += size;
+        peakReserved = Math.max(peakReserved, reserved);
         sizeOf.put(p.address(), size);
         return p.address();
     }
@@ -119,12 +121,17 @@ final class DeviceAllocator {
         return reserved;
     }
 
+    synchronized long peakBytesReserved() {
+        return peakReserved;
+    }
+
     synchronized long mallocCalls() {
         return mallocCalls;
     }
 
     synchronized void resetPeak() {
         peakInUse = inUse;
+        peakReserved = reserved;
     }
 
     /** Frees every block, cached or not (the backend is closing; its stream is idle). */
