@@ -122,7 +122,7 @@ if [[ $mode == layouts ]]; then
       --seq-length 1024 --max-position-embeddings 1024 --lr 3e-4 --min-lr 3e-5 --lr-warmup-iters 2 --eval-iters 0 \
       --log-interval 1 --train-iters 24 --save "$runs/$name" $m350 "$@" > "$runs/$name.log" 2>&1
     echo "exit $?" >> "$runs/$name.log"
-    grep -E "iteration +24/|memory of rank 0|rror|xception|^exit" "$runs/$name.log" | tee -a "$out/layouts.log"
+    grep -E "iteration +24/|memory of rank|max allocated|rror|xception|^exit" "$runs/$name.log" | tee -a "$out/layouts.log"
   }
   layout gpu1
   if (( n >= 8 )); then
