@@ -19,7 +19,8 @@ import java.util.Map;
  * parameters are all-gathered for its forward or backward pass and dropped right after
  * ({@link GptModel.ParameterHooks}); the gather of the layer that comes next starts as one is acquired, so on GPUs it
  * overlaps that layer's computation (NCCL's asynchronous all-gather); gradients are reduce-scattered to their owners,
- * which update their shards.
+ * which update their shards. A layer's shards travel packed side by side: one collective a layer (or a group of about
+ * 40 M gradient elements), not one a parameter.
  * Gradients are accumulated in full during the micro-batches (as in this engine's ZeRO-2), so the memory saved is
  * that of the parameters and optimizer state.
  */
@@ -103,9 +104,9 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             g = new Gather(names);
         }
         g.work.await();
+        Tensor[] full = g.unpack();
         for (int i = 0; i < names.size(); i++) {
-            int p = index.get(names.get(i));
-            model.replaceParameter(names.get(i), unpadded(p, g.padded[i]));
+            model.replaceParameter(names.get(i), full[i]);
         }
         if (lastAcquired != null) {
             following.put(lastAcquired, names);
@@ -118,26 +119,8 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         }
     }
 
-    /**
-     * The parameter's gathered buffer with its shape: a parameter whose size divides by the DP size was gathered
-     * straight into a tensor of its shape; a padded one is copied out of its padded buffer.
-     */
-    private Tensor unpadded(int p, Tensor gathered) {
-        if (!padded(p)) {
-            return gathered;
-        }
-        Tensor full = be.zeros(shapes[p]);
-        be.copyRange(full, 0, gathered, 0, sizes[p]);
-        return full;
-    }
-
     private boolean padded(int p) {
         return shardLength[p] * dp.size() != sizes[p];
-    }
-
-    /** A buffer for parameter p's gathered (or to-be-scattered) elements: its own shape unless it is padded. */
-    private Tensor gatherBuffer(int p) {
-        return padded(p) ? be.zeros(Math.toIntExact(shardLength[p] * dp.size())) : be.zeros(shapes[p]);
     }
 
     /** The parameters acquired after each list last time: the prediction for the next acquire. */
@@ -145,34 +128,93 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
     private List<String> lastAcquired;
     private Gather prefetch;
 
-    /** The all-gathers of some parameters' shards into padded full buffers, in flight. */
+    /**
+     * Parameters side by side: where each one's shard sits in a rank's part of a packed buffer, and that part's
+     * length. One collective moves a packed buffer; a rank's part of it holds its shard of each parameter.
+     */
+    private final class Pack {
+        final int[] params;
+        final long[] offsets;
+        final long length;
+
+        Pack(int[] params) {
+            this.params = params;
+            this.offsets = new long[params.length];
+            long at = 0;
+            for (int i = 0; i < params.length; i++) {
+                offsets[i] = at;
+                at += shardLength[params[i]];
+            }
+            this.length = at;
+        }
+
+        /**
+         * Copies between the full tensors and the ranks' parts of a packed buffer of {@code dp.size()} parts: rank r's
+         * part holds elements [r · shard, (r + 1) · shard) of each parameter (less at the end: the padding is not
+         * copied). toPacked: full → packed, else packed → full.
+         */
+        List<Backend.RangeCopy> rankParts(Tensor packed, Tensor[] full, boolean toPacked) {
+            List<Backend.RangeCopy> copies = new java.util.ArrayList<>();
+            for (int i = 0; i < params.length; i++) {
+                int p = params[i];
+                for (int r = 0; r < dp.size(); r++) {
+                    long start = r * shardLength[p];
+                    long count = Math.min(shardLength[p], sizes[p] - start);
+                    if (count <= 0) {
+                        break;
+                    }
+                    long at = r * length + offsets[i];
+                    copies.add(toPacked ? new Backend.RangeCopy(packed, at, full[i], start, count)
+                            : new Backend.RangeCopy(full[i], start, packed, at, count));
+                }
+            }
+            return copies;
+        }
+    }
+
+    /**
+     * One all-gather of some parameters' shards (packed side by side: one collective, not one a parameter), in
+     * flight; {@link #unpack} makes the full tensors. A lone unpadded parameter is gathered straight into its tensor.
+     */
     private final class Gather {
         final List<String> names;
-        final Tensor[] padded;
+        final Pack pack;
+        final Tensor send; // referenced until the gather is done
+        final Tensor gathered;
         final dev.lattice.parallel.comm.Work work;
 
         Gather(List<String> names) {
             this.names = names;
-            this.padded = new Tensor[names.size()];
-            List<dev.lattice.parallel.comm.Work> works = new java.util.ArrayList<>();
-            for (int i = 0; i < names.size(); i++) {
-                int p = index.get(names.get(i));
-                padded[i] = gatherBuffer(p);
-                works.add(dp.allGatherAsync(paramShard[p], 0, padded[i], 0, shardLength[p]));
+            this.pack = new Pack(names.stream().mapToInt(index::get).toArray());
+            int p0 = pack.params[0];
+            if (pack.params.length == 1 && !padded(p0)) {
+                send = paramShard[p0];
+                gathered = be.zeros(shapes[p0]);
+            } else {
+                send = be.zeros(Math.toIntExact(pack.length));
+                List<Backend.RangeCopy> in = new java.util.ArrayList<>();
+                for (int i = 0; i < pack.params.length; i++) {
+                    int p = pack.params[i];
+                    in.add(new Backend.RangeCopy(send, pack.offsets[i], paramShard[p], 0, shardLength[p]));
+                }
+                be.copyRanges(in);
+                gathered = be.zeros(Math.toIntExact(pack.length * dp.size()));
             }
-            this.work = new dev.lattice.parallel.comm.Work() {
-                @Override
-                public void await() {
-                    for (dev.lattice.parallel.comm.Work w : works) {
-                        w.await();
-                    }
-                }
+            this.work = dp.allGatherAsync(send, 0, gathered, 0, pack.length);
+        }
 
-                @Override
-                public boolean isDone() {
-                    return works.stream().allMatch(dev.lattice.parallel.comm.Work::isDone);
-                }
-            };
+        /** The full parameters, in the order of names (after the gather is done). */
+        Tensor[] unpack() {
+            int[] ps = pack.params;
+            if (ps.length == 1 && !padded(ps[0])) {
+                return new Tensor[] {gathered};
+            }
+            Tensor[] full = new Tensor[ps.length];
+            for (int i = 0; i < ps.length; i++) {
+                full[i] = be.zeros(shapes[ps[i]]);
+            }
+            be.copyRanges(pack.rankParts(gathered, full, false));
+            return full;
         }
     }
 
@@ -234,37 +276,14 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
     @Override
     public double reduceClipStep(GptModel mdl, double lr, double clip) {
         dropPrefetch(); // the next step's first gather reads the updated shards
-        int ranks = dp.size();
         boolean tpFirst = mdl.tensorParallel().rank() == 0;
+        reduceScatterGradients(mdl);
         List<Tensor> counted = new java.util.ArrayList<>();
-        List<dev.lattice.parallel.comm.Work> reductions = new java.util.ArrayList<>();
-        List<Tensor> sends = new java.util.ArrayList<>(); // referenced until their reductions are done
         for (int p = 0; p < specs.size(); p++) {
-            Tensor grad = mdl.gradients().get(specs.get(p).name());
-            Tensor send = grad;
-            if (padded(p)) { // the padding past the gradient stays zero
-                send = be.zeros(Math.toIntExact(shardLength[p] * ranks));
-                be.copyRange(send, 0, grad, 0, sizes[p]);
-            }
-            // all enqueued, then one wait: not a host round trip per parameter
-            sends.add(send);
-            reductions.add(dp.reduceScatterAsync(send, 0, gradShard[p], 0, shardLength[p], ReduceOp.SUM));
             String name = specs.get(p).name();
             if (!mdl.stage().isTiedCopy(name) && (tpFirst || specs.get(p).split() != TpSplit.REPLICATED)) {
                 counted.add(gradShard[p]);
             }
-        }
-        RuntimeException failure = null;
-        for (dev.lattice.parallel.comm.Work w : reductions) { // every one, so none is left in flight
-            try {
-                w.await();
-            } catch (RuntimeException e) {
-                failure = failure == null ? e : failure;
-            }
-        }
-        sends.clear();
-        if (failure != null) {
-            throw failure;
         }
         double squares = 0;
         for (double sq : be.sumsOfSquares(counted)) { // one wait, the same order and sum as one call each
@@ -289,6 +308,69 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         return norm;
     }
 
+    /** Gradients per reduce-scatter (packed): parameters in order up to this many elements (at least one). */
+    private long reduceElements = DataParallelSync.DEFAULT_BUCKET_ELEMENTS;
+
+    /** Another group size for the gradients' reduce-scatters (tests: many groups on a small model). */
+    Zero3Sync withReduceElements(long elements) {
+        this.reduceElements = elements;
+        return this;
+    }
+
+    /**
+     * Every gradient to its owners' shards: parameters packed in order into groups of about reduceElements, one
+     * reduce-scatter a group, at most two groups in flight (each holds a packed copy of its gradients).
+     */
+    private void reduceScatterGradients(GptModel mdl) {
+        java.util.ArrayDeque<Runnable> inFlight = new java.util.ArrayDeque<>();
+        int p = 0;
+        while (p < specs.size()) {
+            int from = p;
+            long elements = 0;
+            while (p < specs.size() && (p == from || elements + sizes[p] <= reduceElements)) {
+                elements += sizes[p++];
+            }
+            if (inFlight.size() == 2) {
+                inFlight.poll().run();
+            }
+            inFlight.add(reduceScatter(mdl, java.util.stream.IntStream.range(from, p).toArray()));
+        }
+        RuntimeException failure = null;
+        while (!inFlight.isEmpty()) { // every one, so none is left in flight
+            try {
+                inFlight.poll().run();
+            } catch (RuntimeException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** Starts the reduce-scatter of these parameters' gradients; the returned completion waits and unpacks. */
+    private Runnable reduceScatter(GptModel mdl, int[] params) {
+        Pack pack = new Pack(params);
+        Tensor[] grads = new Tensor[params.length];
+        for (int i = 0; i < params.length; i++) {
+            grads[i] = mdl.gradients().get(specs.get(params[i]).name());
+        }
+        Tensor send = be.zeros(Math.toIntExact(pack.length * dp.size())); // the padding stays zero
+        be.copyRanges(pack.rankParts(send, grads, true));
+        Tensor recv = be.zeros(Math.toIntExact(pack.length));
+        dev.lattice.parallel.comm.Work work = dp.reduceScatterAsync(send, 0, recv, 0, pack.length, ReduceOp.SUM);
+        return () -> {
+            work.await();
+            List<Backend.RangeCopy> out = new java.util.ArrayList<>();
+            for (int i = 0; i < params.length; i++) {
+                out.add(new Backend.RangeCopy(gradShard[params[i]], 0, recv, pack.offsets[i],
+                        shardLength[params[i]]));
+            }
+            be.copyRanges(out);
+            java.util.Objects.requireNonNull(send); // keeps the packed gradients reachable until the reduction is done
+        };
+    }
+
     @Override
     public long optimizerStateBytes() {
         return 2 * parameterShardBytes();
@@ -308,9 +390,11 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         dropPrefetch();
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int p = 0; p < specs.size(); p++) {
-            Tensor gathered = gatherBuffer(p);
+            Tensor gathered = be.zeros(Math.toIntExact(shardLength[p] * dp.size()));
             dp.allGather(shards[p], 0, gathered, 0, shardLength[p]);
-            out.put(specs.get(p).name(), unpadded(p, gathered));
+            Tensor full = be.zeros(shapes[p]);
+            be.copyRange(full, 0, gathered, 0, sizes[p]);
+            out.put(specs.get(p).name(), full);
         }
         return out;
     }
