@@ -408,7 +408,7 @@ public final class NcclCommunicator implements Communicator {
             events.give(done);
             Cuda.check(rc, "cudaEventRecord after " + what + " of group " + label);
         }
-        return new EventWork(what, done);
+        return new EventWork(what, done, start);
     }
 
     private long allReduceBytes(long count, int elementBytes) {
@@ -495,7 +495,11 @@ public final class NcclCommunicator implements Communicator {
 
     /** Orders the compute stream after the operation and leaves its completion to {@link #reapDeferred}. */
     private void completeLater(String what, long start) {
-        CUevent_st done = orderComputeAfter(what);
+        deferCompletion(orderComputeAfter(what), what, start);
+    }
+
+    /** Leaves the completion of {@code done} to {@link #reapDeferred} and the watchdog (which bound its time). */
+    private void deferCompletion(CUevent_st done, String what, long start) {
         synchronized (lock) {
             deferred.addLast(new Deferred(done, what, start));
         }
@@ -842,18 +846,25 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
-    /** An asynchronous all-reduce: its completion event on the communication stream. */
+    /** An asynchronous collective: its completion event on the communication stream. */
     private final class EventWork implements Work {
         private final String what;
+        private final long start;
         private CUevent_st event;
         private RuntimeException failure;
 
-        EventWork(String what, CUevent_st event) {
+        EventWork(String what, CUevent_st event, long start) {
             this.what = what;
             this.event = event;
+            this.start = start;
         }
 
-        /** Bounded wait (from now); then orders the compute stream after the all-reduce. */
+        /**
+         * Orders the compute stream after the collective. With deferred completion (the default, as for the blocking
+         * operations) the host does not wait: the event joins the deferred operations, whose reaping and the
+         * watchdog bound its time (ZeRO-3's gather of each layer no longer holds the host back a layer); without it,
+         * a bounded wait from now first.
+         */
         @Override
         public synchronized void await() {
             if (event == null) {
@@ -863,17 +874,27 @@ public final class NcclCommunicator implements Communicator {
                 return;
             }
             checkOpen();
+            CUevent_st e = event;
+            event = null;
+            boolean deferredNow = false;
             try {
                 Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") to await " + what);
-                awaitEvent(event, what, System.nanoTime(), timeoutNanos);
-                Cuda.check(cudaStreamWaitEvent(compute, event, 0),
+                if (!DEFER_COMPLETION) {
+                    awaitEvent(e, what, System.nanoTime(), timeoutNanos);
+                }
+                Cuda.check(cudaStreamWaitEvent(compute, e, 0),
                         "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
-            } catch (RuntimeException e) {
-                failure = e;
-                throw e;
+                if (DEFER_COMPLETION) {
+                    deferCompletion(e, what, start);
+                    deferredNow = true;
+                }
+            } catch (RuntimeException ex) {
+                failure = ex;
+                throw ex;
             } finally {
-                events.give(event);
-                event = null;
+                if (!deferredNow) {
+                    events.give(e);
+                }
             }
         }
 
