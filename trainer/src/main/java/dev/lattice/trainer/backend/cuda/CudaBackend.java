@@ -542,6 +542,15 @@ public final class CudaBackend implements Backend {
         copyMulti(entries, tensors);
     }
 
+    /**
+     * Blocks of a one-launch multi-tensor kernel (copy_multi, adamw_multi) for {@code count} elements: 16 a thread
+     * (four 16-byte accesses of fp32), at most 1024 a tensor. (At 4 a thread, one access, the zero fill of GPT-2
+     * 124M's gradients was ~20,000 blocks that each wrote 4 KB and exited: 0.35 ms for 0.5 GB, session 5.)
+     */
+    private static long multiBlocks(long count) {
+        return Math.min(1024, Math.max(1, (count + 16L * THREADS - 1) / (16L * THREADS)));
+    }
+
     /** {@code copy_multi} over {dst, src or 0, count, storage bits} entries; blocks in proportion to the counts. */
     private void copyMulti(List<long[]> entries, List<Tensor> written) {
         onDevice();
@@ -553,7 +562,7 @@ public final class CudaBackend implements Backend {
             if (e[2] == 0) {
                 continue;
             }
-            long b = Math.min(1024, Math.max(1, (e[2] + 4L * THREADS - 1) / (4L * THREADS)));
+            long b = multiBlocks(e[2]);
             int k = 6 * rows++;
             System.arraycopy(e, 0, table, k, 4);
             table[k + 4] = blocks;
@@ -1378,7 +1387,7 @@ public final class CudaBackend implements Backend {
             if (s.count() == 0) {
                 continue;
             }
-            long b = Math.min(1024, Math.max(1, (s.count() + 4L * THREADS - 1) / (4L * THREADS)));
+            long b = multiBlocks(s.count());
             int k = STRIDE * rows++;
             table[k] = c(s.param()).addressOf(s.paramOff());
             table[k + 1] = c(s.grad()).addressOf(s.gradOff());
