@@ -186,6 +186,12 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         Gather(List<String> names) {
             this.names = names;
             this.pack = new Pack(names.stream().mapToInt(index::get).toArray());
+            if (pack.params.length == 0) { // nothing to gather: no collective, on every rank alike
+                send = null;
+                gathered = null;
+                work = dev.lattice.parallel.comm.Work.DONE;
+                return;
+            }
             int p0 = pack.params[0];
             if (pack.params.length == 1 && !padded(p0)) {
                 send = paramShard[p0];
@@ -206,6 +212,9 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         /** The full parameters, in the order of names (after the gather is done). */
         Tensor[] unpack() {
             int[] ps = pack.params;
+            if (ps.length == 0) {
+                return new Tensor[0];
+            }
             if (ps.length == 1 && !padded(ps[0])) {
                 return new Tensor[] {gathered};
             }
