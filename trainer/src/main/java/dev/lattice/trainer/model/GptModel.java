@@ -485,6 +485,7 @@ public final class GptModel implements AutoCloseable {
         checkTokens(b.tokens(), "input");
         checkTokens(b.targets(), "target");
         Activations a = acquire(b.batch(), b.seq(), chunk);
+        a.pendingResidual = null;
         Microbatch mb = new Microbatch(b, chunk, a);
         boolean gpt = config.family() == ModelConfig.Family.GPT2;
         if (stage.embeds(chunk)) {
@@ -522,7 +523,9 @@ public final class GptModel implements AutoCloseable {
         }
         for (int l = stage.layerStart(chunk); l < stage.layerEnd(chunk); l++) {
             acquire(namesOfLayer(l));
-            layerForward(a, l, a.layer(l - stage.layerStart(chunk)));
+            // a layer's output goes out whole only where another stage takes it; else the next norm adds it
+            boolean sent = l == stage.layerEnd(chunk) - 1 && !stage.computesLoss(chunk);
+            layerForward(a, l, a.layer(l - stage.layerStart(chunk)), !sent);
             release(namesOfLayer(l));
         }
         if (!stage.computesLoss(chunk)) {
@@ -616,7 +619,7 @@ public final class GptModel implements AutoCloseable {
         int chunk = mb.chunk;
         int n = a.rows;
         int h = config.hiddenSize();
-        norm(a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM, a.localRows, h);
+        normOfOutput(a, a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM);
         gather(a.lnf, a.lnfFull);
         if (!tp.enabled() && lossWeights != null) {
             headWithGradient(a, b, lossWeights);
@@ -720,14 +723,18 @@ public final class GptModel implements AutoCloseable {
         return be.toHost(last.acts.logits);
     }
 
-    private void layerForward(Activations a, int l, LayerActivations la) {
+    /**
+     * @param deferOutput leave the layer's last residual add to the norm that reads its output (the next layer's
+     *     input norm or the final norm: one add + norm pass instead of an add pass and a norm pass, the same values)
+     */
+    private void layerForward(Activations a, int l, LayerActivations la, boolean deferOutput) {
         int n = a.rows;
         int h = config.hiddenSize();
         int d = config.headDim();
         int i = l - stage.layerStart(a.chunk);
         Tensor x = a.resid[i];
         int nl = a.localRows;
-        norm(la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"), nl, h);
+        normOfOutput(a, la.ln1, la.mean1, la.rstd1, x, ParameterLayout.layer(l, "input_layernorm"));
         gather(la.ln1, la.ln1Full);
         linear(la.qkv, la.ln1Full, l, "self_attention.linear_qkv", n, h, qkvRows);
         if (config.family() == ModelConfig.Family.LLAMA) {
@@ -746,7 +753,25 @@ public final class GptModel implements AutoCloseable {
             be.linearGeluForward(la.act, la.fc1, la.ln2Full, p(fc1 + ".weight"), bias(fc1), n, fc1Rows, h);
         }
         rowParallelLinear(la.fc2Full, la.fc2, la.act, l, "mlp.linear_fc2", n, nl, ffn, h);
-        be.add(a.resid[i + 1], la.resid2, la.fc2);
+        if (deferOutput) {
+            a.pendingResidual = la; // resid[i + 1] = resid2 + fc2, written by the norm that reads it
+        } else {
+            be.add(a.resid[i + 1], la.resid2, la.fc2);
+        }
+    }
+
+    /**
+     * The norm of a layer's output {@code x}: when the previous layer deferred its residual add, that add and this
+     * norm in one pass ({@code x} written on the way), else the norm of the stored {@code x}.
+     */
+    private void normOfOutput(Activations a, Tensor out, Tensor mean, Tensor rstd, Tensor x, String prefix) {
+        LayerActivations p = a.pendingResidual;
+        a.pendingResidual = null;
+        if (p != null) {
+            addNorm(x, out, mean, rstd, p.resid2, p.fc2, prefix, a.localRows, config.hiddenSize());
+        } else {
+            norm(out, mean, rstd, x, prefix, a.localRows, config.hiddenSize());
+        }
     }
 
     private void norm(Tensor out, Tensor mean, Tensor rstd, Tensor inp, String prefix, int n, int h) {
@@ -910,7 +935,7 @@ public final class GptModel implements AutoCloseable {
             LayerActivations la = a.layer(l - stage.layerStart(chunk));
             acquire(namesOfLayer(l));
             if (recompute) {
-                layerForward(a, l, la);
+                layerForward(a, l, la, false);
             }
             layerBackward(a, l, la);
             release(namesOfLayer(l));
@@ -1074,6 +1099,8 @@ public final class GptModel implements AutoCloseable {
 
     /** All activations and backward scratch for one micro-batch shape. */
     private final class Activations {
+        /** The layer whose output (resid2 + fc2) the next norm still has to add (see layerForward), or null. */
+        LayerActivations pendingResidual;
         final int batch;
         final int seq;
         final int chunk;
