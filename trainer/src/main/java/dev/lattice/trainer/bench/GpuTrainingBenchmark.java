@@ -21,7 +21,9 @@ import java.util.Random;
  * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; {@code --profile} (each backend call timed
  * synchronised) or {@code --timeline} (CUDA events around each call, unsynchronised: GPU time and stream idle time
  * per call) after the measured steps; data parallelism with {@code --dp N}
- * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather}.
+ * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather};
+ * or tensor parallelism with {@code --tp N} (Megatron's column/row-parallel layers over NCCL, one micro-batch shared
+ * by the N GPUs) and {@code --sequence-parallel}.
  */
 public final class GpuTrainingBenchmark {
 
@@ -31,6 +33,7 @@ public final class GpuTrainingBenchmark {
     private static boolean OVERLAP;
     private static boolean REDUCE_IN_BF16;
     private static boolean PARAM_GATHER;
+    private static boolean SEQUENCE_PARALLEL;
 
     private GpuTrainingBenchmark() {
     }
@@ -60,6 +63,13 @@ public final class GpuTrainingBenchmark {
                 text(args, "--recompute-granularity", null));
 
         int dp = flag(args, "--dp", 1);
+        int tp = flag(args, "--tp", 1);
+        if (tp > 1 && dp > 1) {
+            throw new IllegalArgumentException("--tp " + tp + " with --dp " + dp + ": the benchmark runs one of the two"
+                    + " (lattice train --mock-data runs any layout)");
+        }
+        SEQUENCE_PARALLEL = Arrays.asList(args).contains("--sequence-parallel");
+        int ranksCount = Math.max(dp, tp);
         PROFILE = Arrays.asList(args).contains("--profile");
         TIMELINE = Arrays.asList(args).contains("--timeline");
         OVERLAP = Arrays.asList(args).contains("--overlap-grad-reduce");
@@ -67,17 +77,18 @@ public final class GpuTrainingBenchmark {
         PARAM_GATHER = Arrays.asList(args).contains("--overlap-param-gather");
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
-        dev.lattice.parallel.nccl.NcclWorld world = dp == 1 ? null : new dev.lattice.parallel.nccl.NcclWorld(dp,
-                java.time.Duration.ofMinutes(5), new dev.lattice.parallel.nccl.LocalNcclGroupIds());
-        double[][] results = new double[dp][];
-        Thread[] ranks = new Thread[dp];
+        dev.lattice.parallel.nccl.NcclWorld world = ranksCount == 1 ? null
+                : new dev.lattice.parallel.nccl.NcclWorld(ranksCount, java.time.Duration.ofMinutes(5),
+                        new dev.lattice.parallel.nccl.LocalNcclGroupIds());
+        double[][] results = new double[ranksCount][];
+        Thread[] ranks = new Thread[ranksCount];
         Throwable[] failure = new Throwable[1];
-        for (int r = 0; r < dp; r++) {
+        for (int r = 0; r < ranksCount; r++) {
             int rank = r;
             ranks[r] = new Thread(() -> {
                 try {
                     results[rank] = rank(c, device + rank, precision, recompute, micro, seq, steps, warmup, peak,
-                            world, rank, dp);
+                            world, rank, dp, tp);
                 } catch (Throwable t) {
                     failure[0] = t;
                     if (world != null) {
@@ -102,27 +113,33 @@ public final class GpuTrainingBenchmark {
         for (double[] r : results) {
             tokens += r[0];
         }
+        if (tp > 1) { // the ranks share each micro-batch
+            tokens = results[0][0];
+            System.out.printf(Locale.ROOT, "lattice TP%d%s total: %.0f tokens/s%n", tp,
+                    SEQUENCE_PARALLEL ? " sequence-parallel" : "", tokens);
+        }
         if (dp > 1) {
             System.out.printf(Locale.ROOT, "lattice DP%d ZeRO-1%s%s%s total: %.0f tokens/s%n", dp,
                     OVERLAP ? " overlapped" : "", REDUCE_IN_BF16 ? " bf16-reduce" : "",
                     PARAM_GATHER ? " param-gather-overlapped" : "", tokens);
         }
-        return new Result(dp, tokens, results[0][1], results[0][1] / peak, results[0][2]);
+        return new Result(ranksCount, tokens, results[0][1], results[0][1] / peak, results[0][2]);
     }
 
     /** One rank's measured steps; returns {tokens/s, model TFLOP/s, peak GiB}. */
     private static double[] rank(ModelConfig c, int device, GemmPrecision precision, Recomputation recompute,
                                  int micro,
                                  int seq, int steps, int warmup, double peak,
-                                 dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp) {
+                                 dev.lattice.parallel.nccl.NcclWorld world, int rank, int dp, int tp) {
         OpProfile profile = PROFILE ? new OpProfile() : null;
         try (CudaBackend be = new CudaBackend(device, precision);
              StreamTimeline timeline = TIMELINE ? new StreamTimeline(be) : null;
              GptModel model = new GptModel(c, profile != null ? profile.wrap(be) : timeline != null
-                     ? timeline.wrap(be) : be, recompute)) {
-            model.initialize(1, 0.02);
+                     ? timeline.wrap(be) : be, recompute, tensorParallel(world, rank, device, be, tp),
+                     dev.lattice.trainer.model.PipelineStage.whole(c)).withSequenceParallel(SEQUENCE_PARALLEL)) {
+            model.initialize(1, 0.02); // the same full draw on every rank, then sharded
             dev.lattice.trainer.engine.GradientSync sync;
-            if (world == null) {
+            if (dp == 1) { // one rank, or TP ranks (the gradient norm sums over TP itself)
                 sync = new dev.lattice.trainer.engine.SingleRankSync(new AdamW(model.backend(), model.specs(),
                         model.parameters(), 0.9, 0.95, 1e-8, 0.1));
             } else {
@@ -137,7 +154,7 @@ public final class GpuTrainingBenchmark {
                         PARAM_GATHER));
             }
             model.onGradientsAccumulated(sync::gradientsAccumulated);
-            Random r = new Random(1 + rank);
+            Random r = new Random(1 + (tp > 1 ? 0 : rank)); // TP ranks share the micro-batch
             int n = micro * seq;
             int[] tokens = r.ints(n, 0, c.vocabSize()).toArray();
             int[] targets = r.ints(n, 0, c.vocabSize()).toArray();
@@ -146,12 +163,13 @@ public final class GpuTrainingBenchmark {
             Batch b = new Batch(tokens, targets, mask, micro, seq);
             float[] w = new float[n];
             Arrays.fill(w, 1f / (n * dp));
-            double flops = Flops.perIteration(c, micro, seq);
+            double flops = Flops.perIteration(c, micro, seq) / tp;
             if (rank == 0) {
                 System.out.printf(Locale.ROOT, "lattice %s | GPT-2 %d layers, hidden %d, heads %d, T=%d, micro-batch"
-                        + " %d, vocab %d, %d GPU(s): %,d parameters, %.1f TFLOP per step per GPU | cuBLASLt"
+                        + " %d, vocab %d, %d GPU(s)%s: %,d parameters, %.1f TFLOP per step per GPU | cuBLASLt"
                         + " epilogues %s | attention %s | recomputation %s%n", be.name(), c.numLayers(),
-                        c.hiddenSize(), c.numAttentionHeads(), seq, micro, c.paddedVocabSize(), dp,
+                        c.hiddenSize(), c.numAttentionHeads(), seq, micro, c.paddedVocabSize(), Math.max(dp, tp),
+                        tp > 1 ? " TP" + tp + (SEQUENCE_PARALLEL ? " sequence-parallel" : "") : "",
                         model.layout().numel(), flops / 1e12, be.fusesEpilogues() ? "on" : "off", be.attentionInfo(),
                         recompute.name().toLowerCase(Locale.ROOT));
             }
@@ -205,6 +223,21 @@ public final class GpuTrainingBenchmark {
             }
             return new double[] {n / median, tflops, be.peakBytesInUse() / 1073741824.0};
         }
+    }
+
+    /** This rank's tensor-parallel group over every rank of the world (bound to its GPU first), or NONE. */
+    private static dev.lattice.trainer.model.TensorParallel tensorParallel(dev.lattice.parallel.nccl.NcclWorld world,
+                                                                           int rank, int device, CudaBackend be,
+                                                                           int tp) {
+        if (tp == 1) {
+            return dev.lattice.trainer.model.TensorParallel.NONE;
+        }
+        world.bindRank(rank, device, be.stream());
+        int[] all = new int[tp];
+        for (int i = 0; i < tp; i++) {
+            all[i] = i;
+        }
+        return dev.lattice.trainer.model.TensorParallel.of(world.group(rank, all, "tp"));
     }
 
     /** One training step (one micro-batch, AdamW at lr 1e-4, clip 1.0); returns the per-token losses. */
