@@ -93,12 +93,13 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                     sequenceParallel && tp > 1);
             acts += live * ((long) activationBytes * (elements - stats) + 4 * stats);
         }
-        if (stage.head() && tp == 1) { // the head's chunk buffers, shared by the micro-batches (GptModel.headWithGradient)
+        if (stage.head()) { // the head's chunk buffers, shared by the micro-batches (GptModel.headWithGradient)
             long rows = (long) microBatch * seq;
             long r = Math.min(rows, dev.lattice.trainer.model.GptModel.headChunkRows());
-            // the chunk's logits, its input and output rows when there is more than one chunk, 2 statistics per row
-            acts += (long) activationBytes * r * (c.paddedVocabSize() + (rows > r ? 2L * c.hiddenSize() : 0))
-                    + 4 * 2 * r;
+            // the chunk's logits (this rank's vocabulary shard), its input and output rows when there is more than
+            // one chunk, 2 statistics per row (3 under tensor parallelism: the target logit too)
+            acts += (long) activationBytes * r * (c.paddedVocabSize() / tp + (rows > r ? 2L * c.hiddenSize() : 0))
+                    + 4L * (tp > 1 ? 3 : 2) * r;
         }
         // under bf16 activations the weights GEMMs read keep a bf16 rounding beside the fp32 master (the CUDA
         // backend's keepBf16Copies); ZeRO-3 gathers its weights afresh each time and rounds them into scratch
@@ -132,9 +133,8 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
     /**
      * fp32 elements of one micro-batch's activations and backward scratch for a chunk of {@code layers} layers:
      * the residual stream at every layer boundary; per kept layer the norm outputs and statistics, QKV, attention
-     * output and log-sum-exp, the MLP's pre-activation (and its activation under NONE); under tensor parallelism the head's logits
-     * (their gradient overwrites them; without it the head works on chunks of rows, counted once per model in
-     * {@link #of}) and the backward pass's scratch.
+     * output and log-sum-exp, the MLP's pre-activation (and its activation under NONE), and the backward pass's
+     * scratch. (The head works on chunks of rows, counted once per model in {@link #of}.)
      */
     static long activationElements(ModelConfig c, int tp, int mbs, int seq, int layers, Recomputation recompute,
                                    boolean sp) {
@@ -146,7 +146,6 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long qkv = c.qkvSize() / tp;
         long fc1 = c.fc1Size() / tp;
         long ffn = c.ffnHiddenSize() / tp;
-        long vocab = c.paddedVocabSize() / tp;
         long residual = (layers + 1) * nl * h;
         // local rows: ln1, resid2, ln2 (h each) + 4 norm statistics; full rows: the rest; with sequence parallelism
         // also full-row twins of ln1 and ln2
@@ -155,11 +154,9 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1 + (ownAct ? ffn : 0)) + (sp ? 2 * n * h : 0);
         long kept = recompute == Recomputation.FULL ? Math.min(1, layers) : layers;
         // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
-        // 5 per-row values, the vocabulary-parallel logits (tensor parallelism only), the shared MLP activation,
-        // backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf, dres, dln, the
+        // 5 per-row values, the shared MLP activation, backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf, dres, dln, the
         // row-parallel output)
-        long scratch = nl * (5 * h + 2) + n * (5 + (tp > 1 ? vocab : 0) + qkv + hd + fc1 + (ownAct ? 1 : 2) * ffn)
-                + (sp ? 6 * n * h : 0);
+        long scratch = nl * (5 * h + 2) + n * (5 + qkv + hd + fc1 + (ownAct ? 1 : 2) * ffn) + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
 

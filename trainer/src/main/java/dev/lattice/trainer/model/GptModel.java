@@ -558,6 +558,7 @@ public final class GptModel implements AutoCloseable {
         final Tensor dlnf;
         final Tensor losses;
         final Tensor lse;
+        final Tensor target; // tensor parallelism: the target logits summed over the vocabulary shards (else null)
         final long bytes;
 
         HeadScratch(int rows, boolean chunked) {
@@ -568,18 +569,20 @@ public final class GptModel implements AutoCloseable {
             dlnf = chunked ? be.activations(rows, h) : null;
             losses = be.zeros(rows);
             lse = be.zeros(rows);
+            target = tp.enabled() ? be.zeros(rows) : null;
             bytes = (long) be.activationBytes() * (logits.numel() + (chunked ? 2L * rows * h : 0))
-                    + 4 * total(losses, lse);
+                    + 4 * (total(losses, lse) + (target == null ? 0 : target.numel()));
         }
     }
 
     private HeadScratch headScratch;
 
     /**
-     * The head with the loss's gradient (no tensor parallelism; the weights are known): chunk by chunk of rows, the
-     * logits, the loss and its gradient written over them (crossEntropyForwardBackward), then the gradient of the
-     * final norm's output and the output weight's gradient. Only one chunk of logits exists at a time (Megatron and
-     * llm.c fuse the classifier for the same reason), and the backward pass starts from {@code a.dlnfFull}.
+     * The head with the loss's gradient (the weights are known): chunk by chunk of rows, the logits, the loss and its
+     * gradient written over them, then the gradient of the final norm's output (under tensor parallelism this
+     * vocabulary shard's part, summed over the shards in the backward pass) and the output weight's gradient. Only
+     * one chunk of logits exists at a time (Megatron and llm.c fuse the classifier for the same reason), and the
+     * backward pass starts from {@code a.dlnfFull}.
      */
     private void headWithGradient(Activations a, Batch b, float[] lossWeights) {
         int n = a.rows;
@@ -602,10 +605,8 @@ public final class GptModel implements AutoCloseable {
                 be.copyRange(lnf, 0, a.lnfFull, (long) r0 * h, (long) rc * h);
             }
             be.matmul(hs.logits, lnf, false, outputWeight(), true, rc, vocabRows, h, 1f, 0f);
-            be.crossEntropyForwardBackward(hs.losses, hs.lse, hs.logits,
-                    java.util.Arrays.copyOfRange(b.targets(), r0, r0 + rc),
-                    java.util.Arrays.copyOfRange(lossWeights, r0, r0 + rc), rc, config.vocabSize(),
-                    config.paddedVocabSize());
+            lossAndGradient(hs, java.util.Arrays.copyOfRange(b.targets(), r0, r0 + rc),
+                    java.util.Arrays.copyOfRange(lossWeights, r0, r0 + rc), rc);
             be.copyRange(a.losses, r0, hs.losses, 0, rc);
             be.matmul(dlnf, hs.logits, false, outputWeight(), false, rc, h, vocabRows, 1f, 0f);
             if (chunked) {
@@ -615,13 +616,49 @@ public final class GptModel implements AutoCloseable {
         }
     }
 
+    /**
+     * The loss of a chunk's {@code rows} rows of logits into hs.losses and hs.lse, and its gradient with these weights
+     * written over the logits; under tensor parallelism the vocabulary-parallel loss (global max, sum of exponentials
+     * and target logit by all-reduce) and this shard's gradient.
+     */
+    private void lossAndGradient(HeadScratch hs, int[] targets, float[] weights, int rows) {
+        if (!tp.enabled()) {
+            be.crossEntropyForwardBackward(hs.losses, hs.lse, hs.logits, targets, weights, rows, config.vocabSize(),
+                    config.paddedVocabSize());
+            return;
+        }
+        // hs.lse holds the row maxima and hs.losses the sums of exponentials until the host turns them into both
+        be.logitsRowMax(hs.lse, hs.logits, rows, vocabRows, vocabValid);
+        tp.max(hs.lse);
+        be.logitsRowSumExp(hs.losses, hs.logits, hs.lse, rows, vocabRows, vocabValid);
+        tp.sum(hs.losses);
+        be.logitsTarget(hs.target, hs.logits, targets, vocabStart, rows, vocabRows, vocabValid);
+        tp.sum(hs.target);
+        float[][] lseAndLosses = lseAndLosses(be.toHost(hs.lse), be.toHost(hs.losses), be.toHost(hs.target), rows);
+        be.upload(hs.lse, java.util.Arrays.copyOf(lseAndLosses[0], hs.rows));
+        be.upload(hs.losses, java.util.Arrays.copyOf(lseAndLosses[1], hs.rows));
+        be.vocabParallelCrossEntropyBackward(hs.logits, hs.logits, hs.lse, targets, weights, vocabStart, rows,
+                vocabRows, vocabValid);
+    }
+
+    /** {lse, losses} of {@code n} rows from the global row maxima, sums of exponentials and target logits. */
+    private static float[][] lseAndLosses(float[] max, float[] sum, float[] target, int n) {
+        float[] lse = new float[n];
+        float[] losses = new float[n];
+        for (int i = 0; i < n; i++) {
+            lse[i] = max[i] + (float) Math.log(sum[i]);
+            losses[i] = lse[i] - target[i];
+        }
+        return new float[][] {lse, losses};
+    }
+
     private Microbatch head(Microbatch mb, Activations a, Batch b, float[] lossWeights) {
         int chunk = mb.chunk;
         int n = a.rows;
         int h = config.hiddenSize();
         normOfOutput(a, a.lnf, a.meanf, a.rstdf, a.resid[stage.layers(chunk)], ParameterLayout.FINAL_NORM);
         gather(a.lnf, a.lnfFull);
-        if (!tp.enabled() && lossWeights != null) {
+        if (lossWeights != null) {
             headWithGradient(a, b, lossWeights);
             mb.fusedLossWeights = lossWeights.clone();
             mb.losses = be.toHost(a.losses);
@@ -642,18 +679,10 @@ public final class GptModel implements AutoCloseable {
         tp.sum(a.ceSum);
         be.logitsTarget(a.ceTarget, logits, b.targets(), vocabStart, n, vocabRows, vocabValid);
         tp.sum(a.ceTarget);
-        float[] max = be.toHost(a.ceMax);
-        float[] sum = be.toHost(a.ceSum);
-        float[] target = be.toHost(a.ceTarget);
-        float[] losses = new float[n];
-        float[] lse = new float[n];
-        for (int i = 0; i < n; i++) {
-            lse[i] = max[i] + (float) Math.log(sum[i]);
-            losses[i] = lse[i] - target[i];
-        }
-        be.upload(a.lse, lse);
-        be.upload(a.losses, losses);
-        mb.losses = losses;
+        float[][] lseAndLosses = lseAndLosses(be.toHost(a.ceMax), be.toHost(a.ceSum), be.toHost(a.ceTarget), n);
+        be.upload(a.lse, lseAndLosses[0]);
+        be.upload(a.losses, lseAndLosses[1]);
+        mb.losses = lseAndLosses[1];
         return mb;
     }
 
