@@ -26,7 +26,6 @@ public final class GptModel implements AutoCloseable {
     private final Backend be;
     private final ParameterLayout layout;
     private final Recomputation recomputation;
-    private final boolean recompute; // whole layers (FULL)
     private final TensorParallel tp;
     private final int heads;      // query heads on this rank
     private final int groups;     // query groups on this rank
@@ -101,7 +100,6 @@ public final class GptModel implements AutoCloseable {
         this.be = backend;
         this.layout = new ParameterLayout(config);
         this.recomputation = recomputation;
-        this.recompute = recomputation == Recomputation.FULL;
         this.tp = tp;
         int t = tp.size();
         if (config.numQueryGroups() % t != 0) {
@@ -134,6 +132,11 @@ public final class GptModel implements AutoCloseable {
         // matrices are GEMM operands (the position embeddings are not, and a backend only rounds what it multiplies)
         be.keepBf16Copies(specs.stream().filter(sp -> sp.shape().length == 2).map(sp -> params.get(sp.name()))
                 .toList());
+    }
+
+    /** Whether the backward pass runs each layer's forward again (FULL): one set of layer activations serves all. */
+    private boolean recomputesLayers() {
+        return recomputation == Recomputation.FULL;
     }
 
     public PipelineStage stage() {
@@ -475,7 +478,8 @@ public final class GptModel implements AutoCloseable {
      * This stage's forward pass of one micro-batch through model chunk {@code chunk} (a virtual pipeline stage) of
      * this rank. The first stage embeds {@code b}'s tokens; later stages start from {@code input}, the previous
      * stage's output. The last stage also computes the losses; given {@code lossWeights} (not null: the weights its
-     * {@link #backwardStage} will get) it computes the loss's gradient with them (see {@link #forward(Batch, float[])}).
+     * {@link #backwardStage} will get) it computes the loss's gradient with them (see
+     * {@link #forward(Batch, float[])}).
      */
     public Microbatch forwardStage(Batch b, Tensor input, int chunk, float[] lossWeights) {
         if (b.seq() > config.maxPositionEmbeddings()) {
@@ -627,29 +631,37 @@ public final class GptModel implements AutoCloseable {
                     config.paddedVocabSize());
             return;
         }
-        // hs.lse holds the row maxima and hs.losses the sums of exponentials until the host turns them into both
-        be.logitsRowMax(hs.lse, hs.logits, rows, vocabRows, vocabValid);
-        tp.max(hs.lse);
-        be.logitsRowSumExp(hs.losses, hs.logits, hs.lse, rows, vocabRows, vocabValid);
-        tp.sum(hs.losses);
-        be.logitsTarget(hs.target, hs.logits, targets, vocabStart, rows, vocabRows, vocabValid);
-        tp.sum(hs.target);
-        float[][] lseAndLosses = lseAndLosses(be.toHost(hs.lse), be.toHost(hs.losses), be.toHost(hs.target), rows);
-        be.upload(hs.lse, java.util.Arrays.copyOf(lseAndLosses[0], hs.rows));
-        be.upload(hs.losses, java.util.Arrays.copyOf(lseAndLosses[1], hs.rows));
+        // hs.lse holds the row maxima and hs.losses the sums of exponentials until they are turned into both
+        vocabParallelLoss(hs.logits, targets, rows, hs.lse, hs.losses, hs.target, hs.lse, hs.losses);
         be.vocabParallelCrossEntropyBackward(hs.logits, hs.logits, hs.lse, targets, weights, vocabStart, rows,
                 vocabRows, vocabValid);
     }
 
-    /** {lse, losses} of {@code n} rows from the global row maxima, sums of exponentials and target logits. */
-    private static float[][] lseAndLosses(float[] max, float[] sum, float[] target, int n) {
-        float[] lse = new float[n];
-        float[] losses = new float[n];
-        for (int i = 0; i < n; i++) {
-            lse[i] = max[i] + (float) Math.log(sum[i]);
-            losses[i] = lse[i] - target[i];
+    /**
+     * The vocabulary-parallel loss of {@code rows} rows of this shard's logits: the global row maxima, sums of
+     * exponentials and target logits by all-reduce (into max, sum, target), then the log-sum-exps and losses,
+     * uploaded into lse and losses (which may be max and sum) and returned.
+     */
+    private float[] vocabParallelLoss(Tensor logits, int[] targets, int rows, Tensor max, Tensor sum, Tensor target,
+                                      Tensor lse, Tensor losses) {
+        be.logitsRowMax(max, logits, rows, vocabRows, vocabValid);
+        tp.max(max);
+        be.logitsRowSumExp(sum, logits, max, rows, vocabRows, vocabValid);
+        tp.sum(sum);
+        be.logitsTarget(target, logits, targets, vocabStart, rows, vocabRows, vocabValid);
+        tp.sum(target);
+        float[] m = be.toHost(max);
+        float[] s = be.toHost(sum);
+        float[] t = be.toHost(target);
+        float[] lseRows = new float[Math.toIntExact(lse.numel())];
+        float[] lossRows = new float[Math.toIntExact(losses.numel())];
+        for (int i = 0; i < rows; i++) {
+            lseRows[i] = m[i] + (float) Math.log(s[i]);
+            lossRows[i] = lseRows[i] - t[i];
         }
-        return new float[][] {lse, losses};
+        be.upload(lse, lseRows);
+        be.upload(losses, lossRows);
+        return java.util.Arrays.copyOf(lossRows, rows);
     }
 
     private Microbatch head(Microbatch mb, Activations a, Batch b, float[] lossWeights) {
@@ -672,17 +684,7 @@ public final class GptModel implements AutoCloseable {
             mb.losses = be.toHost(a.losses);
             return mb;
         }
-        // Vocabulary-parallel cross-entropy: global max, sum of exps and target logit by all-reduce.
-        be.logitsRowMax(a.ceMax, logits, n, vocabRows, vocabValid);
-        tp.max(a.ceMax);
-        be.logitsRowSumExp(a.ceSum, logits, a.ceMax, n, vocabRows, vocabValid);
-        tp.sum(a.ceSum);
-        be.logitsTarget(a.ceTarget, logits, b.targets(), vocabStart, n, vocabRows, vocabValid);
-        tp.sum(a.ceTarget);
-        float[][] lseAndLosses = lseAndLosses(be.toHost(a.ceMax), be.toHost(a.ceSum), be.toHost(a.ceTarget), n);
-        be.upload(a.lse, lseAndLosses[0]);
-        be.upload(a.losses, lseAndLosses[1]);
-        mb.losses = lseAndLosses[1];
+        mb.losses = vocabParallelLoss(logits, b.targets(), n, a.ceMax, a.ceSum, a.ceTarget, a.lse, a.losses);
         return mb;
     }
 
@@ -963,7 +965,7 @@ public final class GptModel implements AutoCloseable {
         for (int l = stage.layerEnd(chunk) - 1; l >= stage.layerStart(chunk); l--) {
             LayerActivations la = a.layer(l - stage.layerStart(chunk));
             acquire(namesOfLayer(l));
-            if (recompute) {
+            if (recomputesLayers()) {
                 layerForward(a, l, la, false);
             }
             layerBackward(a, l, la);
@@ -1181,7 +1183,7 @@ public final class GptModel implements AutoCloseable {
                 resid[i] = be.activations(localRows, h);
             }
             // With recomputation one set of layer activations is reused by every layer.
-            layers = new LayerActivations[recompute ? Math.min(1, layersCount) : layersCount];
+            layers = new LayerActivations[recomputesLayers() ? Math.min(1, layersCount) : layersCount];
             projOut = be.activations(localRows, h);
             projOutFull = full(projOut, rows, h);
             // one MLP activation buffer for all layers unless each layer keeps its own (NONE)
@@ -1228,7 +1230,7 @@ public final class GptModel implements AutoCloseable {
         }
 
         LayerActivations layer(int l) {
-            return layers[recompute ? 0 : l];
+            return layers[recomputesLayers() ? 0 : l];
         }
 
         /** The micro-batch's logits [rows, vocabRows], made at first use; the backward writes their gradient there. */
