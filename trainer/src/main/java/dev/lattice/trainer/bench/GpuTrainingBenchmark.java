@@ -144,12 +144,8 @@ public final class GpuTrainingBenchmark {
                         model.parameters(), 0.9, 0.95, 1e-8, 0.1));
             } else {
                 world.bindRank(rank, device, be.stream());
-                int[] all = new int[dp];
-                for (int i = 0; i < dp; i++) {
-                    all[i] = i;
-                }
-                sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, all, "dp"), 1, model, 0.9,
-                        0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
+                sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, ranks(dp), "dp"), 1, model,
+                        0.9, 0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
                         dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
                         PARAM_GATHER));
             }
@@ -233,11 +229,12 @@ public final class GpuTrainingBenchmark {
             return dev.lattice.trainer.model.TensorParallel.NONE;
         }
         world.bindRank(rank, device, be.stream());
-        int[] all = new int[tp];
-        for (int i = 0; i < tp; i++) {
-            all[i] = i;
-        }
-        return dev.lattice.trainer.model.TensorParallel.of(world.group(rank, all, "tp"));
+        return dev.lattice.trainer.model.TensorParallel.of(world.group(rank, ranks(tp), "tp"));
+    }
+
+    /** Ranks 0 … n − 1: the one group of a benchmark's ranks. */
+    private static int[] ranks(int n) {
+        return java.util.stream.IntStream.range(0, n).toArray();
     }
 
     /** One training step (one micro-batch, AdamW at lr 1e-4, clip 1.0); returns the per-token losses. */
