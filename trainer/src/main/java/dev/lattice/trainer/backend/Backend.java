@@ -184,7 +184,17 @@ public interface Backend extends AutoCloseable {
      */
     default void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
                                       int inDim) {
-        matmul(dweight, dout, true, inp, false, outDim, inDim, rows, 1f, 1f);
+        linearWeightBackward(dweight, dbias, dout, inp, rows, outDim, inDim, true);
+    }
+
+    /**
+     * {@link #linearWeightBackward(Tensor, Tensor, Tensor, Tensor, int, int, int)} where {@code accumulateWeight}
+     * false OVERWRITES dweight ({@code dweight = doutᵀ · inp}, its old contents not read, as a GEMM with beta 0: the
+     * first write of a gradient the model did not zero). dbias, when not null, always accumulates.
+     */
+    default void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
+                                      int inDim, boolean accumulateWeight) {
+        matmul(dweight, dout, true, inp, false, outDim, inDim, rows, 1f, accumulateWeight ? 1f : 0f);
         if (dbias != null) {
             biasBackward(dbias, dout, rows, outDim);
         }
@@ -381,11 +391,12 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * Every segment's gradient multiplied by {@code gradScale} in place (clipping; skipped when it is 1), then
-     * AdamW on it: exactly {@link #scale(Tensor, long, long, float)} then
+     * AdamW on every segment with its gradient multiplied by {@code gradScale} (clipping; skipped when it is 1): the
+     * parameters and moments of {@link #scale(Tensor, long, long, float)} then
      * {@link #adamW(Tensor, long, Tensor, long, Tensor, Tensor, long, long, double, double, double, double, double,
-     * long)} per segment, which is the default. GPUs do all segments in one launch (148 tensors of GPT-2 are 148
-     * launches otherwise).
+     * long)} per segment, which is the default. The gradients' contents afterwards are unspecified (the default
+     * leaves them scaled, GPUs as they were: writing them back was a seventh of the update's memory traffic). GPUs do
+     * all segments in one launch (148 tensors of GPT-2 are 148 launches otherwise).
      */
     default void adamW(java.util.List<AdamWSegment> segments, float gradScale, double lr, double beta1, double beta2,
                        double eps, long step) {

@@ -41,6 +41,15 @@ public final class GptModel implements AutoCloseable {
     private ParameterHooks hooks;
     private GradientsListener gradientsDone;
     private int passesSinceZero; // backward passes (of chunk 0: one per micro-batch) since zeroGradients
+    /**
+     * Weight-matrix gradients zeroGradients left stale instead of zeroing: the first product into each one overwrites
+     * it (a GEMM with beta 0), which spares the zero fill of ~all the gradient bytes and that product's read of them
+     * (PyTorch's set_to_none). Any other first writer zeroes it first ({@link #g}). -Dlattice.overwriteGradients=false
+     * zeroes every gradient as before.
+     */
+    private final java.util.Set<String> staleGradients = new java.util.HashSet<>();
+    private static final boolean OVERWRITE_GRADIENTS =
+            Boolean.parseBoolean(System.getProperty("lattice.overwriteGradients", "true"));
 
     /** Told which parameters' gradients are final for how many backward passes (see onGradientsAccumulated). */
     @FunctionalInterface
@@ -255,8 +264,12 @@ public final class GptModel implements AutoCloseable {
         }
     }
 
-    /** Completes the gradients of one step: under sequence parallelism, sums replicated parameters over TP. */
+    /**
+     * Completes the gradients of one step: zeroes any no backward pass wrote and, under sequence parallelism, sums
+     * replicated parameters over TP.
+     */
     public void finishGradients() {
+        zeroStaleGradients();
         if (!sequenceParallel) {
             return;
         }
@@ -354,7 +367,11 @@ public final class GptModel implements AutoCloseable {
         return params;
     }
 
-    /** Gradients by parameter name. */
+    /**
+     * Gradients by parameter name. Between {@link #zeroGradients} and {@link #finishGradients} a weight matrix's
+     * gradient holds stale values until its layer's backward pass writes it: read one there only once the
+     * {@link GradientsListener} has called it final.
+     */
     public Map<String, Tensor> gradients() {
         return grads;
     }
@@ -400,24 +417,61 @@ public final class GptModel implements AutoCloseable {
     }
 
     public void zeroGradients() {
-        be.fillZeros(new java.util.ArrayList<>(grads.values()));
+        java.util.List<Tensor> zeroed = new java.util.ArrayList<>();
+        staleGradients.clear();
+        for (ParameterLayout.Spec s : specs) {
+            if (OVERWRITE_GRADIENTS && s.shape().length == 2 && !s.name().equals(ParameterLayout.POSITION_EMBEDDINGS)) {
+                staleGradients.add(s.name()); // products write these first (embedding backward: g zeroes it)
+            } else {
+                zeroed.add(grads.get(s.name()));
+            }
+        }
+        be.fillZeros(zeroed);
         passesSinceZero = 0;
+    }
+
+    /** Zeroes the gradients no product wrote since {@link #zeroGradients} (none in a full backward pass). */
+    private void zeroStaleGradients() {
+        if (!staleGradients.isEmpty()) {
+            be.fillZeros(staleGradients.stream().map(grads::get).toList());
+            staleGradients.clear();
+        }
     }
 
     private Tensor p(String name) {
         return params.get(name);
     }
 
+    /** The gradient of {@code name} for an operation that adds to it: zeroed first if still stale. */
     private Tensor g(String name) {
-        return grads.get(name);
+        Tensor t = grads.get(name);
+        if (staleGradients.remove(name)) {
+            be.fillZeros(java.util.List.of(t));
+        }
+        return t;
+    }
+
+    /**
+     * Whether a product into the gradient of {@code name} adds to it (false: the first write since
+     * {@link #zeroGradients}, which overwrites the stale contents; the gradient counts as written from here on).
+     */
+    private boolean accumulates(String name) {
+        return !staleGradients.remove(name);
     }
 
     private Tensor outputWeight() {
         return config.tiedEmbeddings() ? p(ParameterLayout.WORD_EMBEDDINGS) : p(ParameterLayout.OUTPUT_LAYER);
     }
 
-    private Tensor outputGrad() {
-        return config.tiedEmbeddings() ? g(ParameterLayout.WORD_EMBEDDINGS) : g(ParameterLayout.OUTPUT_LAYER);
+    private String outputGradName() {
+        return config.tiedEmbeddings() ? ParameterLayout.WORD_EMBEDDINGS : ParameterLayout.OUTPUT_LAYER;
+    }
+
+    /** outputGrad += dlogitsᵀ · lnf (over {@code rows} rows), or = on its first write. */
+    private void outputWeightBackward(Tensor dlogits, Tensor lnf, int rows) {
+        String name = outputGradName();
+        float beta = accumulates(name) ? 1f : 0f;
+        be.matmul(grads.get(name), dlogits, true, lnf, false, vocabRows, config.hiddenSize(), rows, 1f, beta);
     }
 
     /** One micro-batch in flight: its batch and the activations its backward pass needs. */
@@ -616,7 +670,7 @@ public final class GptModel implements AutoCloseable {
             if (chunked) {
                 be.copyRange(a.dlnfFull, (long) r0 * h, dlnf, 0, (long) rc * h);
             }
-            be.matmul(outputGrad(), hs.logits, true, lnf, false, vocabRows, h, rc, 1f, 1f);
+            outputWeightBackward(hs.logits, lnf, rc);
         }
     }
 
@@ -880,10 +934,10 @@ public final class GptModel implements AutoCloseable {
                                            int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
         if (!sequenceParallel) { // doutFull is dout: the bias gradient can join the weight-gradient GEMM
-            be.linearWeightBackward(g(prefix + ".weight"), biasGrad(prefix), doutFull, inp, n, outDim, in);
+            weightBackward(prefix, biasGrad(prefix), doutFull, inp, n, outDim, in);
             return;
         }
-        be.linearWeightBackward(g(prefix + ".weight"), null, doutFull, inp, n, outDim, in);
+        weightBackward(prefix, null, doutFull, inp, n, outDim, in);
         if (config.biases()) {
             be.biasBackward(g(prefix + ".bias"), dout, nl, outDim);
         }
@@ -893,7 +947,13 @@ public final class GptModel implements AutoCloseable {
     private void linearBackward(Tensor dinp, Tensor dout, Tensor inp, int l, String name, int n, int in, int outDim) {
         String prefix = ParameterLayout.layer(l, name);
         be.matmul(dinp, dout, false, p(prefix + ".weight"), false, n, in, outDim, 1f, 0f);
-        be.linearWeightBackward(g(prefix + ".weight"), biasGrad(prefix), dout, inp, n, outDim, in);
+        weightBackward(prefix, biasGrad(prefix), dout, inp, n, outDim, in);
+    }
+
+    /** dW += doutᵀ·inp (= on its first write since zeroGradients); dbias, when not null, += Σ dout. */
+    private void weightBackward(String prefix, Tensor dbias, Tensor dout, Tensor inp, int n, int outDim, int in) {
+        String w = prefix + ".weight";
+        be.linearWeightBackward(grads.get(w), dbias, dout, inp, n, outDim, in, accumulates(w));
     }
 
     /**
@@ -947,7 +1007,7 @@ public final class GptModel implements AutoCloseable {
                 // logits = lnf · Woutᵀ (column-parallel over the vocabulary: input gradients are summed over TP)
                 be.matmul(a.dlnfFull, dlogits, false, outputWeight(), false, n, h, vocabRows, 1f, 0f);
                 reduce(a.dlnfFull, a.dlnf);
-                be.matmul(outputGrad(), dlogits, true, a.lnfFull, false, vocabRows, h, n, 1f, 1f);
+                outputWeightBackward(dlogits, a.lnfFull, n);
             }
             be.fill(a.dresid, 0f);
             normBackward(a.dresid, a.dlnf, a.resid[stage.layers(chunk)], a.meanf, a.rstdf, ParameterLayout.FINAL_NORM,

@@ -32,7 +32,7 @@ public final class CudaBackend implements Backend {
 
     private static final int THREADS = 256;
     private static final int ROWS_PER_CHUNK = 64;
-    private static final int SUM_BLOCKS = 512;
+    private static final int SUM_BLOCKS = 1024;
 
     private final int device;
     private final GemmPrecision precision;
@@ -640,16 +640,17 @@ public final class CudaBackend implements Backend {
     /** BGRADB writes the bias gradient: into fp32 scratch, then added to dbias (which accumulates). */
     @Override
     public void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
-                                     int inDim) {
+                                     int inDim, boolean accumulateWeight) {
         onDevice();
+        float beta = accumulateWeight ? 1f : 0f;
         if (dbias != null && fuseEpilogues) {
             if (dbias.numel() < outDim) {
                 throw new IllegalArgumentException("bias gradient " + dbias + " shorter than " + outDim);
             }
             long partial = allocator.allocate(4L * outDim);
             try {
-                if (fused(CublasLtGemm.Epilogue.BGRADB, dweight, dout, true, inp, false, outDim, inDim, rows, 1f, null,
-                        partial, null)) {
+                if (fused(CublasLtGemm.Epilogue.BGRADB, dweight, dout, true, inp, false, outDim, inDim, rows, beta,
+                        null, partial, null)) {
                     launch("accumulate_f32", outDim, p(dbias), partial, (long) outDim);
                     return;
                 }
@@ -657,7 +658,7 @@ public final class CudaBackend implements Backend {
                 allocator.release(partial);
             }
         }
-        Backend.super.linearWeightBackward(dweight, dbias, dout, inp, rows, outDim, inDim);
+        Backend.super.linearWeightBackward(dweight, dbias, dout, inp, rows, outDim, inDim, accumulateWeight);
     }
 
     @Override
@@ -781,7 +782,7 @@ public final class CudaBackend implements Backend {
         long blocks = 0;
         for (int i = 0; i < xs.size(); i++) {
             CudaTensor t = c(xs.get(i));
-            long b = Math.min(SUM_BLOCKS, Math.max(1, (counts[i] + 8L * THREADS - 1) / (8L * THREADS)));
+            long b = Math.min(SUM_BLOCKS, Math.max(1, (counts[i] + 16L * THREADS - 1) / (16L * THREADS)));
             table[5 * i] = t.addressOf(offsets[i]);
             table[5 * i + 1] = counts[i];
             table[5 * i + 2] = t.isBf16() ? 1 : 0;
@@ -790,23 +791,21 @@ public final class CudaBackend implements Backend {
             blocks += b;
         }
         long partial = allocator.allocate(8L * blocks);
+        long sums = allocator.allocate(8L * xs.size());
         try {
-            kernels.launch(stream, "sum_squares_multi", Math.toIntExact(blocks), 1, THREADS, 0, partial,
-                    uploads.ints(asInts(table)), xs.size());
-            DoublePointer host = new DoublePointer(blocks);
-            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(partial), 8L * blocks, cudaMemcpyDeviceToHost,
-                    stream), "cudaMemcpyAsync (sums of squares)");
-            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-            for (int i = 0; i < out.length; i++) {
-                double s = 0;
-                for (long j = table[5 * i + 3]; j < table[5 * i + 3] + table[5 * i + 4]; j++) {
-                    s += host.get(j);
-                }
-                out[i] = s;
+            long onDevice = uploads.ints(asInts(table));
+            kernels.launch(stream, "sum_squares_multi", Math.toIntExact(blocks), 1, THREADS, 0, partial, onDevice,
+                    xs.size());
+            kernels.launch(stream, "sum_partials_multi", xs.size(), 1, 32, 0, sums, partial, onDevice, xs.size());
+            try (DoublePointer host = new DoublePointer(xs.size())) {
+                Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(sums), 8L * xs.size(), cudaMemcpyDeviceToHost,
+                        stream), "cudaMemcpyAsync (sums of squares)");
+                Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+                host.get(out);
             }
-            host.close();
             return out;
         } finally {
+            allocator.release(sums);
             allocator.release(partial);
         }
     }

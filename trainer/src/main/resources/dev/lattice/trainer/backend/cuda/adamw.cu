@@ -31,8 +31,9 @@ extern "C" __global__ void adamw_update(void* param, const void* grad, void* m, 
 
 // Many AdamW segments in one launch (Backend.adamW(List<AdamWSegment>, ...); CPU reference: its default, scale_f32
 // then AdamWKernels.update per segment). The update is adamw_update's, element by element; the gradient is first
-// multiplied by gradScale and written back as scale_f32 would (__fmul_rn: never fused into a later add, so the
-// values equal the two-kernel ones). table: per segment 9 i64 {param, grad, m, v, count, decay bits, first block,
+// multiplied by gradScale (__fmul_rn: never fused into a later add, so the values equal the two-kernel ones) but
+// not written back: the gradients' contents after the step are unspecified, and the write was 4 of the kernel's
+// 30 bytes an element. table: per segment 9 i64 {param, grad, m, v, count, decay bits, first block,
 // blocks, rounded}, segments in order of first block; fp32 buffers only. rounded (0: none) is the parameter's bf16
 // copy that GEMMs read (CudaBackend.keepBf16Copies), written with the new value as copy_convert would round it.
 extern "C" __global__ void adamw_multi(const i64* table, int segments, float gradScale, int scaled, float w1,
@@ -44,7 +45,7 @@ extern "C" __global__ void adamw_multi(const i64* table, int segments, float gra
     }
     const i64* t = table + 9 * lo;
     float* param = (float*) t[0];
-    float* grad = (float*) t[1];
+    const float* grad = (const float*) t[1];
     float* m = (float*) t[2];
     float* v = (float*) t[3];
     bf16_t* rounded = (bf16_t*) t[8];
@@ -65,7 +66,6 @@ extern "C" __global__ void adamw_multi(const i64* table, int segments, float gra
                 adamw_element(gs[k], ps[k], ms[k], vs[k], gradScale, scaled, decay, w1, b2, w2, negStep, bc2Sqrt,
                               eps);
             }
-            if (scaled) ((float4*) grad)[q] = g4;
             ((float4*) param)[q] = p4;
             ((float4*) m)[q] = m4;
             ((float4*) v)[q] = v4;
@@ -79,7 +79,6 @@ extern "C" __global__ void adamw_multi(const i64* table, int segments, float gra
     for (i64 i = done + first; i < n; i += stride) {
         float g = grad[i], p = param[i], mi = m[i], vi = v[i];
         adamw_element(g, p, mi, vi, gradScale, scaled, decay, w1, b2, w2, negStep, bc2Sqrt, eps);
-        if (scaled) grad[i] = g;
         param[i] = p;
         if (rounded) rounded[i] = f2bf(p);
         m[i] = mi;

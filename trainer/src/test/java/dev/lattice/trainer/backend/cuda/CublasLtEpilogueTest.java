@@ -173,24 +173,32 @@ class CublasLtEpilogueTest {
         float[] dw0 = CudaBackendTest.randn(r, outDim * inDim, 2);
         float[] db0 = CudaBackendTest.randn(r, outDim, 2);
         for (boolean withBias : new boolean[] {true, false}) {
-            Tensor cdw = cpu.fromHost(dw0, outDim, inDim);
-            Tensor cdb = cpu.fromHost(db0, outDim);
-            Tensor gdw = gpu.fromHost(dw0, outDim, inDim);
-            Tensor gdb = gpu.fromHost(db0, outDim);
-            Tensor cDout = cpu.fromHost(dout, rows, outDim);
-            Tensor cX = cpu.fromHost(x, rows, inDim);
-            Tensor gDout = act(gpu, dout, rows, outDim);
-            Tensor gX = act(gpu, x, rows, inDim);
-            for (int micro = 0; micro < 2; micro++) { // two micro-batches add up
-                cpu.linearWeightBackward(cdw, withBias ? cdb : null, cDout, cX, rows, outDim, inDim);
-                gpu.linearWeightBackward(gdw, withBias ? gdb : null, gDout, gX, rows, outDim, inDim);
-            }
-            String what = shape(rows, outDim, inDim) + (withBias ? " +bias" : "");
-            check(v, "linearWeightBackward dweight " + what, cpu.toHost(cdw), gpu.toHost(gdw));
-            if (withBias) {
-                check(v, "linearWeightBackward dbias " + what, cpu.toHost(cdb), gpu.toHost(gdb));
-            } else {
-                assertArrayEquals(db0, gpu.toHost(gdb), "a null bias gradient leaves dbias alone");
+            // overwriting: the first micro-batch writes over a stale (NaN) weight gradient, as after zeroGradients;
+            // the reference adds both to zeros
+            for (boolean overwrite : new boolean[] {false, true}) {
+                Tensor cdw = overwrite ? cpu.zeros(outDim, inDim) : cpu.fromHost(dw0, outDim, inDim);
+                Tensor cdb = cpu.fromHost(db0, outDim);
+                Tensor gdw = gpu.fromHost(dw0, outDim, inDim);
+                if (overwrite) {
+                    gpu.fill(gdw, Float.NaN);
+                }
+                Tensor gdb = gpu.fromHost(db0, outDim);
+                Tensor cDout = cpu.fromHost(dout, rows, outDim);
+                Tensor cX = cpu.fromHost(x, rows, inDim);
+                Tensor gDout = act(gpu, dout, rows, outDim);
+                Tensor gX = act(gpu, x, rows, inDim);
+                for (int micro = 0; micro < 2; micro++) { // two micro-batches add up
+                    cpu.linearWeightBackward(cdw, withBias ? cdb : null, cDout, cX, rows, outDim, inDim);
+                    gpu.linearWeightBackward(gdw, withBias ? gdb : null, gDout, gX, rows, outDim, inDim,
+                            !(overwrite && micro == 0));
+                }
+                String what = shape(rows, outDim, inDim) + (withBias ? " +bias" : "") + (overwrite ? " overwrite" : "");
+                check(v, "linearWeightBackward dweight " + what, cpu.toHost(cdw), gpu.toHost(gdw));
+                if (withBias) {
+                    check(v, "linearWeightBackward dbias " + what, cpu.toHost(cdb), gpu.toHost(gdb));
+                } else {
+                    assertArrayEquals(db0, gpu.toHost(gdb), "a null bias gradient leaves dbias alone");
+                }
             }
         }
     }

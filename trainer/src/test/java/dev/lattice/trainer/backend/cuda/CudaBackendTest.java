@@ -366,7 +366,7 @@ class CudaBackendTest {
                 new Backend.AdamWSegment(t[0], 1000, t[1], 1000, t[2], t[3], 1000, 250_000, 0.0),
                 new Backend.AdamWSegment(t[0], 260_000, t[1], 260_100, t[2], t[3], 260_200, 33_333, 0.05)),
                 0.37f, 3e-4, 0.9, 0.95, 1e-8, 4);
-        compare("adamw segments", 1e-5, in, new int[] {0, 1, 2, 3}, multi);
+        compare("adamw segments", 1e-5, in, new int[] {0, 2, 3}, multi); // the gradients afterwards: unspecified
         Tensor[] a = new Tensor[4];
         Tensor[] b = new Tensor[4];
         for (int i = 0; i < 4; i++) {
@@ -383,10 +383,12 @@ class CudaBackendTest {
             gpu.adamW(seg.param(), seg.paramOff(), seg.grad(), seg.gradOff(), seg.m(), seg.v(), seg.stateOff(),
                     seg.count(), 3e-4, 0.9, 0.95, 1e-8, seg.weightDecay(), 4);
         }
-        for (int i = 0; i < 4; i++) {
+        for (int i : new int[] {0, 2, 3}) {
             org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(b[i]), gpu.toHost(a[i]),
                     "one launch vs per-segment kernels, tensor " + i);
         }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(in[1], gpu.toHost(a[1]),
+                "the one launch leaves the gradients unscaled");
     }
 
     /** The one-launch sums of squares give exactly the per-range kernel's sums (fp32 and bf16 ranges). */
