@@ -34,7 +34,6 @@ public final class CudaBackend implements Backend {
     private static final int ROWS_PER_CHUNK = 64;
     private static final int SUM_BLOCKS = 1024;
 
-    private final int multiprocessors; // SMs: how many GEMM tiles fill one wave
     private final int device;
     private final GemmPrecision precision;
     private final int smVersion;
@@ -45,7 +44,6 @@ public final class CudaBackend implements Backend {
     private final Map<Integer, KernelModule> attention = new HashMap<>();
     private final HostUploads uploads;
     private final FloatPointer one = new FloatPointer(1f);
-    private final FloatPointer zero = new FloatPointer(0f);
     private final Thread owner = Thread.currentThread();
     private FloatPointer staging = new FloatPointer(0);
     private boolean closed;
@@ -74,9 +72,6 @@ public final class CudaBackend implements Backend {
         Cuda.check(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
         Cuda.check(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device), "cudaDeviceGetAttribute");
         this.smVersion = major[0] * 10 + minor[0];
-        int[] sms = new int[1];
-        Cuda.check(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-        this.multiprocessors = sms[0];
         Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreate");
         checkBlas(cublasCreate_v2(cublas), "cublasCreate");
         checkBlas(cublasSetStream_v2(cublas, stream), "cublasSetStream");
@@ -642,27 +637,12 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /**
-     * Split-K where the weight gradient's tiles are too few to fill the GPU ({@link #weightGradientSplit}); else
-     * BGRADB writes the bias gradient: into fp32 scratch, then added to dbias (which accumulates).
-     */
+    /** BGRADB writes the bias gradient: into fp32 scratch, then added to dbias (which accumulates). */
     @Override
     public void linearWeightBackward(Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, int rows, int outDim,
                                      int inDim, boolean accumulateWeight) {
         onDevice();
         float beta = accumulateWeight ? 1f : 0f;
-        long n = (long) outDim * inDim;
-        if (c(dout).isBf16() && c(inp).isBf16() && !c(dweight).isBf16() && n % 4 == 0 && (addr(dweight) & 15) == 0
-                && dweight.numel() >= n) {
-            int split = weightGradientSplit(rows, outDim, inDim, multiprocessors);
-            if (split > 1) {
-                weightGradientBySlices(dweight, dout, inp, rows, outDim, inDim, split, accumulateWeight);
-                if (dbias != null) {
-                    biasBackward(dbias, dout, rows, outDim);
-                }
-                return;
-            }
-        }
         if (dbias != null && fuseEpilogues) {
             if (dbias.numel() < outDim) {
                 throw new IllegalArgumentException("bias gradient " + dbias + " shorter than " + outDim);
@@ -679,65 +659,6 @@ public final class CudaBackend implements Backend {
             }
         }
         Backend.super.linearWeightBackward(dweight, dbias, dout, inp, rows, outDim, inDim, accumulateWeight);
-    }
-
-    /** -Dlattice.wgradSplit: auto (default), or the number of row slices for every weight gradient (1: never split). */
-    static final String WGRAD_SPLIT_PROPERTY = "lattice.wgradSplit";
-
-    /**
-     * Into how many row slices the weight-gradient product dW[outDim, inDim] = doutᵀ·inp over {@code rows} rows is
-     * cut: GPT-2's are small outputs over a long k (768x768 over 16K tokens is 36 tiles of 128x128 for 132 SMs,
-     * and the whole 124M model's ran at ~465 TFLOP/s against ~700 for the other products, session 6), so while the
-     * output has fewer than 1.5 waves of 128x128 tiles the rows are halved again (at most 8 slices, each of at least
-     * 1024 rows and an equal share).
-     */
-    static int weightGradientSplit(int rows, int outDim, int inDim, int sms) {
-        String v = System.getProperty(WGRAD_SPLIT_PROPERTY, "auto").trim();
-        if (!v.equals("auto")) {
-            int forced;
-            try {
-                forced = Integer.parseInt(v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("-D" + WGRAD_SPLIT_PROPERTY + ": expected auto or a positive"
-                        + " number of slices, got '" + v + "'");
-            }
-            if (forced < 1) {
-                throw new IllegalArgumentException("-D" + WGRAD_SPLIT_PROPERTY + ": expected auto or a positive"
-                        + " number of slices, got " + forced);
-            }
-            return rows % forced == 0 ? forced : 1;
-        }
-        long tiles = (long) ((outDim + 127) / 128) * ((inDim + 127) / 128);
-        int split = 1;
-        while (split < 8 && tiles * split < 3L * sms / 2 && rows % (2 * split) == 0 && rows / (2 * split) >= 1024) {
-            split *= 2;
-        }
-        return split;
-    }
-
-    /**
-     * dW (=, or += when accumulating) doutᵀ·inp as {@code split} products over equal slices of the rows, side by side
-     * in one strided-batched GEMM into fp32 workspace, then added in slice order by {@code add_split_parts}. dout and
-     * inp bf16, dW fp32.
-     */
-    private void weightGradientBySlices(Tensor dweight, Tensor dout, Tensor inp, int rows, int outDim, int inDim,
-                                        int split, boolean accumulate) {
-        long n = (long) outDim * inDim;
-        int slice = rows / split;
-        long parts = allocator.allocate(4L * n * split);
-        try {
-            // row-major part_j[outDim, inDim] = dout_jᵀ · inp_j is column-major part_jᵀ = inp_jᵀ · dout_j
-            checkBlas(cublasGemmStridedBatchedEx(cublas, CUBLAS_OP_N, CUBLAS_OP_T, inDim, outDim, slice, one,
-                    DevicePointers.at(addr(inp)), CUDA_R_16BF, inDim, (long) slice * inDim,
-                    DevicePointers.at(addr(dout)), CUDA_R_16BF, outDim, (long) slice * outDim, zero,
-                    DevicePointers.at(parts), CUDA_R_32F, inDim, n, split, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                    "cublasGemmStridedBatchedEx (weight gradient in " + split + " slices) " + outDim + "x" + inDim
-                            + "x" + rows);
-            written(dweight);
-            launch("add_split_parts", n / 4, addr(dweight), parts, n / 4, split, accumulate ? 1 : 0);
-        } finally {
-            allocator.release(parts);
-        }
     }
 
     @Override

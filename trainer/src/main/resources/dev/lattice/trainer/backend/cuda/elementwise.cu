@@ -142,21 +142,6 @@ extern "C" __global__ void sum_partials_multi(double* sums, const double* partia
     if (threadIdx.x == 0) sums[blockIdx.x] = acc;
 }
 
-// Split-K's last step for a weight gradient (CudaBackend.linearWeightBackward in row slices): dst = (accumulate ? dst
-// : 0) + parts[0] + parts[1] + ..., each part n = 4·quads fp32 values, added in that order (CPU reference: the one
-// product over all rows, CpuBackend.matmul; only the association differs). 16-byte accesses: the caller checks n
-// and dst's alignment.
-extern "C" __global__ void add_split_parts(float* dst, const float* parts, i64 quads, int split, int accumulate) {
-    GRID_STRIDE(q, quads) {
-        float4 acc = accumulate ? ((const float4*) dst)[q] : make_float4(0.f, 0.f, 0.f, 0.f);
-        for (int j = 0; j < split; j++) {
-            float4 p = ((const float4*) parts)[(i64) j * quads + q];
-            acc.x += p.x; acc.y += p.y; acc.z += p.z; acc.w += p.w;
-        }
-        ((float4*) dst)[q] = acc;
-    }
-}
-
 // Many copies, or zero fills, in one launch (Backend.copyRanges and fillZeros; CPU reference: copyRange per entry,
 // fill with 0). table: per entry 6 i64 {dst, src (0: write zeros), count, storage (bit 0: dst bf16, bit 1: src
 // bf16), first block, blocks}, entries in order of first block. Same storage: the bits move unchanged; fp32 to bf16

@@ -203,40 +203,6 @@ class CublasLtEpilogueTest {
         }
     }
 
-    /**
-     * A weight gradient with few output tiles over many rows goes through split-K (row slices in one batched GEMM,
-     * then add_split_parts): against the CPU's one product, overwriting a stale (NaN) gradient and then adding a
-     * second micro-batch, with the bias gradient from its own kernel.
-     */
-    @Test
-    void weightGradientInRowSlicesMatchesTheCpu() {
-        int rows = 4096;
-        int outDim = 256;
-        int inDim = 192;
-        assertEquals(4, CudaBackend.weightGradientSplit(rows, outDim, inDim, 132), "4 slices of 1024 rows");
-        assertEquals(1, CudaBackend.weightGradientSplit(rows, 2048, 2048, 132), "256 tiles fill 132 SMs");
-        CudaBackend gpu = gpus.get(Variant.BF16);
-        Random r = new Random(5);
-        float[] dout = stored(gpu, CudaBackendTest.randn(r, rows * outDim, 1));
-        float[] x = stored(gpu, CudaBackendTest.randn(r, rows * inDim, 1));
-        float[] db0 = CudaBackendTest.randn(r, outDim, 2);
-        Tensor cdw = cpu.zeros(outDim, inDim);
-        Tensor cdb = cpu.fromHost(db0, outDim);
-        Tensor gdw = gpu.zeros(outDim, inDim);
-        gpu.fill(gdw, Float.NaN);
-        Tensor gdb = gpu.fromHost(db0, outDim);
-        Tensor cDout = cpu.fromHost(dout, rows, outDim);
-        Tensor cX = cpu.fromHost(x, rows, inDim);
-        Tensor gDout = act(gpu, dout, rows, outDim);
-        Tensor gX = act(gpu, x, rows, inDim);
-        for (int micro = 0; micro < 2; micro++) {
-            cpu.linearWeightBackward(cdw, cdb, cDout, cX, rows, outDim, inDim);
-            gpu.linearWeightBackward(gdw, gdb, gDout, gX, rows, outDim, inDim, micro > 0);
-        }
-        check(Variant.BF16, "weight gradient in 4 row slices", cpu.toHost(cdw), gpu.toHost(gdw));
-        check(Variant.BF16, "bias gradient beside the row slices", cpu.toHost(cdb), gpu.toHost(gdb));
-    }
-
     @ParameterizedTest(name = "{0} rows={1} out={2} in={3}")
     @MethodSource("cases")
     void linearBackwardThroughGeluOverwritesThePreActivationGradient(Variant v, int rows, int outDim, int inDim) {
