@@ -79,42 +79,68 @@ extern "C" __global__ void vocab_parallel_ce_backward(void* dlogits, const void*
     }
 }
 
+// 2^x in one MUFU instruction (what __expf uses after scaling its argument by log2 e): the exponentials below fold
+// that scaling and the shift into one FFMA, exp(x - m) = ex2(x·log2e − m·log2e).
+__device__ __forceinline__ float ex2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+#define CE_LOG2E 1.4426950408889634f
+
 // The log-sum-exp of the row of V logits at x0, with 16-byte loads and one pass: an online max and rescaled sum per
 // thread, combined over the block (every thread gets it; the forward and the fused kernels share it, so their values
-// are the same bits). The 16-byte kernels use the fast exponential (__expf: a multiply and one MUFU instruction, a few
-// ulp): the accurate expf's instructions on every one of 50,304 columns a row are the likely bound of these kernels
-// (session 5: 2.0 ms a step for ~1.0 ms of memory traffic on an H200; not yet measured with __expf).
+// are the same bits). Per chunk of eight columns: their max, one rescale of the running sum when it grows, then eight
+// exponentials of an FFMA each, no branch per column (session 6: the per-column branch and rescale made these kernels
+// instruction-bound, 1.76 ms a step at 124M for ~0.7 ms of memory traffic on an H200). Columns from V on (padding)
+// count as −∞.
 __device__ float row_lse_vec(const void* logits, i64 x0, bool half, int V) {
-    float m = -INFINITY, s = 0.f;
+    float m = -INFINITY, s = 0.f; // running max and Σ exp(x − m) of this thread's columns
     for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
         float x[8];
         load8(logits, x0 + c, half, x);
+        if (c + 8 > V) {
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            if (c + k < V) {
-                float v = x[k];
-                if (v > m) {
-                    s = s * __expf(m - v) + 1.f;
-                    m = v;
-                } else {
-                    s += __expf(v - m);
-                }
-            }
+            for (int k = 0; k < 8; k++) if (c + k >= V) x[k] = -INFINITY;
         }
+        float cm = x[0];
+#pragma unroll
+        for (int k = 1; k < 8; k++) cm = fmaxf(cm, x[k]);
+        if (cm > m) {
+            s *= ex2_approx((m - cm) * CE_LOG2E); // 0 while m is −∞ (s is 0 then too)
+            m = cm;
+        }
+        const float m2 = m * CE_LOG2E;
+        float cs = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++) cs += ex2_approx(fmaf(x[k], CE_LOG2E, -m2));
+        s += cs;
     }
     float mb = block_max(m);
-    s = m == -INFINITY ? 0.f : s * __expf(m - mb);
+    s = m == -INFINITY ? 0.f : s * ex2_approx((m - mb) * CE_LOG2E);
     s = block_sum(s);
     return mb + logf(s);
 }
 
-// The loss gradient of the eight columns from c of a row with log-sum-exp l, target tgt and weight w (0 past V and
-// for w == 0, when x is not read).
+// The loss gradient of the eight columns from c of a row with log-sum-exp l, target tgt and weight w:
+// exp(x − l)·w, minus w at the target; 0 past V and for w == 0, when x is not read. The target is looked for once a
+// chunk, not once a column.
 __device__ __forceinline__ void ce_grad8(float* d, const float* x, int c, int V, int tgt, float l, float w) {
+    if (w == 0.f) {
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        d[k] = 0.f;
-        if (w != 0.f && c + k < V) d[k] = (__expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
+        for (int k = 0; k < 8; k++) d[k] = 0.f;
+        return;
+    }
+    const float l2 = l * CE_LOG2E;
+#pragma unroll
+    for (int k = 0; k < 8; k++) d[k] = ex2_approx(fmaf(x[k], CE_LOG2E, -l2)) * w;
+    if ((unsigned) (tgt - c) < 8u) {
+#pragma unroll
+        for (int k = 0; k < 8; k++) if (c + k == tgt) d[k] -= w;
+    }
+    if (c + 8 > V) {
+#pragma unroll
+        for (int k = 0; k < 8; k++) if (c + k >= V) d[k] = 0.f;
     }
 }
 
@@ -170,6 +196,64 @@ extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, vo
         float x[8], d[8];
         if (w != 0.f) load8(logits, x0 + c, half, x);
         ce_grad8(d, x, c, V, tgt, l, w);
+        store8(logits, x0 + c, half, d);
+    }
+}
+
+// TEMPORARY A/B (-Dlattice.ce=percolumn, session 6): the fifth session's fused kernel with its online update per
+// column, kept only until the chunked version above is measured against it on a GPU; delete the loser then.
+__device__ float row_lse_vec_percolumn(const void* logits, i64 x0, bool half, int V) {
+    float m = -INFINITY, s = 0.f;
+    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
+        float x[8];
+        load8(logits, x0 + c, half, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (c + k < V) {
+                float v = x[k];
+                if (v > m) {
+                    s = s * __expf(m - v) + 1.f;
+                    m = v;
+                } else {
+                    s += __expf(v - m);
+                }
+            }
+        }
+    }
+    float mb = block_max(m);
+    s = m == -INFINITY ? 0.f : s * __expf(m - mb);
+    s = block_sum(s);
+    return mb + logf(s);
+}
+
+// The loss gradient of the eight columns from c of a row with log-sum-exp l, target tgt and weight w (0 past V and
+// for w == 0, when x is not read).
+__device__ __forceinline__ void ce_grad8_percolumn(float* d, const float* x, int c, int V, int tgt, float l, float w) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        d[k] = 0.f;
+        if (w != 0.f && c + k < V) d[k] = (__expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
+    }
+}
+
+extern "C" __global__ void cross_entropy_fused_vec_percolumn(float* losses, float* lse, void* logits, const int* targets,
+                                                   const float* dlosses, int N, int V, int Vp, int bf) {
+    int r = blockIdx.x;
+    if (r >= N) return;
+    const i64 x0 = (i64) r * Vp;
+    const bool half = IS_BF(2);
+    const int tgt = targets[r];
+    const float targetLogit = LD(logits, x0 + tgt, 2); // every thread, before the barriers in row_lse_vec
+    const float l = row_lse_vec_percolumn(logits, x0, half, V);
+    if (threadIdx.x == 0) {
+        lse[r] = l;
+        losses[r] = l - targetLogit;
+    }
+    const float w = dlosses[r];
+    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
+        float x[8], d[8];
+        if (w != 0.f) load8(logits, x0 + c, half, x);
+        ce_grad8_percolumn(d, x, c, V, tgt, l, w);
         store8(logits, x0 + c, half, d);
     }
 }
