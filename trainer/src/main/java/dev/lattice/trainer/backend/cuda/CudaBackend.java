@@ -1322,13 +1322,9 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("need " + rows + " loss weights, got " + dlosses.length);
         }
         written(logits);
-        launchRows(CE_FUSED_KERNEL, rows, p(losses), p(lse), p(logits), uploads.ints(targets),
+        launchRows("cross_entropy_fused_vec", rows, p(losses), p(lse), p(logits), uploads.ints(targets),
                 uploads.floats(dlosses), rows, vocab, paddedVocab);
     }
-
-    /** TEMPORARY A/B (session 6): -Dlattice.ce=percolumn runs the fifth session's per-column online update. */
-    private static final String CE_FUSED_KERNEL = System.getProperty("lattice.ce", "chunked").equals("percolumn")
-            ? "cross_entropy_fused_vec_percolumn" : "cross_entropy_fused_vec";
 
     private static void checkVocab(int vocab, int paddedVocab) {
         if (vocab <= 0 || paddedVocab < vocab) {

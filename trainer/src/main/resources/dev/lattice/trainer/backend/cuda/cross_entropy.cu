@@ -91,9 +91,9 @@ __device__ __forceinline__ float ex2_approx(float x) {
 // The log-sum-exp of the row of V logits at x0, with 16-byte loads and one pass: an online max and rescaled sum per
 // thread, combined over the block (every thread gets it; the forward and the fused kernels share it, so their values
 // are the same bits). Per chunk of eight columns: their max, one rescale of the running sum when it grows, then eight
-// exponentials of an FFMA each, no branch per column (session 6: the per-column branch and rescale made these kernels
-// instruction-bound, 1.76 ms a step at 124M for ~0.7 ms of memory traffic on an H200). Columns from V on (padding)
-// count as −∞.
+// exponentials of an FFMA each, no branch per column (session 6, call L, H200: the per-column branch and rescale
+// kept the kernel instruction-bound; 1.76 → 1.36 ms a step at 124M, for ~0.7 ms of memory traffic). Columns from V on
+// (padding) count as −∞.
 __device__ float row_lse_vec(const void* logits, i64 x0, bool half, int V) {
     float m = -INFINITY, s = 0.f; // running max and Σ exp(x − m) of this thread's columns
     for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
@@ -196,64 +196,6 @@ extern "C" __global__ void cross_entropy_fused_vec(float* losses, float* lse, vo
         float x[8], d[8];
         if (w != 0.f) load8(logits, x0 + c, half, x);
         ce_grad8(d, x, c, V, tgt, l, w);
-        store8(logits, x0 + c, half, d);
-    }
-}
-
-// TEMPORARY A/B (-Dlattice.ce=percolumn, session 6): the fifth session's fused kernel with its online update per
-// column, kept only until the chunked version above is measured against it on a GPU; delete the loser then.
-__device__ float row_lse_vec_percolumn(const void* logits, i64 x0, bool half, int V) {
-    float m = -INFINITY, s = 0.f;
-    for (int c = threadIdx.x * 8; c < V; c += blockDim.x * 8) {
-        float x[8];
-        load8(logits, x0 + c, half, x);
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            if (c + k < V) {
-                float v = x[k];
-                if (v > m) {
-                    s = s * __expf(m - v) + 1.f;
-                    m = v;
-                } else {
-                    s += __expf(v - m);
-                }
-            }
-        }
-    }
-    float mb = block_max(m);
-    s = m == -INFINITY ? 0.f : s * __expf(m - mb);
-    s = block_sum(s);
-    return mb + logf(s);
-}
-
-// The loss gradient of the eight columns from c of a row with log-sum-exp l, target tgt and weight w (0 past V and
-// for w == 0, when x is not read).
-__device__ __forceinline__ void ce_grad8_percolumn(float* d, const float* x, int c, int V, int tgt, float l, float w) {
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        d[k] = 0.f;
-        if (w != 0.f && c + k < V) d[k] = (__expf(x[k] - l) - (c + k == tgt ? 1.f : 0.f)) * w;
-    }
-}
-
-extern "C" __global__ void cross_entropy_fused_vec_percolumn(float* losses, float* lse, void* logits, const int* targets,
-                                                   const float* dlosses, int N, int V, int Vp, int bf) {
-    int r = blockIdx.x;
-    if (r >= N) return;
-    const i64 x0 = (i64) r * Vp;
-    const bool half = IS_BF(2);
-    const int tgt = targets[r];
-    const float targetLogit = LD(logits, x0 + tgt, 2); // every thread, before the barriers in row_lse_vec
-    const float l = row_lse_vec_percolumn(logits, x0, half, V);
-    if (threadIdx.x == 0) {
-        lse[r] = l;
-        losses[r] = l - targetLogit;
-    }
-    const float w = dlosses[r];
-    for (int c = threadIdx.x * 8; c < Vp; c += blockDim.x * 8) {
-        float x[8], d[8];
-        if (w != 0.f) load8(logits, x0 + c, half, x);
-        ce_grad8_percolumn(d, x, c, V, tgt, l, w);
         store8(logits, x0 + c, half, d);
     }
 }
