@@ -14,6 +14,7 @@ import java.util.Map;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 
 /**
@@ -22,7 +23,10 @@ import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
  * two events is its GPU time (its kernels plus any gaps inside it), and the time between one call's end and the next
  * one's start is GPU idle time — the stream had nothing queued because the host had not issued the next call yet
  * (launch overhead, host work, a host wait). Unlike {@link OpProfile} it does not serialise host and GPU, so the
- * totals are the step's own; the host time spent inside each call is kept beside them.
+ * totals are the step's own; the host time spent inside each call is kept beside them, and how often the host
+ * came late: the stream had already finished everything queued before the call when the host issued it (the
+ * previous call's end event had completed), so the GPU waited for the host's work inside this call too — its GPU time
+ * then includes host time.
  */
 public final class StreamTimeline implements AutoCloseable {
 
@@ -30,7 +34,8 @@ public final class StreamTimeline implements AutoCloseable {
     private final List<CUevent_st> events = new ArrayList<>();
     private final List<String> names = new ArrayList<>();
     private final List<Long> hostNanos = new ArrayList<>();
-    private final Map<String, double[]> byOp = new HashMap<>(); // {calls, GPU ms, idle ms before, host ms}
+    private final List<Boolean> late = new ArrayList<>(); // the stream was drained when the host issued the call
+    private final Map<String, double[]> byOp = new HashMap<>(); // {calls, GPU ms, idle ms before, host ms, late}
     private int used;
     private boolean on;
     private double stepMs;
@@ -47,11 +52,13 @@ public final class StreamTimeline implements AutoCloseable {
             if (!on || name.equals("synchronize") || name.equals("name")) {
                 return call.proceed();
             }
+            boolean drained = used > 0 && cudaEventQuery(events.get(used - 1)) == 0;
             record();
             long t0 = System.nanoTime();
             Object r = call.proceed();
             hostNanos.add(System.nanoTime() - t0);
             names.add(name);
+            late.add(drained);
             record();
             return r;
         });
@@ -71,6 +78,7 @@ public final class StreamTimeline implements AutoCloseable {
         used = 0;
         names.clear();
         hostNanos.clear();
+        late.clear();
         on = true;
     }
 
@@ -80,7 +88,7 @@ public final class StreamTimeline implements AutoCloseable {
         be.synchronize();
         float[] ms = new float[1];
         for (int i = 0; i < names.size(); i++) {
-            double[] acc = byOp.computeIfAbsent(names.get(i), k -> new double[4]);
+            double[] acc = byOp.computeIfAbsent(names.get(i), k -> new double[5]);
             Cuda.check(cudaEventElapsedTime(ms, events.get(2 * i), events.get(2 * i + 1)), "cudaEventElapsedTime");
             acc[0]++;
             acc[1] += ms[0];
@@ -90,6 +98,7 @@ public final class StreamTimeline implements AutoCloseable {
                 acc[2] += ms[0];
             }
             acc[3] += hostNanos.get(i) / 1e6;
+            acc[4] += late.get(i) ? 1 : 0;
         }
         if (!names.isEmpty()) {
             Cuda.check(cudaEventElapsedTime(ms, events.get(0), events.get(2 * names.size() - 1)),
@@ -106,14 +115,16 @@ public final class StreamTimeline implements AutoCloseable {
         double gpu = rows.stream().mapToDouble(e -> e.getValue()[1]).sum() / steps;
         double idle = rows.stream().mapToDouble(e -> e.getValue()[2]).sum() / steps;
         double host = rows.stream().mapToDouble(e -> e.getValue()[3]).sum() / steps;
+        double lateCalls = rows.stream().mapToDouble(e -> e.getValue()[4]).sum() / steps;
         StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "timeline (unsynchronised, per step over %d"
                 + " steps): first to last event %.2f ms = %.2f ms inside calls + %.2f ms stream idle between calls;"
-                + " host time inside calls %.2f ms%n", steps, stepMs / steps, gpu, idle, host));
-        b.append("      GPU ms   idle before   host ms   calls  op\n");
+                + " host time inside calls %.2f ms; the host came late (stream drained) for %.0f calls%n", steps,
+                stepMs / steps, gpu, idle, host, lateCalls));
+        b.append("      GPU ms   idle before   host ms   calls    late  op\n");
         for (var e : rows) {
             double[] v = e.getValue();
-            b.append(String.format(Locale.ROOT, "  %10.3f  %12.3f  %8.3f  %6.0f  %s%n", v[1] / steps, v[2] / steps,
-                    v[3] / steps, v[0] / steps, e.getKey()));
+            b.append(String.format(Locale.ROOT, "  %10.3f  %12.3f  %8.3f  %6.0f  %6.0f  %s%n", v[1] / steps,
+                    v[2] / steps, v[3] / steps, v[0] / steps, v[4] / steps, e.getKey()));
         }
         return b.toString();
     }
