@@ -6,6 +6,8 @@
 #   run-on-gpu.sh bench-3d                         (TP/PP/DP and 1.3B rows through bin/lattice train --mock-data)
 #   run-on-gpu.sh layouts                          (issue 9: every layout the GPUs allow against the 1-GPU curve)
 #   run-on-gpu.sh ab                               (the speed switches A/B beside torch --compile, one call)
+#   run-on-gpu.sh jit                              (the JIT thresholds A/B beside torch --compile, one call)
+# JIT_OPTS (e.g. -XX:CompileThresholdScaling=0.05) goes to every benchmark JVM of bench, bench-dp, ab and bench-3d.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-out}
@@ -49,7 +51,7 @@ bench() { # label, then the command
 shapes=("--layers 12 --hidden 768 --heads 12" "--layers 24 --hidden 1024 --heads 16")
 if [[ $mode == bench || $mode == all ]]; then
   for s in "${shapes[@]}"; do
-    bench "lattice $s" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5
+    bench "lattice $s" "$java" -Xmx16g ${JIT_OPTS:-} -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5
     bench "torch eager $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
     bench "torch compile $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16 --compile
   done
@@ -59,7 +61,7 @@ if [[ $mode == bench-dp || $mode == all ]]; then
   s=${shapes[0]}
   for extra in "" "--overlap-grad-reduce" "--overlap-grad-reduce --overlap-param-gather" \
                "--overlap-grad-reduce --overlap-param-gather --grad-reduce-in-bf16"; do
-    bench "lattice DP$n $s $extra" "$java" -Xmx16g -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
+    bench "lattice DP$n $s $extra" "$java" -Xmx16g ${JIT_OPTS:-} -cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark $s --seq 1024 --micro 16 --steps 20 --warmup 5 --dp "$n" $extra
   done
   bench "torch DDP$n $s" torchrun --standalone --nproc_per_node "$n" "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
 fi
@@ -68,7 +70,7 @@ fi
 # without NONE), and for DP2 NCCL's channel count (fewer SMs taken from the GEMMs).
 if [[ $mode == ab ]]; then
   n=$(nvidia-smi -L | wc -l)
-  J=("$java" -Xmx16g)
+  J=("$java" -Xmx16g ${JIT_OPTS:-})
   G=(-cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark --seq 1024 --micro 16 --steps 20 --warmup 5)
   for s in "${shapes[@]}"; do
     BENCH_TAIL=30 bench "lattice $s --timeline" "${J[@]}" "${G[@]}" $s --timeline
@@ -85,6 +87,21 @@ if [[ $mode == ab ]]; then
     bench "torch DDP2 $s" torchrun --standalone --nproc_per_node 2 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16
   fi
 fi
+# The JIT's share of a step (session 6): host code that runs once a step (AdamW's and the zero fill's tables, the
+# norm's sums) is still interpreted after 25 steps at the JVM's default thresholds (a copy of AdamW's table loop on
+# the CPU: ~250 us a call through call 60, ~50 us from call 15 with -XX:CompileThresholdScaling=0.05), and the GPU
+# waits for it where the stream has drained (after the norm's host wait, at a step's start). A/B of the flag beside
+# PyTorch compiled, with the timeline's late-host column.
+if [[ $mode == jit ]]; then
+  flag=${JIT_FLAG:--XX:CompileThresholdScaling=0.05}
+  G=(-cp "$cp" dev.lattice.trainer.bench.GpuTrainingBenchmark --seq 1024 --micro 16 --steps 20 --warmup 5)
+  for s in "${shapes[@]}"; do
+    bench "lattice $s" "$java" -Xmx16g "${G[@]}" $s
+    bench "lattice $s $flag" "$java" -Xmx16g $flag "${G[@]}" $s
+    BENCH_TAIL=30 bench "lattice $s $flag --timeline" "$java" -Xmx16g $flag "${G[@]}" $s --timeline
+    bench "torch compile $s" python3 "$here/torch_gpt_baseline.py" $s --seq 1024 --micro 16 --compile
+  done
+fi
 # Issue 7's model-parallel rows: bin/lattice train on --mock-data (random tokens), the Megatron log line's last
 # interval: GPT-2 350M on 1 GPU, TP2, PP2 (1F1B and interleaved) and DP2; a 1.3B model (24 x 2048, 16 heads) on 1 GPU,
 # DP2 and TP2. The same global batch everywhere, so iteration times compare directly.
@@ -92,7 +109,7 @@ if [[ $mode == bench-3d || $mode == all3d ]]; then
   train() { # label, then flags
     local label=$1; shift
     echo "### $label" | tee -a "$out/bench3d.log"
-    "$java" -Xmx32g -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
+    "$java" -Xmx32g ${JIT_OPTS:-} -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
       --seq-length 1024 --max-position-embeddings 1024 --lr 1e-4 --eval-iters 0 --log-interval 4 --train-iters 12 "$@" 2>&1 \
       | grep -E "iteration +12/|rror|xception" | tail -3 | tee -a "$out/bench3d.log"
   }
@@ -118,7 +135,7 @@ if [[ $mode == layouts ]]; then
   layout() { # name, then flags
     local name=$1; shift
     echo "### $name: $*" | tee -a "$out/layouts.log"
-    "$java" -Xmx48g -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
+    "$java" -Xmx48g ${JIT_OPTS:-} -cp "$cp" dev.lattice.trainer.cli.TrainCommand --mock-data --devices cuda --bf16 \
       --seq-length 1024 --max-position-embeddings 1024 --lr 3e-4 --min-lr 3e-5 --lr-warmup-iters 2 --eval-iters 0 \
       --log-interval 1 --train-iters 24 --save "$runs/$name" $m350 "$@" > "$runs/$name.log" 2>&1
     echo "exit $?" >> "$runs/$name.log"

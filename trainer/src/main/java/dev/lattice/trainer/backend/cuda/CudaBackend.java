@@ -466,6 +466,7 @@ public final class CudaBackend implements Backend {
         }
         if (r.address == 0) {
             r.address = allocator.allocate(2 * Math.max(1, n));
+            CudaTensor.addressesChanged();
         }
         if (!r.fresh) {
             launch("copy_convert", n, new CudaTensor.Ptr(r.address, true), p(t), n);
@@ -1370,17 +1371,67 @@ public final class CudaBackend implements Backend {
         if (step < 1) {
             throw new IllegalArgumentException("AdamW step must be >= 1, got " + step);
         }
+        AdamWPlan plan = adamWPlan(segments);
+        if (!plan.fp32()) { // adamw_multi takes fp32 buffers only
+            Backend.super.adamW(segments, gradScale, lr, beta1, beta2, eps, step);
+            return;
+        }
+        if (plan.rows() == 0) {
+            return;
+        }
+        for (Tensor t : plan.updated()) {
+            written(t);
+        }
+        double bc1 = 1.0 - Math.pow(beta1, step);
+        double bc2 = 1.0 - Math.pow(beta2, step);
+        kernels.launch(stream, "adamw_multi", Math.toIntExact(plan.blocks()), 1, THREADS, 0, plan.table(),
+                plan.rows(), gradScale, gradScale != 1f ? 1 : 0, lr, (float) (1.0 - beta1), (float) beta2,
+                (float) (1.0 - beta2), (float) (-(lr / bc1)), (float) Math.sqrt(bc2), (float) eps);
+        for (CudaTensor.RoundedCopy r : plan.refreshed()) {
+            r.fresh = true;
+        }
+    }
+
+    /**
+     * adamw_multi's launch for one segment list, made once: its table on the device (addresses, counts, weight decays,
+     * blocks, the kept bf16 roundings written in the same pass), the parameters it updates and the roundings it
+     * refreshes. A step then only writes those flags and passes its scalars (lr enters the kernel, which forms each
+     * segment's decay 1 − lr·wd in double as the host did): building the ~150-row table each step ran in the JVM's
+     * interpreter for the first hundreds of steps (~0.3 ms a step at GPT-2 124M, with the GPU idle after the norm's
+     * host wait, session 6). Made again when the list is another object or a tensor moved since
+     * ({@link CudaTensor#addressEpoch}); callers pass the same unmodified list each step (AdamW and the ZeRO syncs
+     * keep theirs).
+     */
+    private record AdamWPlan(long epoch, boolean fp32, long table, int rows, long blocks, List<Tensor> updated,
+                             List<CudaTensor.RoundedCopy> refreshed) {
+    }
+
+    /** Plans by segment list (identity); a handful at most (one per ZeRO bucket). */
+    private final Map<List<AdamWSegment>, AdamWPlan> adamWPlans = new java.util.IdentityHashMap<>();
+    private static final int ADAMW_PLANS = 64;
+
+    private AdamWPlan adamWPlan(List<AdamWSegment> segments) {
+        long epoch = CudaTensor.addressEpoch();
+        AdamWPlan plan = adamWPlans.get(segments);
+        if (plan != null && plan.epoch() == epoch) {
+            return plan;
+        }
+        if (plan != null || adamWPlans.size() >= ADAMW_PLANS) { // stale, or too many lists: start over
+            releaseAdamWPlans();
+        }
         boolean fp32 = true;
         for (AdamWSegment s : segments) {
             fp32 &= !c(s.param()).isBf16() && !c(s.grad()).isBf16() && !c(s.m()).isBf16() && !c(s.v()).isBf16();
         }
         if (!fp32) {
-            Backend.super.adamW(segments, gradScale, lr, beta1, beta2, eps, step);
-            return;
+            plan = new AdamWPlan(epoch, false, 0, 0, 0, List.of(), List.of());
+            adamWPlans.put(segments, plan);
+            return plan;
         }
         long[] table = new long[STRIDE * segments.size()];
         long blocks = 0;
         int rows = 0;
+        List<Tensor> updated = new ArrayList<>();
         List<CudaTensor.RoundedCopy> refreshed = new ArrayList<>();
         for (AdamWSegment s : segments) {
             if (s.count() == 0) {
@@ -1393,32 +1444,40 @@ public final class CudaBackend implements Backend {
             table[k + 2] = c(s.m()).addressOf(s.stateOff());
             table[k + 3] = c(s.v()).addressOf(s.stateOff());
             table[k + 4] = s.count();
-            table[k + 5] = Float.floatToRawIntBits((float) (1.0 - lr * s.weightDecay())) & 0xFFFFFFFFL;
+            table[k + 5] = Double.doubleToRawLongBits(s.weightDecay());
             table[k + 6] = blocks;
             table[k + 7] = b;
             // a weight's kept bf16 rounding is written in the same pass when the segment is the whole weight (a
             // ZeRO shard's segment is part of a flat buffer; the model's weights then come from copies, which mark
             // their roundings stale)
             CudaTensor.RoundedCopy r = c(s.param()).rounded();
-            written(s.param());
+            updated.add(s.param());
             if (r.address != 0 && s.paramOff() == 0 && s.count() == s.param().numel()) {
                 table[k + 8] = r.address;
                 refreshed.add(r);
             }
             blocks += b;
         }
-        if (rows == 0) {
-            return;
+        long onDevice = 0;
+        if (rows > 0) { // the ring upload's slot is reused later: copy it into a block of the plan's own
+            long bytes = 8L * STRIDE * rows;
+            onDevice = allocator.allocate(bytes);
+            Cuda.check(cudaMemcpyAsync(DevicePointers.at(onDevice),
+                    DevicePointers.at(uploads.ints(asInts(java.util.Arrays.copyOf(table, STRIDE * rows)))), bytes,
+                    cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync (AdamW table)");
         }
-        double bc1 = 1.0 - Math.pow(beta1, step);
-        double bc2 = 1.0 - Math.pow(beta2, step);
-        kernels.launch(stream, "adamw_multi", Math.toIntExact(blocks), 1, THREADS, 0,
-                uploads.ints(asInts(java.util.Arrays.copyOf(table, STRIDE * rows))), rows, gradScale,
-                gradScale != 1f ? 1 : 0, (float) (1.0 - beta1), (float) beta2, (float) (1.0 - beta2),
-                (float) (-(lr / bc1)), (float) Math.sqrt(bc2), (float) eps);
-        for (CudaTensor.RoundedCopy r : refreshed) {
-            r.fresh = true;
+        plan = new AdamWPlan(epoch, true, onDevice, rows, blocks, List.copyOf(updated), List.copyOf(refreshed));
+        adamWPlans.put(segments, plan);
+        return plan;
+    }
+
+    private void releaseAdamWPlans() {
+        for (AdamWPlan p : adamWPlans.values()) {
+            if (p.table() != 0) {
+                allocator.release(p.table()); // stream order: launches already queued still read it
+            }
         }
+        adamWPlans.clear();
     }
 
     /** i64 per AdamW segment in {@code adamw_multi}'s table. */
@@ -1442,6 +1501,7 @@ public final class CudaBackend implements Backend {
         onDevice();
         cudaStreamSynchronize(stream);
         closed = true;
+        releaseAdamWPlans();
         uploads.close();
         kernels.close();
         attention.values().forEach(KernelModule::close);

@@ -15,6 +15,20 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
 
     private static final Cleaner CLEANER = Cleaner.create();
 
+    /**
+     * Counts the changes of any tensor's device address after its creation (a placement into a flat buffer, a kept
+     * bf16 rounding allocated): what a backend caches by address (adamw_multi's tables) is stale once it moved.
+     */
+    private static final java.util.concurrent.atomic.AtomicLong ADDRESS_EPOCH = new java.util.concurrent.atomic.AtomicLong();
+
+    static long addressEpoch() {
+        return ADDRESS_EPOCH.get();
+    }
+
+    static void addressesChanged() {
+        ADDRESS_EPOCH.incrementAndGet();
+    }
+
     private long address; // element 0: in the tensor's own block, or in another tensor's after aliasInto
     private final int device;
     private final boolean bf16;
@@ -72,6 +86,7 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         }
         long mine = own.address;
         this.address = base.addressOf(offset);
+        addressesChanged();
         this.base = base;
         own.address = 0;
         if (mine != 0) {

@@ -33,11 +33,14 @@ extern "C" __global__ void adamw_update(void* param, const void* grad, void* m, 
 // then AdamWKernels.update per segment). The update is adamw_update's, element by element; the gradient is first
 // multiplied by gradScale (__fmul_rn: never fused into a later add, so the values equal the two-kernel ones) but
 // not written back: the gradients' contents after the step are unspecified, and the write was 4 of the kernel's
-// 30 bytes an element. table: per segment 9 i64 {param, grad, m, v, count, decay bits, first block,
+// 30 bytes an element. table: per segment 9 i64 {param, grad, m, v, count, weight decay (double bits), first block,
 // blocks, rounded}, segments in order of first block; fp32 buffers only. rounded (0: none) is the parameter's bf16
-// copy that GEMMs read (CudaBackend.keepBf16Copies), written with the new value as copy_convert would round it.
-extern "C" __global__ void adamw_multi(const i64* table, int segments, float gradScale, int scaled, float w1,
-                                       float b2, float w2, float negStep, float bc2Sqrt, float eps) {
+// copy that GEMMs read (CudaBackend.keepBf16Copies), written with the new value as copy_convert would round it. The
+// table stays the same from step to step (CudaBackend keeps it on the device); lr comes per launch, and each segment's
+// decay 1 − lr·wd is formed here in double, rounded once to float, as the host forms adamw_update's (the _rn
+// intrinsics: no FMA contraction).
+extern "C" __global__ void adamw_multi(const i64* table, int segments, float gradScale, int scaled, double lr,
+                                       float w1, float b2, float w2, float negStep, float bc2Sqrt, float eps) {
     int lo = 0, hi = segments - 1; // the last segment whose first block is at or before this one
     while (lo < hi) {
         int mid = (lo + hi + 1) >> 1;
@@ -50,7 +53,7 @@ extern "C" __global__ void adamw_multi(const i64* table, int segments, float gra
     float* v = (float*) t[3];
     bf16_t* rounded = (bf16_t*) t[8];
     const i64 n = t[4];
-    const float decay = __int_as_float((int) t[5]);
+    const float decay = __double2float_rn(__dsub_rn(1.0, __dmul_rn(lr, __longlong_as_double(t[5]))));
     const i64 stride = t[7] * blockDim.x;
     const i64 first = ((i64) blockIdx.x - t[6]) * blockDim.x + threadIdx.x;
     // 16-byte accesses where every buffer allows them (whole tensors do; a ZeRO shard may start anywhere)

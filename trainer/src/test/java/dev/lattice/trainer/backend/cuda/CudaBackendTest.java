@@ -391,6 +391,45 @@ class CudaBackendTest {
                 "the one launch leaves the gradients unscaled");
     }
 
+    /**
+     * The one-launch AdamW keeps its table on the device for a segment list it has seen: three steps at different
+     * learning rates through one list (the decay 1 − lr·wd formed on the device) give the per-segment kernels' bits,
+     * also when the table is made again after an address change.
+     */
+    @Test
+    void adamWKeepsItsTableAcrossSteps() {
+        Random r = new Random(13);
+        int n = 50_000;
+        float[] v = randn(r, n, 1);
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.abs(v[i]);
+        }
+        float[][] in = {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v};
+        Tensor[] a = new Tensor[4];
+        Tensor[] b = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+            a[i] = gpu.fromHost(in[i], n);
+            b[i] = gpu.fromHost(in[i], n);
+        }
+        java.util.List<Backend.AdamWSegment> list = java.util.List.of(
+                new Backend.AdamWSegment(a[0], 0, a[1], 0, a[2], a[3], 0, 30_000, 0.1),
+                new Backend.AdamWSegment(a[0], 30_000, a[1], 30_000, a[2], a[3], 30_000, 20_000, 0.0));
+        double[] lrs = {3e-4, 1e-4, 2e-5};
+        for (int step = 1; step <= lrs.length; step++) {
+            if (step == 3) {
+                CudaTensor.addressesChanged(); // as a placement would: the table is made again
+            }
+            gpu.adamW(list, 1f, lrs[step - 1], 0.9, 0.95, 1e-8, step);
+            gpu.adamW(b[0], 0, b[1], 0, b[2], b[3], 0, 30_000, lrs[step - 1], 0.9, 0.95, 1e-8, 0.1, step);
+            gpu.adamW(b[0], 30_000, b[1], 30_000, b[2], b[3], 30_000, 20_000, lrs[step - 1], 0.9, 0.95, 1e-8, 0.0,
+                    step);
+            for (int i : new int[] {0, 2, 3}) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(gpu.toHost(b[i]), gpu.toHost(a[i]),
+                        "step " + step + ", tensor " + i);
+            }
+        }
+    }
+
     /** The one-launch sums of squares give exactly the per-range kernel's sums (fp32 and bf16 ranges). */
     @Test
     void sumsOfSquaresInOneLaunchEqualOnePerRange() {
