@@ -81,6 +81,7 @@ public final class NcclCommunicator implements Communicator {
     private final long timeoutNanos;
     private final CUstream_st compute;
     private final CUstream_st stream;
+    private final boolean onCompute; // stream is the compute stream: no ordering events between the two
     private final CUevent_st ready;
     private final EventPool events;
     private final Scratch scratch;
@@ -107,9 +108,14 @@ public final class NcclCommunicator implements Communicator {
     private String stopped;       // guarded by lock: why this communicator can no longer be used
     private boolean groupPending; // guarded by lock: operations sit in this thread's open NCCL group
 
-    /** Creates the streams and events (on the current device, which must be {@code device}); see {@link #init}. */
+    /**
+     * Creates the stream and events (on the current device, which must be {@code device}); see {@link #init}.
+     * {@code onCompute}: the operations go on the compute stream itself (for a latency-bound group whose every
+     * result the next kernel needs, such as tensor parallelism's: no event record and stream wait on each side of
+     * each collective, nothing to overlap anyway); else on a stream of the communicator's own.
+     */
     NcclCommunicator(NcclWorld world, String label, int[] members, int rank, int worldRank, int device,
-                     CUstream_st compute, long timeoutNanos) {
+                     CUstream_st compute, boolean onCompute, long timeoutNanos) {
         this.world = world;
         this.label = label;
         this.members = members.clone();
@@ -118,15 +124,21 @@ public final class NcclCommunicator implements Communicator {
         this.device = device;
         this.compute = compute;
         this.timeoutNanos = timeoutNanos;
-        // Non-blocking: work on the legacy default stream must not serialize with communication.
-        this.stream = new CUstream_st();
-        Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking),
-                "cudaStreamCreateWithFlags for the communicator of " + label);
+        this.onCompute = onCompute && compute != null;
+        if (this.onCompute) {
+            this.stream = compute;
+        } else { // non-blocking: work on the legacy default stream must not serialize with communication
+            this.stream = new CUstream_st();
+            Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking),
+                    "cudaStreamCreateWithFlags for the communicator of " + label);
+        }
         CUevent_st e;
         try {
             e = EventPool.create("the ordering event of " + label);
         } catch (RuntimeException ex) {
-            cudaStreamDestroy(stream);
+            if (!this.onCompute) {
+                cudaStreamDestroy(stream);
+            }
             throw ex;
         }
         this.ready = e;
@@ -600,6 +612,9 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private void orderAfterCompute(String what) {
+        if (onCompute) {
+            return; // one stream: already in order
+        }
         Cuda.check(cudaEventRecord(ready, compute),
                 "cudaEventRecord on the compute stream before " + what + " of group " + label);
         Cuda.check(cudaStreamWaitEvent(stream, ready, 0),
@@ -630,8 +645,10 @@ public final class NcclCommunicator implements Communicator {
         CUevent_st done = events.take();
         try {
             Cuda.check(cudaEventRecord(done, stream), "cudaEventRecord after " + what + " of group " + label);
-            Cuda.check(cudaStreamWaitEvent(compute, done, 0),
-                    "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+            if (!onCompute) {
+                Cuda.check(cudaStreamWaitEvent(compute, done, 0),
+                        "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+            }
         } catch (RuntimeException e) {
             events.give(done);
             throw e;
@@ -832,7 +849,11 @@ public final class NcclCommunicator implements Communicator {
                 scratch::free,
                 events::destroyAll,
                 () -> Cuda.check(cudaEventDestroy(ready), "cudaEventDestroy of the ordering event of " + label),
-                () -> Cuda.check(cudaStreamDestroy(stream), "cudaStreamDestroy of the stream of " + label));
+                () -> {
+                    if (!onCompute) { // the compute stream is the rank's, not this communicator's
+                        Cuda.check(cudaStreamDestroy(stream), "cudaStreamDestroy of the stream of " + label);
+                    }
+                });
         RuntimeException first = null;
         for (Runnable step : steps) {
             try {
@@ -882,8 +903,10 @@ public final class NcclCommunicator implements Communicator {
                 if (!DEFER_COMPLETION) {
                     awaitEvent(e, what, System.nanoTime(), timeoutNanos);
                 }
-                Cuda.check(cudaStreamWaitEvent(compute, e, 0),
-                        "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+                if (!onCompute) {
+                    Cuda.check(cudaStreamWaitEvent(compute, e, 0),
+                            "cudaStreamWaitEvent of the compute stream after " + what + " of group " + label);
+                }
                 if (DEFER_COMPLETION) {
                     deferCompletion(e, what, start);
                     deferredNow = true;

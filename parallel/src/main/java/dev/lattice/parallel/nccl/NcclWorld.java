@@ -19,6 +19,16 @@ import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
  */
 public final class NcclWorld implements CommWorld {
 
+    /**
+     * Groups (by name: tp, dp, pp, ...) whose collectives run on the rank's compute stream instead of a stream of
+     * their own: {@code -Dlattice.nccl.computeStreamGroups=tp}. For groups whose every result the next kernel waits
+     * for (tensor parallelism), where each collective's two cross-stream handoffs are pure latency; never for groups
+     * that overlap communication with compute (data parallelism's bucketed reduction). Default: none.
+     */
+    static final java.util.Set<String> COMPUTE_STREAM_GROUPS = java.util.Arrays.stream(
+                    System.getProperty("lattice.nccl.computeStreamGroups", "").split(","))
+            .map(String::trim).filter(g -> !g.isEmpty()).collect(java.util.stream.Collectors.toUnmodifiableSet());
+
     /** Communicator creation waits at least this long: NCCL start-up takes seconds whatever the step timeout. */
     private static final Duration MIN_INIT_TIMEOUT = Duration.ofMinutes(2);
 
@@ -100,6 +110,11 @@ public final class NcclWorld implements CommWorld {
      */
     @Override
     public NcclCommunicator group(int rank, int[] members, String name) {
+        return group(rank, members, name, COMPUTE_STREAM_GROUPS.contains(name));
+    }
+
+    /** {@link #group}, its operations on the rank's compute stream when {@code onComputeStream} (on first creation). */
+    NcclCommunicator group(int rank, int[] members, String name, boolean onComputeStream) {
         checkRank(rank);
         int groupRank = CommWorld.groupRank(rank, members, name, size);
         String label = NcclGroupIds.key(name, members);
@@ -121,7 +136,7 @@ public final class NcclWorld implements CommWorld {
         Cuda.check(cudaSetDevice(b.device()), "cudaSetDevice(" + b.device() + ") for group " + label);
         byte[] id = ids.idFor(label);
         NcclCommunicator c = new NcclCommunicator(this, label, members, groupRank, rank, b.device(),
-                b.computeStream(), timeout.toNanos());
+                b.computeStream(), onComputeStream, timeout.toNanos());
         communicators.put(key, c); // before init, so that an abort reaches a communicator still starting
         try {
             c.init(id, Math.max(timeout.toNanos(), MIN_INIT_TIMEOUT.toNanos()));

@@ -93,6 +93,26 @@ class NcclCommunicatorTest {
         });
     }
 
+    /**
+     * A group whose collectives run on the rank's compute stream (-Dlattice.nccl.computeStreamGroups=tp): the same
+     * results as the in-JVM reference, blocking and asynchronous, with no stream of its own to order against.
+     */
+    @Test
+    void aGroupOnTheComputeStreamGivesTheSameResults() throws Exception {
+        int chunk = 100;
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world instanceof NcclWorld n ? n.group(rank, new int[] {0, 1}, "tp", true)
+                    : world.group(rank, new int[] {0, 1}, "tp");
+            CommBuffer x = f.of(data(rank, 2 * chunk));
+            c.allReduce(x, 0, 2 * chunk, ReduceOp.SUM);
+            CommBuffer mine = f.zeros(chunk);
+            c.reduceScatter(x, 0, mine, 0, chunk, ReduceOp.SUM);
+            CommBuffer full = f.zeros(2 * chunk);
+            c.allGatherAsync(mine, 0, full, 0, chunk).await();
+            return concat(f.read(x), f.read(mine), f.read(full));
+        });
+    }
+
     /** ZeRO's calls: in place with NCCL's offsets (DataParallelSync), and an overlapping non-in-place gather. */
     @Test
     void inPlaceAndOverlappingRanges() throws Exception {
