@@ -347,19 +347,23 @@ class CudaBackendTest {
                 (be, t) -> be.adamW(t[0], 10, t[1], 20, t[2], t[3], 30, 4000, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1));
     }
 
+    /** AdamW's inputs, n each: parameters, gradients, first moments, second moments (non-negative). */
+    private static float[][] adamWInputs(Random r, int n) {
+        float[] v = randn(r, n, 1);
+        for (int i = 0; i < n; i++) {
+            v[i] = Math.abs(v[i]);
+        }
+        return new float[][] {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v};
+    }
+
     /**
      * The one-launch AdamW over many segments (offsets, different weight decays, a clip scale) against the CPU
      * backend's default (scale then AdamW per segment), and against the GPU's own per-segment kernels bit for bit.
      */
     @Test
     void adamWOverSegmentsInOneLaunch() {
-        Random r = new Random(11);
         int n = 300_000;
-        float[] v = randn(r, n, 1);
-        for (int i = 0; i < n; i++) {
-            v[i] = Math.abs(v[i]);
-        }
-        float[][] in = {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v};
+        float[][] in = adamWInputs(new Random(11), n);
         BiConsumer<Backend, Tensor[]> multi = (be, t) -> be.adamW(java.util.List.of(
                 new Backend.AdamWSegment(t[0], 0, t[1], 5, t[2], t[3], 7, 100, 0.1),
                 new Backend.AdamWSegment(t[0], 200, t[1], 200, t[2], t[3], 200, 0, 0.1),
@@ -398,13 +402,8 @@ class CudaBackendTest {
      */
     @Test
     void adamWKeepsItsTableAcrossSteps() {
-        Random r = new Random(13);
         int n = 50_000;
-        float[] v = randn(r, n, 1);
-        for (int i = 0; i < n; i++) {
-            v[i] = Math.abs(v[i]);
-        }
-        float[][] in = {randn(r, n, 1), randn(r, n, 1), randn(r, n, 0.1), v};
+        float[][] in = adamWInputs(new Random(13), n);
         Tensor[] a = new Tensor[4];
         Tensor[] b = new Tensor[4];
         for (int i = 0; i < 4; i++) {
