@@ -195,6 +195,11 @@ public final class NcclCommunicator implements Communicator {
         return worldRank;
     }
 
+    /** Whether its operations run on the rank's compute stream rather than a stream of its own. */
+    boolean onComputeStream() {
+        return onCompute;
+    }
+
     @Override
     public void allReduce(CommBuffer buf, long off, long count, ReduceOp op) {
         String what = "allReduce(" + op + ") of " + count + " floats";

@@ -121,6 +121,11 @@ public final class NcclWorld implements CommWorld {
         String key = rank + "@" + label;
         NcclCommunicator existing = communicators.get(key);
         if (existing != null) {
+            if (existing.onComputeStream() != onComputeStream) {
+                throw new IllegalStateException("rank " + rank + "'s communicator of group " + label + " exists on "
+                        + (existing.onComputeStream() ? "the compute stream" : "a stream of its own")
+                        + "; asked for the other");
+            }
             return existing;
         }
         String reason = abortReason;

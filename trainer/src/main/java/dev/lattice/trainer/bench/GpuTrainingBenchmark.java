@@ -243,6 +243,7 @@ public final class GpuTrainingBenchmark {
         sync.beginBackward(1);
         float[] losses = model.forward(b, w);
         model.backward(w);
+        model.finishGradients(); // sequence parallelism's sums of the replicated gradients, as Trainer does
         sync.reduceClipStep(model, 1e-4, 1.0);
         return losses;
     }

@@ -14,7 +14,7 @@ import java.util.Map;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
-import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
+import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 
 /**
@@ -24,9 +24,9 @@ import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
  * one's start is GPU idle time — the stream had nothing queued because the host had not issued the next call yet
  * (launch overhead, host work, a host wait). Unlike {@link OpProfile} it does not serialise host and GPU, so the
  * totals are the step's own; the host time spent inside each call is kept beside them, and how often the host
- * came late: the stream had already finished everything queued before the call when the host issued it (the
- * previous call's end event had completed), so the GPU waited for the host's work inside this call too — its GPU time
- * then includes host time.
+ * came late: the stream had already finished everything queued before the call when the host issued it (collectives
+ * between backend calls included), so the GPU waited for the host's work inside this call too — its GPU time then
+ * includes host time.
  */
 public final class StreamTimeline implements AutoCloseable {
 
@@ -52,7 +52,8 @@ public final class StreamTimeline implements AutoCloseable {
             if (!on || name.equals("synchronize") || name.equals("name")) {
                 return call.proceed();
             }
-            boolean drained = used > 0 && cudaEventQuery(events.get(used - 1)) == 0;
+            // everything queued so far done, collectives between backend calls included (not just the last call)
+            boolean drained = cudaStreamQuery(be.stream()) == 0;
             record();
             long t0 = System.nanoTime();
             Object r = call.proceed();

@@ -73,7 +73,7 @@ public final class PipelineRunner implements MicrobatchRunner {
                     // the head stage computes the loss's gradient with the loss (the weights are known already)
                     GptModel.Microbatch state = model.forwardStage(b,
                             model.stage().embeds(c) ? null : inputs.remove(key), c,
-                            head ? MicrobatchRunner.weights(b, globalTokens) : null);
+                            head && !forwardOnly ? MicrobatchRunner.weights(b, globalTokens) : null);
                     if (head) {
                         lossSum += MicrobatchRunner.maskedLoss(state.losses(), b);
                         tokens += b.maskedTokens();

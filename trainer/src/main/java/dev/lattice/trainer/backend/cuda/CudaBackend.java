@@ -1403,28 +1403,43 @@ public final class CudaBackend implements Backend {
      * keep theirs).
      */
     private record AdamWPlan(long epoch, boolean fp32, long table, int rows, long blocks, List<Tensor> updated,
-                             List<CudaTensor.RoundedCopy> refreshed) {
+                             List<CudaTensor.RoundedCopy> refreshed, long[] lastUse) {
     }
 
-    /** Plans by segment list (identity); a handful at most (one per ZeRO bucket). */
+    /**
+     * Plans by segment list (identity): one per list a step uses (one per ZeRO bucket). A plan no call used for
+     * ADAMW_PLAN_AGE calls goes when another is made, so a list the caller replaced (and its tensors, which the plan
+     * holds) is not kept alive.
+     */
     private final Map<List<AdamWSegment>, AdamWPlan> adamWPlans = new java.util.IdentityHashMap<>();
-    private static final int ADAMW_PLANS = 64;
+    private static final int ADAMW_PLAN_AGE = 256;
+    private long adamWCalls;
 
     private AdamWPlan adamWPlan(List<AdamWSegment> segments) {
         long epoch = CudaTensor.addressEpoch();
+        long call = ++adamWCalls;
         AdamWPlan plan = adamWPlans.get(segments);
         if (plan != null && plan.epoch() == epoch) {
+            plan.lastUse()[0] = call;
             return plan;
         }
-        if (plan != null || adamWPlans.size() >= ADAMW_PLANS) { // stale, or too many lists: start over
+        if (plan != null) { // a tensor moved: every plan may be stale
             releaseAdamWPlans();
+        } else {
+            adamWPlans.entrySet().removeIf(e -> {
+                boolean old = call - e.getValue().lastUse()[0] > ADAMW_PLAN_AGE;
+                if (old && e.getValue().table() != 0) {
+                    allocator.release(e.getValue().table()); // stream order: launches already queued still read it
+                }
+                return old;
+            });
         }
         boolean fp32 = true;
         for (AdamWSegment s : segments) {
             fp32 &= !c(s.param()).isBf16() && !c(s.grad()).isBf16() && !c(s.m()).isBf16() && !c(s.v()).isBf16();
         }
         if (!fp32) {
-            plan = new AdamWPlan(epoch, false, 0, 0, 0, List.of(), List.of());
+            plan = new AdamWPlan(epoch, false, 0, 0, 0, List.of(), List.of(), new long[] {call});
             adamWPlans.put(segments, plan);
             return plan;
         }
@@ -1466,7 +1481,8 @@ public final class CudaBackend implements Backend {
                     DevicePointers.at(uploads.ints(asInts(java.util.Arrays.copyOf(table, STRIDE * rows)))), bytes,
                     cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync (AdamW table)");
         }
-        plan = new AdamWPlan(epoch, true, onDevice, rows, blocks, List.copyOf(updated), List.copyOf(refreshed));
+        plan = new AdamWPlan(epoch, true, onDevice, rows, blocks, List.copyOf(updated), List.copyOf(refreshed),
+                new long[] {call});
         adamWPlans.put(segments, plan);
         return plan;
     }

@@ -110,7 +110,7 @@ __device__ float row_lse_vec(const void* logits, i64 x0, bool half, int V) {
             s *= ex2_approx((m - cm) * CE_LOG2E); // 0 while m is −∞ (s is 0 then too)
             m = cm;
         }
-        const float m2 = m * CE_LOG2E;
+        const float m2 = m == -INFINITY ? 0.f : m * CE_LOG2E; // all −∞ so far: each term is ex2(−∞) = 0, not NaN
         float cs = 0.f;
 #pragma unroll
         for (int k = 0; k < 8; k++) cs += ex2_approx(fmaf(x[k], CE_LOG2E, -m2));
