@@ -48,6 +48,8 @@ public final class GptModel implements AutoCloseable {
      * zeroes every gradient as before.
      */
     private final java.util.Set<String> staleGradients = new java.util.HashSet<>();
+    private final java.util.List<String> overwrittenGradients; // left stale by zeroGradients (fixed per model)
+    private final java.util.List<Tensor> zeroedGradients;      // filled by zeroGradients, one list every step
     private static final boolean OVERWRITE_GRADIENTS =
             Boolean.parseBoolean(System.getProperty("lattice.overwriteGradients", "true"));
 
@@ -141,6 +143,17 @@ public final class GptModel implements AutoCloseable {
         // matrices are GEMM operands (the position embeddings are not, and a backend only rounds what it multiplies)
         be.keepBf16Copies(specs.stream().filter(sp -> sp.shape().length == 2).map(sp -> params.get(sp.name()))
                 .toList());
+        java.util.List<String> overwritten = new java.util.ArrayList<>();
+        java.util.List<Tensor> zeroed = new java.util.ArrayList<>();
+        for (ParameterLayout.Spec s : specs) {
+            if (OVERWRITE_GRADIENTS && s.shape().length == 2 && !s.name().equals(ParameterLayout.POSITION_EMBEDDINGS)) {
+                overwritten.add(s.name()); // products write these first (embedding backward: g zeroes it)
+            } else {
+                zeroed.add(grads.get(s.name()));
+            }
+        }
+        this.overwrittenGradients = java.util.List.copyOf(overwritten);
+        this.zeroedGradients = java.util.List.copyOf(zeroed);
     }
 
     /** Whether the backward pass runs each layer's forward again (FULL): one set of layer activations serves all. */
@@ -417,16 +430,9 @@ public final class GptModel implements AutoCloseable {
     }
 
     public void zeroGradients() {
-        java.util.List<Tensor> zeroed = new java.util.ArrayList<>();
         staleGradients.clear();
-        for (ParameterLayout.Spec s : specs) {
-            if (OVERWRITE_GRADIENTS && s.shape().length == 2 && !s.name().equals(ParameterLayout.POSITION_EMBEDDINGS)) {
-                staleGradients.add(s.name()); // products write these first (embedding backward: g zeroes it)
-            } else {
-                zeroed.add(grads.get(s.name()));
-            }
-        }
-        be.fillZeros(zeroed);
+        staleGradients.addAll(overwrittenGradients);
+        be.fillZeros(zeroedGradients);
         passesSinceZero = 0;
     }
 

@@ -1426,10 +1426,10 @@ public final class CudaBackend implements Backend {
         if (plan != null) { // a tensor moved: every plan may be stale
             releaseAdamWPlans();
         } else {
-            adamWPlans.entrySet().removeIf(e -> {
-                boolean old = call - e.getValue().lastUse()[0] > ADAMW_PLAN_AGE;
-                if (old && e.getValue().table() != 0) {
-                    allocator.release(e.getValue().table()); // stream order: launches already queued still read it
+            adamWPlans.values().removeIf(p -> {
+                boolean old = call - p.lastUse()[0] > ADAMW_PLAN_AGE;
+                if (old) {
+                    releaseTable(p);
                 }
                 return old;
             });
@@ -1488,12 +1488,14 @@ public final class CudaBackend implements Backend {
     }
 
     private void releaseAdamWPlans() {
-        for (AdamWPlan p : adamWPlans.values()) {
-            if (p.table() != 0) {
-                allocator.release(p.table()); // stream order: launches already queued still read it
-            }
-        }
+        adamWPlans.values().forEach(this::releaseTable);
         adamWPlans.clear();
+    }
+
+    private void releaseTable(AdamWPlan p) {
+        if (p.table() != 0) {
+            allocator.release(p.table()); // stream order: launches already queued still read it
+        }
     }
 
     /** i64 per AdamW segment in {@code adamw_multi}'s table. */

@@ -4,6 +4,7 @@ import dev.lattice.parallel.comm.DeviceCommBuffer;
 import dev.lattice.trainer.backend.Tensor;
 
 import java.lang.ref.Cleaner;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A tensor in device memory from the backend's caching allocator: fp32, or bf16 for activations under mixed
@@ -19,7 +20,7 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
      * Counts the changes of any tensor's device address after its creation (a placement into a flat buffer, a kept
      * bf16 rounding allocated): what a backend caches by address (adamw_multi's tables) is stale once it moved.
      */
-    private static final java.util.concurrent.atomic.AtomicLong ADDRESS_EPOCH = new java.util.concurrent.atomic.AtomicLong();
+    private static final AtomicLong ADDRESS_EPOCH = new AtomicLong();
 
     static long addressEpoch() {
         return ADDRESS_EPOCH.get();
