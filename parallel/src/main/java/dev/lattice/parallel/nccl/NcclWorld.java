@@ -23,11 +23,14 @@ public final class NcclWorld implements CommWorld {
      * Groups (by name: tp, dp, pp, ...) whose collectives run on the rank's compute stream instead of a stream of
      * their own: {@code -Dlattice.nccl.computeStreamGroups=tp}. For groups whose every result the next kernel waits
      * for (tensor parallelism), where each collective's two cross-stream handoffs are pure latency; never for groups
-     * that overlap communication with compute (data parallelism's bucketed reduction). Default: none.
+     * that overlap communication with compute (data parallelism's bucketed reduction). Default: tp (GPT-2 350M,
+     * micro-batch 4, 2x H100, session 7: TP2 27.8 -> 26.5 ms a step, TP2 + sequence parallelism 50.0 -> 43.3);
+     * {@code none} puts every group on its own stream.
      */
     static final java.util.Set<String> COMPUTE_STREAM_GROUPS = java.util.Arrays.stream(
-                    System.getProperty("lattice.nccl.computeStreamGroups", "").split(","))
-            .map(String::trim).filter(g -> !g.isEmpty()).collect(java.util.stream.Collectors.toUnmodifiableSet());
+                    System.getProperty("lattice.nccl.computeStreamGroups", "tp").split(","))
+            .map(String::trim).filter(g -> !g.isEmpty() && !g.equals("none"))
+            .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
     /** Communicator creation waits at least this long: NCCL start-up takes seconds whatever the step timeout. */
     private static final Duration MIN_INIT_TIMEOUT = Duration.ofMinutes(2);

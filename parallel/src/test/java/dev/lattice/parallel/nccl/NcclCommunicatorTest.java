@@ -94,7 +94,7 @@ class NcclCommunicatorTest {
     }
 
     /**
-     * A group whose collectives run on the rank's compute stream (-Dlattice.nccl.computeStreamGroups=tp): the same
+     * A group whose collectives run on the rank's compute stream (tp by default, -Dlattice.nccl.computeStreamGroups): the same
      * results as the in-JVM reference, blocking and asynchronous, with no stream of its own to order against.
      */
     @Test

@@ -72,6 +72,7 @@ public final class GptModel implements AutoCloseable {
     private final java.util.List<ParameterLayout.Spec> specs;
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
+    private ReplicatedGradientSum replicatedSum; // sequence parallelism's one all-reduce, made on first use
     private final java.util.ArrayDeque<Activations> pool = new java.util.ArrayDeque<>();
 
     private Microbatch last; // the legacy forward/backward pair's micro-batch
@@ -286,14 +287,12 @@ public final class GptModel implements AutoCloseable {
         if (!sequenceParallel) {
             return;
         }
-        java.util.List<String> summed = new java.util.ArrayList<>();
-        for (ParameterLayout.Spec s : specs) {
-            if (s.split() == TpSplit.REPLICATED) {
-                tp.sum(grads.get(s.name()));
-                summed.add(s.name());
-            }
+        if (replicatedSum == null) {
+            replicatedSum = ReplicatedGradientSum.of(be, specs.stream().filter(s -> s.split() == TpSplit.REPLICATED)
+                    .map(s -> java.util.Map.entry(s.name(), grads.get(s.name()))).toList());
         }
-        gradientsSummed(summed);
+        replicatedSum.sum(tp);
+        gradientsSummed(replicatedSum.names());
     }
 
     /** Rows of the hidden states a stage sends and receives: this rank's block under sequence parallelism. */

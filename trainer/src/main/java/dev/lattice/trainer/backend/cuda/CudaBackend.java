@@ -999,7 +999,7 @@ public final class CudaBackend implements Backend {
             long pw = allocator.allocate(4L * blocks * cols);
             long pb = allocator.allocate(4L * blocks * cols);
             try {
-                kernels.launch(stream, "layernorm_backward_fused_warp", blocks, 1, THREADS, 0, p(dinp), pw, pb,
+                kernels.launch(stream, layerNormBackwardKernel(dout, inp), blocks, 1, THREADS, 0, p(dinp), pw, pb,
                         p(dout), p(inp), p(weight), p(mean), p(rstd), rows, cols);
                 addColumnPartials(p(dweight), pw, blocks, cols);
                 if (dbias != null) {
@@ -1028,6 +1028,30 @@ public final class CudaBackend implements Backend {
             allocator.release(pw);
             allocator.release(pb);
         }
+    }
+
+    /**
+     * The one-pass LayerNorm backward kernel: with bf16 input and output gradient, {@code -Dlattice.layerNormBackward}
+     * may pick a variant that keeps each row in registers between its two passes (cached: one block per SM asked of
+     * the compiler, cached2: two); results are bit-identical, only the speed differs. Default: fused (reads twice).
+     */
+    static volatile String layerNormBackwardVariant = System.getProperty("lattice.layerNormBackward", "fused");
+
+    private static String layerNormBackwardKernel(Tensor dout, Tensor inp) {
+        boolean bf = c(dout).isBf16() && c(inp).isBf16();
+        String variant = layerNormBackwardVariant;
+        return switch (variant) {
+            case "cached" -> bf ? "layernorm_backward_cached_warp" : "layernorm_backward_fused_warp";
+            case "cached2" -> bf ? "layernorm_backward_cached_warp2" : "layernorm_backward_fused_warp";
+            case "fused" -> "layernorm_backward_fused_warp";
+            default -> throw new IllegalArgumentException("-Dlattice.layerNormBackward=" + variant
+                    + ": expected fused, cached or cached2");
+        };
+    }
+
+    /** Registers a thread and local-memory bytes of one of our kernels (benchmarks: spills and occupancy). */
+    String kernelResources(String kernel) {
+        return kernels.resources(kernel);
     }
 
     /** {@code dst[c] += Σ_k partial[k, c]} ({@code add_column_partials}: 32 columns, 32 warps a block, fixed order). */

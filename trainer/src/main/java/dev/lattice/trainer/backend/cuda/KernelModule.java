@@ -88,6 +88,16 @@ final class KernelModule {
                 argPointers, (PointerPointer<?>) null), "launch of " + kernel);
     }
 
+    /** "registers R, local bytes L" of a kernel (cuFuncGetAttribute): whether it spills, how many blocks fit. */
+    String resources(String kernel) {
+        int[] regs = new int[1];
+        int[] local = new int[1];
+        Cuda.checkDriver(cuFuncGetAttribute(regs, CU_FUNC_ATTRIBUTE_NUM_REGS, function(kernel)), "cuFuncGetAttribute");
+        Cuda.checkDriver(cuFuncGetAttribute(local, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, function(kernel)),
+                "cuFuncGetAttribute");
+        return "registers " + regs[0] + ", local bytes " + local[0];
+    }
+
     void close() {
         cuModuleUnload(module);
     }

@@ -182,6 +182,27 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
 // dweight/dbias sums in registers; the block adds its 8 warps' sums in warp order through shared memory and writes one
 // partial per block (pw, pb: [blocks, C]); add_column_partials finishes them. blockDim.x must be 256.
 #define LN_BWD_ROWS 4
+// The block's partial of one per-lane accumulator array (column lane*8 + 256*j + k at j*8 + k): the 8 warps' values
+// added in warp order through shared memory, one row of part per block. Called by every thread of the block.
+__device__ __forceinline__ void ln_bwd_block_partial(const float* acc, float* part, float (*red)[1024], int C) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int c = lane * 8 + 256 * j;
+        if (c < C) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) red[warp][c + k] = acc[j * 8 + k];
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float s = 0.f;
+        for (int w = 0; w < 8; w++) s += red[w][c];
+        part[(i64) blockIdx.x * C + c] = s;
+    }
+    __syncthreads();
+}
+
 extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
                                                          const void* inp, const void* weight, const float* mean,
                                                          const float* rstd, int N, int C, int bf) {
@@ -236,24 +257,101 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
             }
         }
     }
-    // the block's partial of one register array (static indices: the arrays stay in registers)
-#define LN_BWD_BLOCK_PARTIAL(acc, part)                                                       \
-    _Pragma("unroll") for (int j = 0; j < 4; j++) {                                          \
-        const int c = lane * 8 + 256 * j;                                                     \
-        if (c < C) {                                                                          \
-            _Pragma("unroll") for (int k = 0; k < 8; k++) red[warp][c + k] = acc[j * 8 + k]; \
-        }                                                                                     \
-    }                                                                                         \
-    __syncthreads();                                                                          \
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {                                       \
-        float s = 0.f;                                                                        \
-        for (int w = 0; w < 8; w++) s += red[w][c];                                           \
-        part[(i64) blockIdx.x * C + c] = s;                                                   \
-    }                                                                                         \
-    __syncthreads();
-    LN_BWD_BLOCK_PARTIAL(dw, pw)
-    LN_BWD_BLOCK_PARTIAL(db, pb)
-#undef LN_BWD_BLOCK_PARTIAL
+    ln_bwd_block_partial(dw, pw, red, C);
+    ln_bwd_block_partial(db, pb, red, C);
+}
+
+// Eight bf16 values of a 16-byte vector as floats (bf2f of each half, low half first: load8's order).
+__device__ __forceinline__ void unpack_bf8(uint4 u, float* f) {
+    f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
+    f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
+    f[4] = __uint_as_float(u.z << 16); f[5] = __uint_as_float(u.z & 0xffff0000u);
+    f[6] = __uint_as_float(u.w << 16); f[7] = __uint_as_float(u.w & 0xffff0000u);
+}
+
+// layernorm_backward_fused_warp for bf16 inp and dout (the activations under mixed precision): the row's 16-byte
+// vectors of both stay in registers (8 + 8 per lane) between the two passes instead of being read again, so each
+// row crosses the memory system once. The same arithmetic in the same order: results equal the fused kernel's bit
+// for bit. Same grid, block (256) and partials; MIN_BLOCKS asks the compiler for that many resident blocks per SM.
+template <int MIN_BLOCKS>
+__device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, const void* dout, const void* inp,
+                                              const void* weight, const float* mean, const float* rstd, int N, int C,
+                                              int bf, float (*red)[1024]) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float dw[32], db[32];
+#pragma unroll
+    for (int k = 0; k < 32; k++) { dw[k] = 0.f; db[k] = 0.f; }
+    const int row0 = (blockIdx.x * 8 + warp) * LN_BWD_ROWS;
+    for (int rr = 0; rr < LN_BWD_ROWS; rr++) {
+        const int row = row0 + rr;
+        if (row >= N) break;
+        const i64 x0 = (i64) row * C;
+        const float m = mean[row], r = rstd[row];
+        uint4 xv[4], gv[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int c = lane * 8 + 256 * j;
+            if (c < C) {
+                xv[j] = *(const uint4*) ((const bf16_t*) inp + x0 + c);
+                gv[j] = *(const uint4*) ((const bf16_t*) dout + x0 + c);
+            }
+        }
+        float a = 0.f, b = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int c = lane * 8 + 256 * j;
+            if (c < C) {
+                float x[8], g[8], w[8];
+                unpack_bf8(xv[j], x);
+                unpack_bf8(gv[j], g);
+                load8(weight, c, IS_BF(5), w);
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    float nk = (x[k] - m) * r;
+                    float dn = w[k] * g[k];
+                    a += dn;
+                    b += dn * nk;
+                    dw[j * 8 + k] += nk * g[k];
+                    db[j * 8 + k] += g[k];
+                }
+            }
+        }
+        const float dnMean = warp_sum(a) / C;
+        const float dnNormMean = warp_sum(b) / C;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int c = lane * 8 + 256 * j;
+            if (c < C) {
+                float x[8], g[8], w[8], d[8];
+                unpack_bf8(xv[j], x);
+                unpack_bf8(gv[j], g);
+                load8(weight, c, IS_BF(5), w);
+                load8(dinp, x0 + c, IS_BF(0), d);
+#pragma unroll
+                for (int k = 0; k < 8; k++) {
+                    float nk = (x[k] - m) * r;
+                    d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
+                }
+                store8(dinp, x0 + c, IS_BF(0), d);
+            }
+        }
+    }
+    ln_bwd_block_partial(dw, pw, red, C);
+    ln_bwd_block_partial(db, pb, red, C);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1) layernorm_backward_cached_warp(void* dinp, float* pw, float* pb,
+        const void* dout, const void* inp, const void* weight, const float* mean, const float* rstd, int N, int C,
+        int bf) {
+    __shared__ float red[8][1024];
+    ln_bwd_cached<1>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_cached_warp2(void* dinp, float* pw,
+        float* pb, const void* dout, const void* inp, const void* weight, const float* mean, const float* rstd, int N,
+        int C, int bf) {
+    __shared__ float red[8][1024];
+    ln_bwd_cached<2>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
 }
 
 // The residual add and the norm after it in one pass (Backend.addNormForward; CPU reference: its default, add then

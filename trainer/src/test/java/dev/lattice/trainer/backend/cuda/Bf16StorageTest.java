@@ -111,6 +111,69 @@ class Bf16StorageTest {
     }
 
     /**
+     * LayerNorm backward over bf16 activations: the variants that keep each row in registers between the two passes
+     * (cached, cached2) give the one-pass kernel's results bit for bit, and all of them match the CPU reference on the
+     * same (rounded) inputs. Rows not a multiple of a block's 32; widths below, at and between the lanes' strides.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {64, 768, 1000, 1024})
+    void layerNormBackwardVariantsAgreeBitForBit(int cols) {
+        Random r = new Random(cols);
+        int rows = 75;
+        float[] x = roundAll(CudaBackendTest.randn(r, rows * cols, 2));
+        float[] dout = roundAll(CudaBackendTest.randn(r, rows * cols, 1));
+        float[] dinp0 = roundAll(CudaBackendTest.randn(r, rows * cols, 1));
+        float[] w = CudaBackendTest.randn(r, cols, 1);
+        float[] b = CudaBackendTest.randn(r, cols, 1);
+        Tensor cmean = cpu.zeros(rows);
+        Tensor crstd = cpu.zeros(rows);
+        cpu.layerNormForward(cpu.zeros(rows, cols), cmean, crstd, cpu.fromHost(x, rows, cols), cpu.fromHost(w, cols),
+                cpu.fromHost(b, cols), rows, cols, 1e-5f);
+        Tensor cdinp = cpu.fromHost(dinp0.clone(), rows, cols);
+        Tensor cdw = cpu.zeros(cols);
+        Tensor cdb = cpu.zeros(cols);
+        cpu.layerNormBackward(cdinp, cdw, cdb, cpu.fromHost(dout, rows, cols), cpu.fromHost(x, rows, cols),
+                cpu.fromHost(w, cols), cmean, crstd, rows, cols);
+        String before = CudaBackend.layerNormBackwardVariant;
+        float[][] fused = null;
+        try {
+            for (String variant : new String[] {"fused", "cached", "cached2"}) {
+                CudaBackend.layerNormBackwardVariant = variant;
+                Tensor gx = gpu.activations(rows, cols);
+                gpu.upload(gx, x);
+                Tensor gdout = gpu.activations(rows, cols);
+                gpu.upload(gdout, dout);
+                Tensor gdinp = gpu.activations(rows, cols);
+                gpu.upload(gdinp, dinp0);
+                Tensor gdw = gpu.zeros(cols);
+                Tensor gdb = gpu.zeros(cols);
+                gpu.layerNormBackward(gdinp, gdw, gdb, gdout, gx, gpu.fromHost(w, cols), gpu.fromHost(cpu.toHost(cmean),
+                        rows), gpu.fromHost(cpu.toHost(crstd), rows), rows, cols);
+                float[][] got = {gpu.toHost(gdinp), gpu.toHost(gdw), gpu.toHost(gdb)};
+                TensorCoreAttentionTest.assertBf16Close(variant + " dinp", cpu.toHost(cdinp), got[0]);
+                TensorCoreAttentionTest.assertBf16Close(variant + " dweight", cpu.toHost(cdw), got[1]);
+                TensorCoreAttentionTest.assertBf16Close(variant + " dbias", cpu.toHost(cdb), got[2]);
+                if (fused == null) {
+                    fused = got;
+                } else {
+                    for (int i = 0; i < 3; i++) {
+                        assertArrayEquals(fused[i], got[i], 0f, variant + " against fused, output " + i);
+                    }
+                }
+            }
+        } finally {
+            CudaBackend.layerNormBackwardVariant = before;
+        }
+    }
+
+    private static float[] roundAll(float[] a) {
+        for (int i = 0; i < a.length; i++) {
+            a[i] = Bf16.round(a[i]);
+        }
+        return a;
+    }
+
+    /**
      * A weight that keeps its bf16 rounding between products (keepBf16Copies) multiplies exactly as a twin that is
      * rounded into scratch for every product, after each way the backend can write it: the kept copy goes stale on
      * every write, and the one-launch AdamW over the whole weight rewrites it in the same pass.
