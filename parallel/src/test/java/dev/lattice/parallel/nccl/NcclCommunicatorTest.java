@@ -94,8 +94,8 @@ class NcclCommunicatorTest {
     }
 
     /**
-     * A group whose collectives run on the rank's compute stream (tp by default, -Dlattice.nccl.computeStreamGroups): the same
-     * results as the in-JVM reference, blocking and asynchronous, with no stream of its own to order against.
+     * A group whose collectives run on the rank's compute stream (tp by default, -Dlattice.nccl.computeStreamGroups):
+     * the same results as the in-JVM reference, blocking and asynchronous, with no stream of its own to order against.
      */
     @Test
     void aGroupOnTheComputeStreamGivesTheSameResults() throws Exception {

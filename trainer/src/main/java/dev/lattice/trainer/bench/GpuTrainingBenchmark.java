@@ -21,7 +21,8 @@ import java.util.Random;
  * --steps 30 --warmup 10 --peak 989 --precision bf16 --device 0}; {@code --profile} (each backend call timed
  * synchronised) or {@code --timeline} (CUDA events around each call, unsynchronised: GPU time and stream idle time
  * per call) after the measured steps; data parallelism with {@code --dp N}
- * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather};
+ * (ZeRO-1 over NCCL), {@code --overlap-grad-reduce}, {@code --grad-reduce-in-bf16}, {@code --overlap-param-gather},
+ * {@code --ddp-bucket-size N};
  * or tensor parallelism with {@code --tp N} (Megatron's column/row-parallel layers over NCCL, one micro-batch shared
  * by the N GPUs) and {@code --sequence-parallel}.
  */
@@ -34,6 +35,7 @@ public final class GpuTrainingBenchmark {
     private static boolean REDUCE_IN_BF16;
     private static boolean PARAM_GATHER;
     private static boolean SEQUENCE_PARALLEL;
+    private static long BUCKET_ELEMENTS; // --ddp-bucket-size, as in training
 
     private GpuTrainingBenchmark() {
     }
@@ -75,6 +77,8 @@ public final class GpuTrainingBenchmark {
         OVERLAP = Arrays.asList(args).contains("--overlap-grad-reduce");
         REDUCE_IN_BF16 = Arrays.asList(args).contains("--grad-reduce-in-bf16");
         PARAM_GATHER = Arrays.asList(args).contains("--overlap-param-gather");
+        BUCKET_ELEMENTS = Long.parseLong(text(args, "--ddp-bucket-size",
+                Long.toString(dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS)));
         // The PyTorch peer's vocabulary is already a multiple of 128; ours pads the GPT-2 vocabulary to it.
         ModelConfig c = ModelConfig.gpt2(hidden, layers, heads, Math.min(vocab, 50257), seq).withPaddedVocab(vocab);
         dev.lattice.parallel.nccl.NcclWorld world = ranksCount == 1 ? null
@@ -146,7 +150,7 @@ public final class GpuTrainingBenchmark {
                 world.bindRank(rank, device, be.stream());
                 sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, ranks(dp), "dp"), 1, model,
                         0.9, 0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
-                        dev.lattice.trainer.engine.DataParallelSync.DEFAULT_BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
+                        BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
                         PARAM_GATHER));
             }
             model.onGradientsAccumulated(sync::gradientsAccumulated);

@@ -56,7 +56,7 @@ class Bf16StorageTest {
         assertEquals(java.util.Arrays.toString(back), java.util.Arrays.toString(gpu.toHost(f)));
         gpu.storeActivationsInBf16(false);
         try {
-            assertTrue(!((CudaTensor) gpu.activations(2)).isBf16(), "TP/PP runs keep fp32 activations");
+            assertTrue(!((CudaTensor) gpu.activations(2)).isBf16(), "fp32 activations when asked for");
         } finally {
             gpu.storeActivationsInBf16(true);
         }
