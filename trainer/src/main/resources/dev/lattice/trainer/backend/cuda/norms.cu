@@ -137,6 +137,31 @@ extern "C" __global__ void layernorm_forward_warp(void* out, float* mean, float*
     if (lane == 0) { mean[row] = m; rstd[row] = r; }
 }
 
+// Eight columns of one row of LayerNorm backward, pass 1: the row's sums a += w g and b += w g n (n the normalized
+// input) and the lane's weight and bias gradient sums dw += n g, db += g.
+__device__ __forceinline__ void ln_bwd_sums8(const float* x, const float* g, const float* w, float m, float r,
+                                             float& a, float& b, float* dw, float* db) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float nk = (x[k] - m) * r;
+        float dn = w[k] * g[k];
+        a += dn;
+        b += dn * nk;
+        dw[k] += nk * g[k];
+        db[k] += g[k];
+    }
+}
+
+// Pass 2: the input gradient d += (w g - mean(w g) - n mean(w g n)) r for eight columns.
+__device__ __forceinline__ void ln_bwd_input8(const float* x, const float* g, const float* w, float m, float r,
+                                              float dnMean, float dnNormMean, float* d) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float nk = (x[k] - m) * r;
+        d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
+    }
+}
+
 // layernorm_backward_input, one warp per row with 16-byte accesses (C % 8 == 0); accumulates into dinp.
 extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void* dout, const void* inp,
                                                          const void* weight, const float* mean, const float* rstd,
@@ -168,11 +193,7 @@ extern "C" __global__ void layernorm_backward_input_warp(void* dinp, const void*
         load8(dout, x0 + c, IS_BF(1), g);
         load8(weight, c, IS_BF(3), w);
         load8(dinp, x0 + c, IS_BF(0), d);
-#pragma unroll
-        for (int k = 0; k < 8; k++) {
-            float n = (x[k] - m) * r;
-            d[k] += (w[k] * g[k] - dnMean - n * dnNormMean) * r;
-        }
+        ln_bwd_input8(x, g, w, m, r, dnMean, dnNormMean, d);
         store8(dinp, x0 + c, IS_BF(0), d);
     }
 }
@@ -226,15 +247,7 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
                 load8(inp, x0 + c, IS_BF(4), x);
                 load8(dout, x0 + c, IS_BF(3), g);
                 load8(weight, c, IS_BF(5), w);
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    float nk = (x[k] - m) * r;
-                    float dn = w[k] * g[k];
-                    a += dn;
-                    b += dn * nk;
-                    dw[j * 8 + k] += nk * g[k];
-                    db[j * 8 + k] += g[k];
-                }
+                ln_bwd_sums8(x, g, w, m, r, a, b, dw + j * 8, db + j * 8);
             }
         }
         const float dnMean = warp_sum(a) / C;
@@ -248,11 +261,7 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
                 load8(dout, x0 + c, IS_BF(3), g);
                 load8(weight, c, IS_BF(5), w);
                 load8(dinp, x0 + c, IS_BF(0), d);
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    float nk = (x[k] - m) * r;
-                    d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
-                }
+                ln_bwd_input8(x, g, w, m, r, dnMean, dnNormMean, d);
                 store8(dinp, x0 + c, IS_BF(0), d);
             }
         }
@@ -305,15 +314,7 @@ __device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, 
                 unpack_bf8(xv[j], x);
                 unpack_bf8(gv[j], g);
                 load8(weight, c, IS_BF(5), w);
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    float nk = (x[k] - m) * r;
-                    float dn = w[k] * g[k];
-                    a += dn;
-                    b += dn * nk;
-                    dw[j * 8 + k] += nk * g[k];
-                    db[j * 8 + k] += g[k];
-                }
+                ln_bwd_sums8(x, g, w, m, r, a, b, dw + j * 8, db + j * 8);
             }
         }
         const float dnMean = warp_sum(a) / C;
@@ -327,11 +328,7 @@ __device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, 
                 unpack_bf8(gv[j], g);
                 load8(weight, c, IS_BF(5), w);
                 load8(dinp, x0 + c, IS_BF(0), d);
-#pragma unroll
-                for (int k = 0; k < 8; k++) {
-                    float nk = (x[k] - m) * r;
-                    d[k] += (w[k] * g[k] - dnMean - nk * dnNormMean) * r;
-                }
+                ln_bwd_input8(x, g, w, m, r, dnMean, dnNormMean, d);
                 store8(dinp, x0 + c, IS_BF(0), d);
             }
         }
