@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Session 7, device call D (2 GPUs): GPT-2 124M DP2 ZeRO-1 (overlapped reduce and parameter gather) at gradient
-# buckets of 40 M (default), 20 M, 10 M and 5 M elements: at 40 M the word embeddings share a bucket with layer 0,
-# and the bucket before it closes only after layer 0's backward, so ~80 M elements are reduced after the backward
-# ends; smaller buckets leave the word embeddings alone at the tail. Then the 1-GPU step (the scaling's reference)
-# beside torch --compile.
+# Prepared in session 7 for the next session's first device call (copy it into gpu/calls/ under its date once it
+# ran): every GPU test class on main (the refactored norms.cu helpers, whose PTX nvcc 13.0 found unchanged), then the
+# 1-GPU step beside torch --compile (124M, 350M) on whatever card came (session 7 saw only H100s: the H200 ratio is
+# the one still to measure), and the DP2 step at 124M with its timeline (target 95 % of 2 x 1 GPU).
+# Run as: bash .gpu-main/next-call.sh beside the bundle of gpu/make-bundle.sh (kind nvidia-h200-x2 or nvidia-h100-x2).
 set -uo pipefail
 mkdir -p /tmp/b && tar -xJf "$(dirname "$0")/bundle.tar.xz" -C /tmp/b && cd /tmp/b
+CLASS_TIMEOUT=150 bash run-on-gpu.sh tests > /dev/null 2>&1
+cat $OUT/tests-summary.txt
+grep -h -B2 -A8 "AssertionFailed\|Exception:\|timed out" $OUT/tests-*.log | head -30
+rm -f $OUT/tests-*Test.log # keep the files that come back few
 source cuda-env.sh
 export LATTICE_KERNEL_CACHE=/tmp/lattice-kernels
-nvidia-smi --query-gpu=name --format=csv,noheader | tee $OUT/gpu.txt
 cp="$(ls lib/*.jar | grep -v console-standalone | tr '\n' ':')test-classes"
 J="jre/bin/java -Xmx16g -XX:CompileThresholdScaling=0.05 -cp $cp"
-b() { local t=$1 s=$SECONDS; shift; echo "### $*" | sed 's/-cp [^ ]* //' | tee -a $OUT/bench.log; timeout $t "$@" 2>&1 | grep -E 'lattice (rank 0|DP)|median|Exception' | tee -a $OUT/bench.log; echo "($((SECONDS - s)) s)" | tee -a $OUT/bench.log; }
-G="dev.lattice.trainer.bench.GpuTrainingBenchmark --seq 1024 --steps 20 --warmup 5 --layers 12 --hidden 768 --heads 12 --micro 16"
-for size in 40000000 20000000 10000000 5000000; do
-  b 45 $J $G --dp 2 --overlap-grad-reduce --overlap-param-gather --ddp-bucket-size $size
+b() { local t=$1 s=$SECONDS; shift; echo "### $*" | sed 's/-cp [^ ]* //' >> $OUT/bench.log; timeout $t "$@" 2>&1 | grep -E 'lattice (rank 0|DP)|median|timeline|Exception|^ +[0-9]' >> $OUT/bench.log; echo "($((SECONDS - s)) s)" >> $OUT/bench.log; }
+G="dev.lattice.trainer.bench.GpuTrainingBenchmark --seq 1024 --steps 20 --warmup 5 --micro 16"
+for s in "--layers 12 --hidden 768 --heads 12" "--layers 24 --hidden 1024 --heads 16"; do
+  b 60 $J $G $s
+  b 120 python3 torch_gpt_baseline.py $s --seq 1024 --micro 16 --compile
 done
-b 45 $J $G
-b 100 python3 torch_gpt_baseline.py --layers 12 --hidden 768 --heads 12 --seq 1024 --micro 16 --compile
+b 60 $J $G --layers 12 --hidden 768 --heads 12 --dp 2 --overlap-grad-reduce --overlap-param-gather --timeline
+grep -v "^ \+[0-9]" $OUT/bench.log
