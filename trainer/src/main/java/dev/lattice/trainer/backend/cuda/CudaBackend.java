@@ -1034,8 +1034,8 @@ public final class CudaBackend implements Backend {
      * The one-pass LayerNorm backward kernel. With bf16 input and output gradient (mixed precision) the default,
      * cached2, keeps each row in registers between its two passes with two blocks per SM asked of the compiler (128
      * registers, 8 bytes spilled); cached asks one block (156 registers); fused reads each row twice (126 registers).
-     * Results are bit-identical (Bf16StorageTest). {@code LayerNormBackwardBench}, H100, 16,384 rows of bf16, session
-     * 7: 768 wide fused 63.9 / cached 77.5 / cached2 59.0 us a call, 1024 wide 80.8 / 95.6 / 73.8 us.
+     * Results are bit-identical (Bf16StorageTest). {@code NormKernelsBench}, H100, 16,384 rows of bf16, session 7:
+     * 768 wide fused 63.9 / cached 77.5 / cached2 59.0 us a call, 1024 wide 80.8 / 95.6 / 73.8 us.
      * {@code -Dlattice.layerNormBackward=fused|cached|cached2}.
      */
     static volatile String layerNormBackwardVariant = System.getProperty("lattice.layerNormBackward", "cached2");
@@ -1072,8 +1072,25 @@ public final class CudaBackend implements Backend {
         }
         onDevice();
         boolean layer = bias != null;
-        launchWarpRows("add_norm_forward_warp", rows, p(resid), p(out), layer ? p(mean) : null, p(rstd), p(x),
+        launchWarpRows(addNormKernel(cols), rows, p(resid), p(out), layer ? p(mean) : null, p(rstd), p(x),
                 p(delta), p(weight), p(bias), rows, cols, eps, layer ? 1 : 0);
+    }
+
+    /**
+     * The add + norm kernel: {@code -Dlattice.addNorm=cached} keeps each row's sums in registers instead of reading
+     * the stored residual back twice (widths up to 2048; bit-identical, Bf16StorageTest); default: warp (reads back).
+     * Made in session 7 without a GPU to measure it: opt-in until its GPU test and an A/B have run.
+     */
+    static volatile String addNormVariant = System.getProperty("lattice.addNorm", "warp");
+
+    private static String addNormKernel(int cols) {
+        String variant = addNormVariant;
+        return switch (variant) {
+            case "cached" -> cols <= 1024 ? "add_norm_forward_cached4"
+                    : cols <= 2048 ? "add_norm_forward_cached8" : "add_norm_forward_warp";
+            case "warp" -> "add_norm_forward_warp";
+            default -> throw new IllegalArgumentException("-Dlattice.addNorm=" + variant + ": expected warp or cached");
+        };
     }
 
     @Override

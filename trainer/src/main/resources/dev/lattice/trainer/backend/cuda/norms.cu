@@ -409,6 +409,86 @@ extern "C" __global__ void add_norm_forward_warp(void* resid, void* out, float* 
     }
 }
 
+// add_norm_forward_warp with the row's sums y = x + delta kept in registers (J chunks of 8 a lane: C <= 256 J)
+// instead of read back from memory for the variance and the output: the same values (rounded as stored) and the same
+// order of every sum, so the results equal add_norm_forward_warp's bit for bit; resid is written once, never read.
+template <int J>
+__device__ __forceinline__ void add_norm_cached(void* resid, void* out, float* mean, float* rstd, const void* x,
+                                                const void* delta, const void* weight, const void* bias, int N, int C,
+                                                float eps, int layer, int bf) {
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const i64 x0 = (i64) row * C;
+    float y[J][8];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const int c = lane * 8 + 256 * j;
+        if (c < C) {
+            float a[8], d[8];
+            load8(x, x0 + c, IS_BF(4), a);
+            load8(delta, x0 + c, IS_BF(5), d);
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                y[j][k] = a[k] + d[k];
+                if (IS_BF(0)) y[j][k] = bf2f(f2bf(y[j][k])); // what the stored value reads back as
+                s += layer ? y[j][k] : y[j][k] * y[j][k];
+            }
+            store8(resid, x0 + c, IS_BF(0), y[j]);
+        }
+    }
+    float m = 0.f, r;
+    if (layer) {
+        m = warp_sum(s) / C;
+        float v = 0.f;
+#pragma unroll
+        for (int j = 0; j < J; j++) {
+            if (lane * 8 + 256 * j < C) {
+#pragma unroll
+                for (int k = 0; k < 8; k++) { float d = y[j][k] - m; v += d * d; }
+            }
+        }
+        r = 1.0f / sqrtf(warp_sum(v) / C + eps);
+    } else {
+        r = 1.0f / sqrtf(warp_sum(s) / C + eps);
+    }
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const int c = lane * 8 + 256 * j;
+        if (c < C) {
+            float w[8], b[8], o[8];
+            load8(weight, c, IS_BF(6), w);
+            if (layer) {
+                load8(bias, c, IS_BF(7), b);
+#pragma unroll
+                for (int k = 0; k < 8; k++) o[k] = (y[j][k] - m) * r * w[k] + b[k];
+            } else {
+#pragma unroll
+                for (int k = 0; k < 8; k++) o[k] = w[k] * (y[j][k] * r);
+            }
+            store8(out, x0 + c, IS_BF(1), o);
+        }
+    }
+    if (lane == 0) {
+        if (layer) mean[row] = m;
+        rstd[row] = r;
+    }
+}
+
+// Widths up to 1024 (GPT-2 124M-350M) and up to 2048 (the 1.3B-2.7B models); wider rows use add_norm_forward_warp.
+extern "C" __global__ void add_norm_forward_cached4(void* resid, void* out, float* mean, float* rstd, const void* x,
+                                                    const void* delta, const void* weight, const void* bias, int N,
+                                                    int C, float eps, int layer, int bf) {
+    add_norm_cached<4>(resid, out, mean, rstd, x, delta, weight, bias, N, C, eps, layer, bf);
+}
+
+extern "C" __global__ void add_norm_forward_cached8(void* resid, void* out, float* mean, float* rstd, const void* x,
+                                                    const void* delta, const void* weight, const void* bias, int N,
+                                                    int C, float eps, int layer, int bf) {
+    add_norm_cached<8>(resid, out, mean, rstd, x, delta, weight, bias, N, C, eps, layer, bf);
+}
+
 // rmsnorm_forward, one warp per row with 16-byte accesses (C % 8 == 0). Same CPU reference and formulas.
 extern "C" __global__ void rmsnorm_forward_warp(void* out, float* rstd, const void* inp, const void* weight, int N,
                                                 int C, float eps, int bf) {

@@ -166,6 +166,62 @@ class Bf16StorageTest {
         }
     }
 
+    /**
+     * The residual add with the norm after it: the variant that keeps the row in registers (cached: 4 or 8 chunks of
+     * 8 a lane) gives the read-back kernel's results bit for bit, LayerNorm and RMSNorm, bf16 and fp32 storage, at
+     * widths below, at and between its chunk bounds, and both match the CPU reference (add, then the norm).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"64, true, true", "768, true, true", "1000, false, true",
+            "1024, true, false", "1536, true, true", "2048, false, false", "2048, true, true", "4096, true, true"})
+    void addNormVariantsAgreeBitForBit(int cols, boolean layer, boolean bf16) {
+        Random r = new Random(cols + (layer ? 1 : 0));
+        int rows = 21;
+        float[] x = CudaBackendTest.randn(r, rows * cols, 1);
+        float[] delta = CudaBackendTest.randn(r, rows * cols, 1);
+        float[] w = CudaBackendTest.randn(r, cols, 1);
+        float[] b = layer ? CudaBackendTest.randn(r, cols, 1) : null;
+        String before = CudaBackend.addNormVariant;
+        float[][] warp = null;
+        try {
+            for (String variant : new String[] {"warp", "cached"}) {
+                CudaBackend.addNormVariant = variant;
+                Tensor gx = bf16 ? gpu.activations(rows, cols) : gpu.zeros(rows, cols);
+                gpu.upload(gx, x);
+                Tensor gd = bf16 ? gpu.activations(rows, cols) : gpu.zeros(rows, cols);
+                gpu.upload(gd, delta);
+                Tensor resid = bf16 ? gpu.activations(rows, cols) : gpu.zeros(rows, cols);
+                Tensor out = bf16 ? gpu.activations(rows, cols) : gpu.zeros(rows, cols);
+                Tensor mean = gpu.zeros(rows);
+                Tensor rstd = gpu.zeros(rows);
+                gpu.addNormForward(resid, out, mean, rstd, gx, gd, gpu.fromHost(w, cols),
+                        layer ? gpu.fromHost(b, cols) : null, rows, cols, 1e-5f);
+                float[][] got = {gpu.toHost(resid), gpu.toHost(out), gpu.toHost(mean), gpu.toHost(rstd)};
+                // the CPU reference on the values the GPU stored (x and delta as the GPU holds them)
+                Tensor cx = cpu.fromHost(gpu.toHost(gx), rows, cols);
+                cpu.accumulate(cx, cpu.fromHost(gpu.toHost(gd), rows, cols));
+                Tensor cout = cpu.zeros(rows, cols);
+                if (layer) {
+                    cpu.layerNormForward(cout, cpu.zeros(rows), cpu.zeros(rows), cx, cpu.fromHost(w, cols),
+                            cpu.fromHost(b, cols), rows, cols, 1e-5f);
+                } else {
+                    cpu.rmsNormForward(cout, cpu.zeros(rows), cx, cpu.fromHost(w, cols), rows, cols, 1e-5f);
+                }
+                TensorCoreAttentionTest.assertBf16Close(variant + " resid", cpu.toHost(cx), got[0]);
+                TensorCoreAttentionTest.assertBf16Close(variant + " out", cpu.toHost(cout), got[1]);
+                if (warp == null) {
+                    warp = got;
+                } else {
+                    for (int i = 0; i < got.length; i++) {
+                        assertArrayEquals(warp[i], got[i], 0f, variant + " against warp, output " + i);
+                    }
+                }
+            }
+        } finally {
+            CudaBackend.addNormVariant = before;
+        }
+    }
+
     private static float[] roundAll(float[] a) {
         for (int i = 0; i < a.length; i++) {
             a[i] = Bf16.round(a[i]);
