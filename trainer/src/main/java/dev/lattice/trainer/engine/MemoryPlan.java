@@ -50,6 +50,7 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         PipelineStage stage = pp > 1 ? StagePlacement.stageOf(c, pp, ppRank, chunks) : PipelineStage.whole(c);
         long params = 0;
         long gemmWeights = 0;
+        long replicated = 0;
         java.util.List<Long> sizes = new java.util.ArrayList<>();
         for (ParameterLayout.Spec s : new ParameterLayout(c).specs()) {
             if (stage.holds(s.name(), c)) {
@@ -62,10 +63,14 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
                 if (readByGemm(s, c, stage)) {
                     gemmWeights += n;
                 }
+                if (s.split() == dev.lattice.trainer.model.TpSplit.REPLICATED) {
+                    replicated += n;
+                }
             }
         }
         long optimizer = 2 * params;
-        long gradients = params;
+        // under sequence parallelism the replicated gradients are also packed into one buffer for their TP sum
+        long gradients = params + (sequenceParallel && tp > 1 ? replicated : 0);
         if (zero == 3) {
             // ZeRO-3: each parameter padded to the DP size and cut in equal shards; parameters and moments sharded
             long shard = 0;

@@ -765,13 +765,16 @@ public final class GptModel implements AutoCloseable {
         return activationBytes;
     }
 
-    /** Bytes of gradient accumulators this rank holds. */
+    /**
+     * Bytes of gradient accumulators this rank holds, with sequence parallelism's packed buffer of the replicated
+     * gradients once a step has made it (MemoryPlan counts it the same way).
+     */
     public long gradientBytes() {
         long n = 0;
         for (Tensor t : grads.values()) {
             n += t.numel();
         }
-        return 4 * n;
+        return 4 * (n + (replicatedSum == null ? 0 : replicatedSum.packedElements()));
     }
 
     /** Bytes of parameters this rank holds right now (ZeRO-3 keeps its shards elsewhere). */

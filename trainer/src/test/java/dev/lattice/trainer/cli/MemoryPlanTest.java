@@ -42,6 +42,9 @@ class MemoryPlanTest {
         "--world-size 2 --pipeline-model-parallel-size 2 --num-layers 4 --num-layers-per-virtual-pipeline-stage 1",
         "--world-size 8 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --zero-stage 1",
         "--world-size 2 --tensor-model-parallel-size 2 --sequence-parallel",
+        // wide enough that sequence parallelism's packed buffer of the replicated gradients (5 x 512 floats) shows
+        "--world-size 2 --tensor-model-parallel-size 2 --sequence-parallel --hidden-size 512 --num-attention-heads 8"
+            + " --ffn-hidden-size 1024",
         "--world-size 2 --zero-stage 3"})
     void measuredBytesEqualThePlan(String layout) throws IOException {
         Path tok = TrainFixtures.tokenizer(tmp.resolve("tok"));
