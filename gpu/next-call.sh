@@ -3,7 +3,9 @@
 # ran): every GPU test class on main (the refactored norms.cu helpers, whose PTX nvcc 13.0 found unchanged; the
 # register-cached add + norm, Bf16StorageTest.addNormVariantsAgreeBitForBit), NormKernelsBench, then the 1-GPU step
 # with and without -Dlattice.addNorm=cached beside torch --compile (124M, 350M) on whatever card came (session 7 saw
-# only H100s: the H200 ratio is the one still to measure), and the DP2 step at 124M with its timeline (target 95 %).
+# only H100s: the H200 ratio is the one still to measure), and the DP2 step at 124M with its timeline (target 95 %;
+# the timeline now places rank 0's DP collectives in the step beside the calls at its edges: which ones the compute
+# stream waits for at the gradient norm and at the first parameter install).
 # If addNorm=cached is faster and its test passed, make it the default (CudaBackend.addNormVariant).
 # Run as: bash .gpu-main/next-call.sh beside the bundle of gpu/make-bundle.sh (kind nvidia-h200-x2 or nvidia-h100-x2).
 set -uo pipefail
@@ -32,3 +34,4 @@ b 60 $J $G --layers 12 --hidden 768 --heads 12 --dp 2 --overlap-grad-reduce --ov
 # after layer 0: both exposed). If it pays, make bucket boundaries fall at layer ends (ZeroLayout + checkpoint layout).
 b 60 $J $G --layers 12 --hidden 768 --heads 12 --dp 2 --overlap-grad-reduce --overlap-param-gather --ddp-bucket-size 46507100
 grep -v "^ \+[0-9]" $OUT/bench.log
+grep -E "^ +[0-9.]+ - " $OUT/bench.log | head -40

@@ -24,6 +24,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
+import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
@@ -86,6 +87,7 @@ public final class NcclCommunicator implements Communicator {
     private final EventPool events;
     private final Scratch scratch;
     private final CommStats stats = new CommStats();
+    private volatile List<Traced> trace; // non-null while collectives are traced (diagnostics)
     private final long order = ORDER.incrementAndGet(); // lock order when one group end launches several
     private final AtomicBoolean closing = new AtomicBoolean();
     private volatile boolean closed;
@@ -627,12 +629,44 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private void enqueue(String what, NcclCall call, long start) {
+        List<Traced> t = trace;
+        CUevent_st before = t == null ? null : tracedEvent(what);
         int rc;
         synchronized (lock) {
             checkUsableLocked(what);
             rc = call.enqueue(comm);
         }
         settle(rc, what, start, timeoutNanos);
+        if (t != null) {
+            t.add(new Traced(what, before, tracedEvent(what)));
+        }
+    }
+
+    /**
+     * A traced collective: events recorded on this group's stream just before and just after its NCCL call, so that
+     * {@code cudaEventElapsedTime} against an event of the compute stream places it in the step (GPU benchmark
+     * timelines). The caller of {@link #stopTrace} owns the events and destroys them.
+     */
+    public record Traced(String what, CUevent_st before, CUevent_st after) {
+    }
+
+    /** Starts recording an event pair around every collective this communicator enqueues from now on. */
+    public void startTrace() {
+        trace = java.util.Collections.synchronizedList(new ArrayList<>());
+    }
+
+    /** Stops recording and returns the collectives traced since {@link #startTrace}, in enqueue order. */
+    public List<Traced> stopTrace() {
+        List<Traced> t = trace;
+        trace = null;
+        return t == null ? List.of() : List.copyOf(t);
+    }
+
+    private CUevent_st tracedEvent(String what) {
+        CUevent_st e = new CUevent_st();
+        Cuda.check(cudaEventCreate(e), "cudaEventCreate for the trace of " + what + " of group " + label);
+        Cuda.check(cudaEventRecord(e, stream), "cudaEventRecord for the trace of " + what + " of group " + label);
+        return e;
     }
 
     /** Orders the compute stream after the operation, then waits on the host for it, bounded. */

@@ -10,6 +10,7 @@ import dev.lattice.trainer.model.Recomputation;
 import dev.lattice.trainer.optim.AdamW;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 
@@ -143,12 +144,17 @@ public final class GpuTrainingBenchmark {
                      dev.lattice.trainer.model.PipelineStage.whole(c)).withSequenceParallel(SEQUENCE_PARALLEL)) {
             model.initialize(1, 0.02); // the same full draw on every rank, then sharded
             dev.lattice.trainer.engine.GradientSync sync;
+            dev.lattice.parallel.nccl.NcclCommunicator traced = null; // rank 0's DP group under --timeline
             if (dp == 1) { // one rank, or TP ranks (the gradient norm sums over TP itself)
                 sync = new dev.lattice.trainer.engine.SingleRankSync(new AdamW(model.backend(), model.specs(),
                         model.parameters(), 0.9, 0.95, 1e-8, 0.1));
             } else {
                 world.bindRank(rank, device, be.stream());
-                sync = new dev.lattice.trainer.engine.DataParallelSync(world.group(rank, ranks(dp), "dp"), 1, model,
+                dev.lattice.parallel.comm.Communicator dpGroup = world.group(rank, ranks(dp), "dp");
+                if (timeline != null && rank == 0 && dpGroup instanceof dev.lattice.parallel.nccl.NcclCommunicator n) {
+                    traced = n;
+                }
+                sync = new dev.lattice.trainer.engine.DataParallelSync(dpGroup, 1, model,
                         0.9, 0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
                         BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
                         PARAM_GATHER));
@@ -203,8 +209,11 @@ public final class GpuTrainingBenchmark {
                 for (int i = 0; i < 3; i++) {
                     be.synchronize();
                     timeline.begin();
+                    if (traced != null) {
+                        traced.startTrace();
+                    }
                     step(model, sync, b, w);
-                    timeline.end();
+                    timeline.end(traced != null ? traced.stopTrace() : List.of());
                 }
                 if (rank == 0) {
                     System.out.print(timeline.render());

@@ -14,6 +14,7 @@ import java.util.Map;
 import static org.bytedeco.cuda.global.cudart.cudaEventCreate;
 import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
+import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaStreamQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 
@@ -40,6 +41,7 @@ public final class StreamTimeline implements AutoCloseable {
     private boolean on;
     private double stepMs;
     private int steps;
+    private String lastStepPlaces = ""; // the last step's collectives and step-edge calls, in ms from its start
 
     public StreamTimeline(CudaBackend be) {
         this.be = be;
@@ -85,8 +87,19 @@ public final class StreamTimeline implements AutoCloseable {
 
     /** Ends the step: waits for the stream and adds the step's intervals to the totals. */
     public void end() {
+        end(List.of());
+    }
+
+    /**
+     * Ends the step as {@link #end()}, and places each traced collective of another stream (a data-parallel
+     * communicator's, {@code NcclCommunicator.startTrace}) in it beside the calls at the step's edges (the embeddings,
+     * the optimizer, the gradient norm, ZeRO's copies): which of them the compute stream waited for. Destroys the
+     * collectives' events.
+     */
+    public void end(List<dev.lattice.parallel.nccl.NcclCommunicator.Traced> collectives) {
         on = false;
         be.synchronize();
+        lastStepPlaces = places(collectives);
         float[] ms = new float[1];
         for (int i = 0; i < names.size(); i++) {
             double[] acc = byOp.computeIfAbsent(names.get(i), k -> new double[5]);
@@ -109,6 +122,44 @@ public final class StreamTimeline implements AutoCloseable {
         steps++;
     }
 
+    /** Calls worth placing beside the collectives: where a step begins and ends. */
+    private static final java.util.Set<String> EDGE_CALLS = java.util.Set.of("embeddingForward",
+            "vocabParallelEmbedding", "embeddingBackward", "vocabParallelEmbeddingBackward", "sumsOfSquares", "adamW",
+            "copyRanges", "fillZeros", "toHost");
+
+    private String places(List<dev.lattice.parallel.nccl.NcclCommunicator.Traced> collectives) {
+        if (names.isEmpty() || collectives.isEmpty()) {
+            for (var c : collectives) {
+                cudaEventDestroy(c.before());
+                cudaEventDestroy(c.after());
+            }
+            return "";
+        }
+        CUevent_st ref = events.get(0);
+        StringBuilder b = new StringBuilder("  the last step's collectives (their own stream) and step-edge calls, ms"
+                + " from the step's first event:\n");
+        for (int i = 0; i < names.size(); i++) {
+            if (EDGE_CALLS.contains(names.get(i))) {
+                b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  compute  %s%n", since(ref, events.get(2 * i)),
+                        since(ref, events.get(2 * i + 1)), names.get(i)));
+            }
+        }
+        for (var c : collectives) {
+            Cuda.check(cudaEventSynchronize(c.after()), "cudaEventSynchronize");
+            b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  comm     %s%n", since(ref, c.before()),
+                    since(ref, c.after()), c.what()));
+            cudaEventDestroy(c.before());
+            cudaEventDestroy(c.after());
+        }
+        return b.toString();
+    }
+
+    private static float since(CUevent_st ref, CUevent_st e) {
+        float[] ms = new float[1];
+        Cuda.check(cudaEventElapsedTime(ms, ref, e), "cudaEventElapsedTime");
+        return ms[0];
+    }
+
     /** The table per step: each call's GPU time, the idle time before it and the host time inside it. */
     public String render() {
         List<Map.Entry<String, double[]>> rows = new ArrayList<>(byOp.entrySet());
@@ -127,7 +178,7 @@ public final class StreamTimeline implements AutoCloseable {
             b.append(String.format(Locale.ROOT, "  %10.3f  %12.3f  %8.3f  %6.0f  %6.0f  %s%n", v[1] / steps,
                     v[2] / steps, v[3] / steps, v[0] / steps, v[4] / steps, e.getKey()));
         }
-        return b.toString();
+        return b.append(lastStepPlaces).toString();
     }
 
     @Override
