@@ -243,6 +243,42 @@ class NcclCommunicatorTest {
         }
     }
 
+    /**
+     * Tracing (GPU timelines): every collective enqueued between startTrace and stopTrace comes back once, in order,
+     * with a pair of completed events whose interval is not negative; nothing is traced after stopTrace.
+     */
+    @Test
+    void tracedCollectivesComeBackInOrderWithTheirEvents() throws Exception {
+        int n = 256;
+        List<float[]> out = onGpus((rank, world, f) -> {
+            NcclCommunicator c = (NcclCommunicator) world.group(rank, new int[] {0, 1}, "dp");
+            CommBuffer x = f.of(data(rank, 2 * n));
+            CommBuffer mine = f.zeros(n);
+            c.startTrace();
+            c.reduceScatterAsync(x, 0, mine, 0, n, ReduceOp.SUM).await();
+            c.allGatherAsync(mine, 0, x, 0, n).await();
+            List<NcclCommunicator.Traced> traced = c.stopTrace();
+            c.allReduce(x, 0, n, ReduceOp.SUM);
+            assertEquals(List.of(), c.stopTrace(), "nothing traced after stopTrace");
+            assertEquals(2, traced.size(), traced.toString());
+            assertTrue(traced.get(0).what().startsWith("reduceScatter"), traced.get(0).what());
+            assertTrue(traced.get(1).what().startsWith("allGather"), traced.get(1).what());
+            float[] ms = new float[traced.size()];
+            for (int i = 0; i < traced.size(); i++) {
+                NcclCommunicator.Traced t = traced.get(i);
+                float[] e = new float[1];
+                assertEquals(0, org.bytedeco.cuda.global.cudart.cudaEventSynchronize(t.after()));
+                assertEquals(0, org.bytedeco.cuda.global.cudart.cudaEventElapsedTime(e, t.before(), t.after()));
+                assertTrue(e[0] >= 0, t.what() + " took " + e[0] + " ms");
+                ms[i] = e[0];
+                org.bytedeco.cuda.global.cudart.cudaEventDestroy(t.before());
+                org.bytedeco.cuda.global.cudart.cudaEventDestroy(t.after());
+            }
+            return ms;
+        });
+        assertEquals(2, out.size());
+    }
+
     /** Equal within one bf16 rounding (NCCL may round its sum either way at a tie). */
     private static void assertBf16(float expected, float actual, String what) {
         assertEquals(expected, actual, Math.abs(expected) * 0x1p-8f + 1e-30f, what);
