@@ -115,6 +115,29 @@ class CudaTrainingTest {
         assertCurves(one, two, bf16 ? 0 : 1e-4, bf16 ? 0.05 : 0, "2 GPUs vs 1");
     }
 
+    /**
+     * Layouts that need four GPUs (issue 9's, short of eight): two parallelisms at once, with TP's collectives on the
+     * compute stream while DP's overlapped reduction runs on its own stream. Skipped with fewer than four GPUs.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"gpt2, --tensor-model-parallel-size 2 --zero-stage 1 --overlap-grad-reduce --overlap-param-gather",
+            "llama, --tensor-model-parallel-size 2 --sequence-parallel --zero-stage 1 --overlap-grad-reduce",
+            "gpt2, --tensor-model-parallel-size 2 --pipeline-model-parallel-size 2"
+                    + " --num-layers-per-virtual-pipeline-stage=1",
+            "gpt2, --pipeline-model-parallel-size 2 --zero-stage 1 --overlap-grad-reduce"})
+    void fourGpusReproduceOneGpu(String model, String layout) throws Exception {
+        needGpus(4);
+        List<String> base = List.of("--devices", "cuda", "--bf16", "--num-layers", "4");
+        String oneName = "one4-" + model;
+        List<Double> one = run(oneName, args(model, tmp.resolve(oneName), base.toArray(new String[0])));
+        String fourName = "four-" + model + Math.abs(layout.hashCode());
+        List<String> flags = args(model, tmp.resolve(fourName), base.toArray(new String[0]));
+        flags.addAll(List.of("--world-size", "4"));
+        flags.addAll(List.of(layout.split(" ")));
+        List<Double> four = run(fourName, flags);
+        assertCurves(one, four, 0, 0.05, "4 GPUs (" + layout + ") vs 1");
+    }
+
     @Test
     void checkpointsMoveBetweenGpuAndCpu() throws Exception {
         needGpus(1);
