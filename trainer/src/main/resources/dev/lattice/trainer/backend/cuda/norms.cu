@@ -224,10 +224,36 @@ __device__ __forceinline__ void ln_bwd_block_partial(const float* acc, float* pa
     __syncthreads();
 }
 
-extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
-                                                         const void* inp, const void* weight, const float* mean,
-                                                         const float* rstd, int N, int C, int bf) {
-    __shared__ float red[8][1024];
+// Eight bf16 values of a 16-byte vector as floats (bf2f of each half, low half first: load8's order).
+__device__ __forceinline__ void unpack_bf8(uint4 u, float* f) {
+    f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
+    f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
+    f[4] = __uint_as_float(u.z << 16); f[5] = __uint_as_float(u.z & 0xffff0000u);
+    f[6] = __uint_as_float(u.w << 16); f[7] = __uint_as_float(u.w & 0xffff0000u);
+}
+
+// Eight columns of a row's input x and output gradient g: read from memory, or (CACHED) from the row's 16-byte
+// vectors held in registers.
+template <bool CACHED>
+__device__ __forceinline__ void ln_bwd_row8(const void* inp, const void* dout, i64 i, uint4 xv, uint4 gv, int bf,
+                                            float* x, float* g) {
+    if constexpr (CACHED) {
+        unpack_bf8(xv, x);
+        unpack_bf8(gv, g);
+    } else {
+        load8(inp, i, IS_BF(4), x);
+        load8(dout, i, IS_BF(3), g);
+    }
+}
+
+// The one-pass LayerNorm backward over LN_BWD_ROWS rows a warp (see above). CACHED (bf16 inp and dout, the
+// activations under mixed precision): the row's 16-byte vectors of both are loaded once and stay in registers (8 + 8
+// a lane) for both passes instead of being read twice. The same arithmetic in the same order either way, so the
+// kernels below give the same bits.
+template <bool CACHED>
+__device__ __forceinline__ void ln_bwd_rows(void* dinp, float* pw, float* pb, const void* dout, const void* inp,
+                                            const void* weight, const float* mean, const float* rstd, int N, int C,
+                                            int bf, float (*red)[1024]) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     float dw[32], db[32]; // column lane*8 + 256*j + k at j*8 + k
 #pragma unroll
@@ -238,71 +264,15 @@ extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, 
         if (row >= N) break; // no early return: the block meets at the barriers below
         const i64 x0 = (i64) row * C;
         const float m = mean[row], r = rstd[row];
-        float a = 0.f, b = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int c = lane * 8 + 256 * j;
-            if (c < C) {
-                float x[8], g[8], w[8];
-                load8(inp, x0 + c, IS_BF(4), x);
-                load8(dout, x0 + c, IS_BF(3), g);
-                load8(weight, c, IS_BF(5), w);
-                ln_bwd_sums8(x, g, w, m, r, a, b, dw + j * 8, db + j * 8);
-            }
-        }
-        const float dnMean = warp_sum(a) / C;
-        const float dnNormMean = warp_sum(b) / C;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int c = lane * 8 + 256 * j;
-            if (c < C) {
-                float x[8], g[8], w[8], d[8];
-                load8(inp, x0 + c, IS_BF(4), x);
-                load8(dout, x0 + c, IS_BF(3), g);
-                load8(weight, c, IS_BF(5), w);
-                load8(dinp, x0 + c, IS_BF(0), d);
-                ln_bwd_input8(x, g, w, m, r, dnMean, dnNormMean, d);
-                store8(dinp, x0 + c, IS_BF(0), d);
-            }
-        }
-    }
-    ln_bwd_block_partial(dw, pw, red, C);
-    ln_bwd_block_partial(db, pb, red, C);
-}
-
-// Eight bf16 values of a 16-byte vector as floats (bf2f of each half, low half first: load8's order).
-__device__ __forceinline__ void unpack_bf8(uint4 u, float* f) {
-    f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
-    f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
-    f[4] = __uint_as_float(u.z << 16); f[5] = __uint_as_float(u.z & 0xffff0000u);
-    f[6] = __uint_as_float(u.w << 16); f[7] = __uint_as_float(u.w & 0xffff0000u);
-}
-
-// layernorm_backward_fused_warp for bf16 inp and dout (the activations under mixed precision): the row's 16-byte
-// vectors of both stay in registers (8 + 8 per lane) between the two passes instead of being read again, so each
-// row crosses the memory system once. The same arithmetic in the same order: results equal the fused kernel's bit
-// for bit. Same grid, block (256) and partials; MIN_BLOCKS asks the compiler for that many resident blocks per SM.
-template <int MIN_BLOCKS>
-__device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, const void* dout, const void* inp,
-                                              const void* weight, const float* mean, const float* rstd, int N, int C,
-                                              int bf, float (*red)[1024]) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    float dw[32], db[32];
-#pragma unroll
-    for (int k = 0; k < 32; k++) { dw[k] = 0.f; db[k] = 0.f; }
-    const int row0 = (blockIdx.x * 8 + warp) * LN_BWD_ROWS;
-    for (int rr = 0; rr < LN_BWD_ROWS; rr++) {
-        const int row = row0 + rr;
-        if (row >= N) break;
-        const i64 x0 = (i64) row * C;
-        const float m = mean[row], r = rstd[row];
         uint4 xv[4], gv[4];
+        if constexpr (CACHED) {
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int c = lane * 8 + 256 * j;
-            if (c < C) {
-                xv[j] = *(const uint4*) ((const bf16_t*) inp + x0 + c);
-                gv[j] = *(const uint4*) ((const bf16_t*) dout + x0 + c);
+            for (int j = 0; j < 4; j++) {
+                const int c = lane * 8 + 256 * j;
+                if (c < C) {
+                    xv[j] = *(const uint4*) ((const bf16_t*) inp + x0 + c);
+                    gv[j] = *(const uint4*) ((const bf16_t*) dout + x0 + c);
+                }
             }
         }
         float a = 0.f, b = 0.f;
@@ -311,8 +281,7 @@ __device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, 
             const int c = lane * 8 + 256 * j;
             if (c < C) {
                 float x[8], g[8], w[8];
-                unpack_bf8(xv[j], x);
-                unpack_bf8(gv[j], g);
+                ln_bwd_row8<CACHED>(inp, dout, x0 + c, xv[j], gv[j], bf, x, g);
                 load8(weight, c, IS_BF(5), w);
                 ln_bwd_sums8(x, g, w, m, r, a, b, dw + j * 8, db + j * 8);
             }
@@ -324,8 +293,7 @@ __device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, 
             const int c = lane * 8 + 256 * j;
             if (c < C) {
                 float x[8], g[8], w[8], d[8];
-                unpack_bf8(xv[j], x);
-                unpack_bf8(gv[j], g);
+                ln_bwd_row8<CACHED>(inp, dout, x0 + c, xv[j], gv[j], bf, x, g);
                 load8(weight, c, IS_BF(5), w);
                 load8(dinp, x0 + c, IS_BF(0), d);
                 ln_bwd_input8(x, g, w, m, r, dnMean, dnNormMean, d);
@@ -337,18 +305,26 @@ __device__ __forceinline__ void ln_bwd_cached(void* dinp, float* pw, float* pb, 
     ln_bwd_block_partial(db, pb, red, C);
 }
 
+extern "C" __global__ void layernorm_backward_fused_warp(void* dinp, float* pw, float* pb, const void* dout,
+                                                         const void* inp, const void* weight, const float* mean,
+                                                         const float* rstd, int N, int C, int bf) {
+    __shared__ float red[8][1024];
+    ln_bwd_rows<false>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
+}
+
+// The cached variants (bf16 inp and dout only): one or two resident blocks per SM asked of the compiler.
 extern "C" __global__ void __launch_bounds__(256, 1) layernorm_backward_cached_warp(void* dinp, float* pw, float* pb,
         const void* dout, const void* inp, const void* weight, const float* mean, const float* rstd, int N, int C,
         int bf) {
     __shared__ float red[8][1024];
-    ln_bwd_cached<1>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
+    ln_bwd_rows<true>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
 }
 
 extern "C" __global__ void __launch_bounds__(256, 2) layernorm_backward_cached_warp2(void* dinp, float* pw,
         float* pb, const void* dout, const void* inp, const void* weight, const float* mean, const float* rstd, int N,
         int C, int bf) {
     __shared__ float red[8][1024];
-    ln_bwd_cached<2>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
+    ln_bwd_rows<true>(dinp, pw, pb, dout, inp, weight, mean, rstd, N, C, bf, red);
 }
 
 // The residual add and the norm after it in one pass (Backend.addNormForward; CPU reference: its default, add then
