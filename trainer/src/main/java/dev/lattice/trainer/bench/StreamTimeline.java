@@ -100,24 +100,18 @@ public final class StreamTimeline implements AutoCloseable {
         on = false;
         be.synchronize();
         lastStepPlaces = places(collectives);
-        float[] ms = new float[1];
         for (int i = 0; i < names.size(); i++) {
             double[] acc = byOp.computeIfAbsent(names.get(i), k -> new double[5]);
-            Cuda.check(cudaEventElapsedTime(ms, events.get(2 * i), events.get(2 * i + 1)), "cudaEventElapsedTime");
             acc[0]++;
-            acc[1] += ms[0];
+            acc[1] += elapsed(events.get(2 * i), events.get(2 * i + 1));
             if (i > 0) {
-                Cuda.check(cudaEventElapsedTime(ms, events.get(2 * i - 1), events.get(2 * i)),
-                        "cudaEventElapsedTime");
-                acc[2] += ms[0];
+                acc[2] += elapsed(events.get(2 * i - 1), events.get(2 * i));
             }
             acc[3] += hostNanos.get(i) / 1e6;
             acc[4] += late.get(i) ? 1 : 0;
         }
         if (!names.isEmpty()) {
-            Cuda.check(cudaEventElapsedTime(ms, events.get(0), events.get(2 * names.size() - 1)),
-                    "cudaEventElapsedTime");
-            stepMs += ms[0];
+            stepMs += elapsed(events.get(0), events.get(2 * names.size() - 1));
         }
         steps++;
     }
@@ -128,35 +122,34 @@ public final class StreamTimeline implements AutoCloseable {
             "copyRanges", "fillZeros", "toHost");
 
     private String places(List<dev.lattice.parallel.nccl.NcclCommunicator.Traced> collectives) {
-        if (names.isEmpty() || collectives.isEmpty()) {
-            for (var c : collectives) {
-                cudaEventDestroy(c.before());
-                cudaEventDestroy(c.after());
+        StringBuilder b = new StringBuilder();
+        if (!names.isEmpty() && !collectives.isEmpty()) {
+            CUevent_st ref = events.get(0);
+            b.append("  the last step's collectives (their own stream) and step-edge calls, ms from the step's first"
+                    + " event:\n");
+            for (int i = 0; i < names.size(); i++) {
+                if (EDGE_CALLS.contains(names.get(i))) {
+                    b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  compute  %s%n",
+                            elapsed(ref, events.get(2 * i)), elapsed(ref, events.get(2 * i + 1)), names.get(i)));
+                }
             }
-            return "";
-        }
-        CUevent_st ref = events.get(0);
-        StringBuilder b = new StringBuilder("  the last step's collectives (their own stream) and step-edge calls, ms"
-                + " from the step's first event:\n");
-        for (int i = 0; i < names.size(); i++) {
-            if (EDGE_CALLS.contains(names.get(i))) {
-                b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  compute  %s%n", since(ref, events.get(2 * i)),
-                        since(ref, events.get(2 * i + 1)), names.get(i)));
+            for (var c : collectives) {
+                Cuda.check(cudaEventSynchronize(c.after()), "cudaEventSynchronize");
+                b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  comm     %s%n", elapsed(ref, c.before()),
+                        elapsed(ref, c.after()), c.what()));
             }
         }
         for (var c : collectives) {
-            Cuda.check(cudaEventSynchronize(c.after()), "cudaEventSynchronize");
-            b.append(String.format(Locale.ROOT, "    %8.3f - %8.3f  comm     %s%n", since(ref, c.before()),
-                    since(ref, c.after()), c.what()));
             cudaEventDestroy(c.before());
             cudaEventDestroy(c.after());
         }
         return b.toString();
     }
 
-    private static float since(CUevent_st ref, CUevent_st e) {
+    /** Milliseconds from event {@code from} to event {@code to} (both complete). */
+    private static float elapsed(CUevent_st from, CUevent_st to) {
         float[] ms = new float[1];
-        Cuda.check(cudaEventElapsedTime(ms, ref, e), "cudaEventElapsedTime");
+        Cuda.check(cudaEventElapsedTime(ms, from, to), "cudaEventElapsedTime");
         return ms[0];
     }
 

@@ -159,8 +159,8 @@ public record MemoryPlan(long parameterBytes, long gradientBytes, long optimizer
         long perLayer = nl * (3 * h + 4) + n * (qkv + hd + heads + fc1 + (ownAct ? ffn : 0)) + (sp ? 2 * n * h : 0);
         long kept = recompute == Recomputation.FULL ? Math.min(1, layers) : layers;
         // local: lnf, dlnf, dresid, dln and the layers' shared row-parallel output (h each) + 2 statistics; full:
-        // 5 per-row values, the shared MLP activation, backward scratch; with sequence parallelism 6 full-row twins (embedding, lnf, dlnf, dres, dln, the
-        // row-parallel output)
+        // 5 per-row values, the shared MLP activation, backward scratch; with sequence parallelism 6 full-row twins
+        // (embedding, lnf, dlnf, dres, dln, the row-parallel output)
         long scratch = nl * (5 * h + 2) + n * (5 + qkv + hd + fc1 + (ownAct ? 1 : 2) * ffn) + (sp ? 6 * n * h : 0);
         return residual + kept * perLayer + scratch;
     }
