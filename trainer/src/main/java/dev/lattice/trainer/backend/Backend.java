@@ -247,6 +247,20 @@ public interface Backend extends AutoCloseable {
         return out;
     }
 
+    /**
+     * The sums of squares of {@link #sumsOfSquares(java.util.List, long[], long[])} added in double in list order
+     * (from 0), written into {@code pair[0, 2)} as {@link dev.lattice.parallel.comm.Collectives#pair}'s float pair:
+     * a data-parallel group can gather the pairs where they lie instead of a trip through the host and back. The
+     * GPU does not wait for it.
+     */
+    default void sumOfSquaresAsPair(java.util.List<Tensor> xs, long[] offsets, long[] counts, Tensor pair) {
+        double total = 0;
+        for (double s : sumsOfSquares(xs, offsets, counts)) {
+            total += s;
+        }
+        upload(pair, dev.lattice.parallel.comm.Collectives.pair(total));
+    }
+
     /** Σ x² over {@code x[off, off+count)}. */
     double sumOfSquares(Tensor x, long off, long count);
 

@@ -449,14 +449,10 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                 ranges.add(new long[] {o.local(), seg.count()});
             }
         }
-        double squares = 0;
-        // one wait for every segment (in the same order as before, so the sum is unchanged)
-        for (double sq : be.sumsOfSquares(parts, ranges.stream().mapToLong(r -> r[0]).toArray(),
-                ranges.stream().mapToLong(r -> r[1]).toArray())) {
-            squares += sq;
-        }
+        double dpSquares = dpSumOfSquares(parts, ranges.stream().mapToLong(r -> r[0]).toArray(),
+                ranges.stream().mapToLong(r -> r[1]).toArray());
         double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.pipeline().pipeline(),
-                dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(), sum(squares))));
+                dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(), dpSquares)));
         if (!Double.isFinite(norm)) {
             return norm;
         }
@@ -479,6 +475,31 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             gatheredInPlace(0, specs.size());
         }
         return norm;
+    }
+
+    private Tensor squaresPair; // this rank's sum of squares as Collectives.pair's float pair
+    private Tensor squaresPairs; // every DP rank's pair, gathered
+
+    /**
+     * The sum over the DP group of each rank's sums of squares of {@code parts} (added in order), equal to
+     * {@code Collectives.sum(dp, Σ squares)} to the bit: the pairs are formed and gathered on the device and come
+     * to the host once, so the host waits once instead of three times (squares, the gather's upload, its result).
+     */
+    private double dpSumOfSquares(List<Tensor> parts, long[] offsets, long[] counts) {
+        if (dp.size() == 1) { // Collectives.sum returns a lone rank's double as it is, not as a pair
+            double squares = 0;
+            for (double sq : be.sumsOfSquares(parts, offsets, counts)) {
+                squares += sq;
+            }
+            return squares;
+        }
+        if (squaresPair == null) {
+            squaresPair = be.zeros(2);
+            squaresPairs = be.zeros(2 * dp.size());
+        }
+        be.sumOfSquaresAsPair(parts, offsets, counts, squaresPair);
+        dp.allGather(squaresPair, 0, squaresPairs, 0, 2);
+        return dev.lattice.parallel.comm.Collectives.sumOfPairs(be.toHost(squaresPairs), dp.size());
     }
 
     /**

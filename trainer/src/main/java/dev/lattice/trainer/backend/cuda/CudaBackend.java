@@ -778,6 +778,39 @@ public final class CudaBackend implements Backend {
         if (xs.isEmpty()) {
             return out;
         }
+        long sums = sumsOfSquaresOnDevice(xs, offsets, counts);
+        try (DoublePointer host = new DoublePointer(xs.size())) {
+            Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(sums), 8L * xs.size(), cudaMemcpyDeviceToHost,
+                    stream), "cudaMemcpyAsync (sums of squares)");
+            Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            host.get(out);
+            return out;
+        } finally {
+            allocator.release(sums);
+        }
+    }
+
+    @Override
+    public void sumOfSquaresAsPair(List<Tensor> xs, long[] offsets, long[] counts, Tensor pair) {
+        onDevice();
+        written(pair);
+        if (xs.isEmpty()) {
+            fill(pair, 0f);
+            return;
+        }
+        long sums = sumsOfSquaresOnDevice(xs, offsets, counts);
+        try {
+            kernels.launch(stream, "sum_as_float_pair", 1, 1, 1, 0, p(pair), sums, xs.size());
+        } finally {
+            allocator.release(sums); // stream-ordered: the pair kernel has read it before the memory is reused
+        }
+    }
+
+    /**
+     * Enqueues sum_squares_multi and sum_partials_multi; returns device memory (the caller releases it) holding
+     * each range's sum of squares as a double.
+     */
+    private long sumsOfSquaresOnDevice(List<Tensor> xs, long[] offsets, long[] counts) {
         // blocks in proportion to each range's length (at most SUM_BLOCKS): a 768-element bias gets one
         long[] table = new long[5 * xs.size()];
         long blocks = 0;
@@ -798,15 +831,11 @@ public final class CudaBackend implements Backend {
             kernels.launch(stream, "sum_squares_multi", Math.toIntExact(blocks), 1, THREADS, 0, partial, onDevice,
                     xs.size());
             kernels.launch(stream, "sum_partials_multi", xs.size(), 1, 32, 0, sums, partial, onDevice, xs.size());
-            try (DoublePointer host = new DoublePointer(xs.size())) {
-                Cuda.check(cudaMemcpyAsync(host, DevicePointers.at(sums), 8L * xs.size(), cudaMemcpyDeviceToHost,
-                        stream), "cudaMemcpyAsync (sums of squares)");
-                Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-                host.get(out);
-            }
-            return out;
-        } finally {
+            return sums;
+        } catch (RuntimeException e) {
             allocator.release(sums);
+            throw e;
+        } finally {
             allocator.release(partial);
         }
     }
@@ -1077,11 +1106,12 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The add + norm kernel: {@code -Dlattice.addNorm=cached} keeps each row's sums in registers instead of reading
-     * the stored residual back twice (widths up to 2048; bit-identical, Bf16StorageTest); default: warp (reads back).
-     * Made in session 7 without a GPU to measure it: opt-in until its GPU test and an A/B have run.
+     * The add + norm kernel: {@code cached} (the default) keeps each row in registers instead of reading the stored
+     * residual back twice (widths up to 2048, wider rows fall back to warp; bit-identical, Bf16StorageTest);
+     * {@code -Dlattice.addNorm=warp} reads back. H100, 16,384 bf16 rows: 44.5 -> 42.0 us at 768 wide, 57.3 -> 53.7 us
+     * at 1024 (NormKernelsBench); 350M step 82.8 -> 82.5 ms.
      */
-    static volatile String addNormVariant = System.getProperty("lattice.addNorm", "warp");
+    static volatile String addNormVariant = System.getProperty("lattice.addNorm", "cached");
 
     private static String addNormKernel(int cols) {
         String variant = addNormVariant;

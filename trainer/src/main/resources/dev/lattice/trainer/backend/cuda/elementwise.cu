@@ -142,6 +142,17 @@ extern "C" __global__ void sum_partials_multi(double* sums, const double* partia
     if (threadIdx.x == 0) sums[blockIdx.x] = acc;
 }
 
+// The ranges' sums added in double in order from 0, written as Collectives.pair's float pair {hi, rest} (both
+// round-to-nearest, as Java's (float) casts): a DP group gathers it without a trip through the host. One thread:
+// the order of the additions is the host's (CPU reference: Backend.sumOfSquaresAsPair's default).
+extern "C" __global__ void sum_as_float_pair(float* pair, const double* sums, int ranges) {
+    double s = 0.0;
+    for (int i = 0; i < ranges; i++) s = __dadd_rn(s, sums[i]);
+    const float hi = __double2float_rn(s);
+    pair[0] = hi;
+    pair[1] = __double2float_rn(__dadd_rn(s, -(double) hi));
+}
+
 // Many copies, or zero fills, in one launch (Backend.copyRanges and fillZeros; CPU reference: copyRange per entry,
 // fill with 0). table: per entry 6 i64 {dst, src (0: write zeros), count, storage (bit 0: dst bf16, bit 1: src
 // bf16), first block, blocks}, entries in order of first block. Same storage: the bits move unchanged; fp32 to bf16

@@ -13,6 +13,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.util.Random;
 import java.util.function.BiConsumer;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -162,6 +163,14 @@ class CudaBackendTest {
         double[] ranged = gpu.sumsOfSquares(java.util.List.of(g, h), new long[] {33, 7}, new long[] {4000, 100});
         assertEquals(gpu.sumOfSquares(g, 33, 4000), ranged[0], 0.0);
         assertEquals(gpu.sumOfSquares(h, 7, 100), ranged[1], 0.0);
+        // the device's float pair of the ranges' total: Collectives.pair of the host's in-order sum, to the bit
+        Tensor pair = gpu.zeros(2);
+        gpu.sumOfSquaresAsPair(java.util.List.of(g, h, g), new long[] {33, 7, 0}, new long[] {4000, 100, 5},
+                pair);
+        double[] three = gpu.sumsOfSquares(java.util.List.of(g, h, g), new long[] {33, 7, 0},
+                new long[] {4000, 100, 5});
+        assertArrayEquals(dev.lattice.parallel.comm.Collectives.pair(three[0] + three[1] + three[2]),
+                gpu.toHost(pair), 0f);
         assertFalse(gpu.hasNonFinite(g));
         float[] bad = a.clone();
         bad[777] = Float.NaN;
