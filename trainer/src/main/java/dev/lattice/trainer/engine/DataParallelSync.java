@@ -435,22 +435,11 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         if (unscaleBy != 1f) {
             be.scale(shardGrad, unscaleBy);
         }
-        // Squares of this rank's shards; parameters replicated over TP count on TP rank 0 only.
-        boolean tpFirst = model.tensorParallel().rank() == 0;
-        java.util.List<Tensor> parts = new java.util.ArrayList<>();
-        java.util.List<long[]> ranges = new java.util.ArrayList<>(); // {offset, count} in shardGrad
-        for (Owned o : owned()) {
-            ZeroLayout.Segment seg = o.segment();
-            if (model.stage().isTiedCopy(specs.get(seg.param()).name())) {
-                continue;
-            }
-            if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
-                parts.add(shardGrad);
-                ranges.add(new long[] {o.local(), seg.count()});
-            }
-        }
-        double dpSquares = dpSumOfSquares(parts, ranges.stream().mapToLong(r -> r[0]).toArray(),
-                ranges.stream().mapToLong(r -> r[1]).toArray());
+        // The optimizer's input, enqueued before the norm's wait: it needs no norm, and on a skipped step it
+        // rewrites the same values.
+        flattenOwned(model.parameters(), flatParam);
+        NormRanges counted = normRanges();
+        double dpSquares = dpSumOfSquares(counted.parts(), counted.offsets(), counted.counts());
         double norm = Math.sqrt(dev.lattice.parallel.comm.Collectives.sum(model.pipeline().pipeline(),
                 dev.lattice.parallel.comm.Collectives.sum(model.tensorParallel().comm(), dpSquares)));
         if (!Double.isFinite(norm)) {
@@ -458,7 +447,6 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         }
         float gradScale = AdamW.clipScale(norm, clip);
         steps++;
-        flattenOwned(model.parameters(), flatParam);
         for (int b = 0; b < layout.buckets().size(); b++) {
             long[] range = layout.shard(b, dp.rank());
             // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
@@ -477,6 +465,41 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         return norm;
     }
 
+    /** The ranges of {@code shardGrad} the global norm counts: {@code parts[i][offsets[i], +counts[i])}. */
+    private record NormRanges(List<Tensor> parts, long[] offsets, long[] counts) {
+    }
+
+    private NormRanges normRanges;
+
+    /**
+     * This rank's shards, except the tied copy of the word embeddings (the first stage counts them) and, on TP ranks
+     * other than 0, the parameters replicated over TP (TP rank 0 counts them). The same every step: made once.
+     */
+    private NormRanges normRanges() {
+        if (normRanges == null) {
+            boolean tpFirst = model.tensorParallel().rank() == 0;
+            List<Tensor> parts = new java.util.ArrayList<>();
+            List<long[]> ranges = new java.util.ArrayList<>(); // {offset, count} in shardGrad
+            for (Owned o : owned()) {
+                ZeroLayout.Segment seg = o.segment();
+                if (model.stage().isTiedCopy(specs.get(seg.param()).name())) {
+                    continue;
+                }
+                if (tpFirst || specs.get(seg.param()).split() != dev.lattice.trainer.model.TpSplit.REPLICATED) {
+                    parts.add(shardGrad);
+                    ranges.add(new long[] {o.local(), seg.count()});
+                }
+            }
+            normRanges = new NormRanges(List.copyOf(parts), ranges.stream().mapToLong(r -> r[0]).toArray(),
+                    ranges.stream().mapToLong(r -> r[1]).toArray());
+        }
+        return normRanges;
+    }
+
+    /** {@code -Dlattice.zero.normPairOnDevice=false}: the squares to the host, then Collectives.sum (for A/B runs). */
+    private static final boolean NORM_PAIR_ON_DEVICE = Boolean.parseBoolean(
+            System.getProperty("lattice.zero.normPairOnDevice", "true"));
+
     private Tensor squaresPair; // this rank's sum of squares as Collectives.pair's float pair
     private Tensor squaresPairs; // every DP rank's pair, gathered
 
@@ -486,12 +509,12 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
      * to the host once, so the host waits once instead of three times (squares, the gather's upload, its result).
      */
     private double dpSumOfSquares(List<Tensor> parts, long[] offsets, long[] counts) {
-        if (dp.size() == 1) { // Collectives.sum returns a lone rank's double as it is, not as a pair
+        if (dp.size() == 1 || !NORM_PAIR_ON_DEVICE) { // a lone rank's double stays as it is, not a pair
             double squares = 0;
             for (double sq : be.sumsOfSquares(parts, offsets, counts)) {
                 squares += sq;
             }
-            return squares;
+            return sum(squares);
         }
         if (squaresPair == null) {
             squaresPair = be.zeros(2);
