@@ -8,7 +8,9 @@ import java.util.List;
  * How ZeRO lays parameters (and their gradients and optimizer states) out for data-parallel sharding: the
  * parameters, in order, are packed into flat buckets of about {@code bucketElements}, each padded to a multiple of
  * the data-parallel size and cut into one equal shard per DP rank. A parameter never straddles buckets, so a bucket
- * can be reduced as soon as its gradients are final.
+ * can be reduced as soon as its gradients are final. A bucket also closes after each parameter named in
+ * {@code closeAfter} (Megatron gives the shared embeddings a bucket of their own the same way): parameters whose
+ * gradients become final at the very end of the backward pass are then not held back by, nor hold back, the rest.
  */
 public final class ZeroLayout {
 
@@ -31,11 +33,23 @@ public final class ZeroLayout {
     private final long total;
 
     public ZeroLayout(long[] paramSizes, int dp, long bucketElements) {
+        this(paramSizes, dp, bucketElements, new int[0]);
+    }
+
+    /** As above, a bucket also closing after each parameter index in {@code closeAfter}. */
+    public ZeroLayout(long[] paramSizes, int dp, long bucketElements, int[] closeAfter) {
         if (dp <= 0) {
             throw new IllegalArgumentException("data-parallel size must be positive, got " + dp);
         }
         this.sizes = paramSizes.clone();
         this.dp = dp;
+        boolean[] closes = new boolean[sizes.length];
+        for (int p : closeAfter) {
+            if (p < 0 || p >= sizes.length) {
+                throw new IllegalArgumentException("closeAfter names parameter " + p + " of " + sizes.length);
+            }
+            closes[p] = true;
+        }
         this.offsets = new long[sizes.length];
         List<Bucket> bs = new ArrayList<>();
         long flat = 0;
@@ -46,7 +60,7 @@ public final class ZeroLayout {
             offsets[p] = flat;
             flat += sizes[p];
             inBucket += sizes[p];
-            if (inBucket >= bucketElements || p == sizes.length - 1) {
+            if (inBucket >= bucketElements || closes[p] || p == sizes.length - 1) {
                 long padded = (inBucket + dp - 1) / dp * dp;
                 bs.add(new Bucket(bucketStart, padded, first, p + 1));
                 flat = bucketStart + padded;

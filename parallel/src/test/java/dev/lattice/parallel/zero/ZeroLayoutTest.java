@@ -47,4 +47,20 @@ class ZeroLayoutTest {
         assertEquals(8, z.flatLength());
         assertThrows(IllegalArgumentException.class, () -> new ZeroLayout(new long[] {1}, 0, 10));
     }
+
+    @Test
+    void aBucketClosesAfterTheNamedParametersToo() {
+        // params 5, 3, 10, 1, 2 with buckets of >= 100 and DP 2, closing after params 0 and 1:
+        // bucket 0 = param 0 (5 -> 6), bucket 1 = param 1 (3 -> 4), bucket 2 = params 2..4 (13 -> 14)
+        ZeroLayout z = new ZeroLayout(new long[] {5, 3, 10, 1, 2}, 2, 100, new int[] {0, 1});
+        assertEquals(List.of(new ZeroLayout.Bucket(0, 6, 0, 1), new ZeroLayout.Bucket(6, 4, 1, 2),
+                new ZeroLayout.Bucket(10, 14, 2, 5)), z.buckets());
+        assertEquals(6, z.offset(1));
+        assertEquals(10, z.offset(2));
+        // the size rule still applies after a forced close: >= 4 elements closes params 2 and then 3, 4 together
+        ZeroLayout sized = new ZeroLayout(new long[] {5, 3, 10, 1, 2}, 1, 4, new int[] {0});
+        assertEquals(List.of(new ZeroLayout.Bucket(0, 5, 0, 1), new ZeroLayout.Bucket(5, 13, 1, 3),
+                new ZeroLayout.Bucket(18, 3, 3, 5)), sized.buckets());
+        assertThrows(IllegalArgumentException.class, () -> new ZeroLayout(new long[] {1, 2}, 1, 10, new int[] {2}));
+    }
 }

@@ -4,10 +4,13 @@ package dev.lattice.trainer.checkpoint;
  * The parallel layout a checkpoint was written with: how its tensors are cut into files. {@code mp_rank_TT[_PPP]}
  * directories hold each (tensor, pipeline) rank's shards; ZeRO optimizer state is split further per
  * data-parallel rank. Loading reassembles whole tensors and cuts them for the layout of the run that loads.
+ * {@code firstLayersApart}: the ZeRO-1/2 buckets also close after the embeddings and the first layer
+ * ({@code ZeroBuckets}); false in checkpoints written before that rule, whose JSON lacks the field.
  */
-public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements) {
+public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements,
+                               boolean firstLayersApart) {
 
-    public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE);
+    public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE, false);
 
     /** The optimizer file of a data-parallel rank: one replicated file without ZeRO, one per rank with it. */
     public String optimizerFile(int dpRank) {

@@ -136,7 +136,8 @@ public final class ShardedCheckpoint {
                 }
             }
         } else {
-            ZeroLayout z = new ZeroLayout(sizes, l.dp(), l.bucketElements());
+            ZeroLayout z = dev.lattice.trainer.engine.ZeroBuckets.layout(held, sizes, l.dp(), l.bucketElements(),
+                    l.firstLayersApart());
             float[] flatM = new float[Math.toIntExact(z.flatLength())];
             float[] flatV = new float[Math.toIntExact(z.flatLength())];
             for (int r = 0; r < l.dp(); r++) {

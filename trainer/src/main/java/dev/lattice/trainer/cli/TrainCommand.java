@@ -508,7 +508,7 @@ public final class TrainCommand {
                 Map<String, Tensor> local = sync instanceof Zero3Sync z ? z.fullParameters() : model.parameters();
                 dev.lattice.trainer.checkpoint.CheckpointLayout layout = new dev.lattice.trainer.checkpoint
                         .CheckpointLayout(topology.tp(), topology.pp(), chunks, topology.dp(),
-                        sync.checkpointZeroStage(), sync.bucketElements());
+                        sync.checkpointZeroStage(), sync.bucketElements(), sync.firstLayersApart());
                 java.util.List<NamedTensor> mine = null;
                 if (dpFirst) {
                     mine = new java.util.ArrayList<>();

@@ -115,7 +115,8 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         for (int i = 0; i < sizes.length; i++) {
             sizes[i] = model.parameters().get(specs.get(i).name()).numel();
         }
-        this.layout = new ZeroLayout(sizes, dp.size(), bucketElements);
+        this.firstLayersApart = Boolean.parseBoolean(System.getProperty("lattice.zero.firstLayersApart", "true"));
+        this.layout = ZeroBuckets.layout(specs, sizes, dp.size(), bucketElements, firstLayersApart);
         this.bucketElements = bucketElements;
         this.reduceInBf16 = reduceInBf16;
         this.overlap = overlap;
@@ -614,6 +615,17 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     @Override
     public long bucketElements() {
         return bucketElements;
+    }
+
+    /**
+     * {@code -Dlattice.zero.firstLayersApart=false} keeps the size-only buckets of checkpoints written before session
+     * 9 (for A/B runs; loading reads the rule from the checkpoint either way).
+     */
+    private final boolean firstLayersApart;
+
+    @Override
+    public boolean firstLayersApart() {
+        return firstLayersApart;
     }
 
     @Override

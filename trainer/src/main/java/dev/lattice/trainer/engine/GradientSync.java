@@ -76,6 +76,11 @@ public interface GradientSync {
         return Long.MAX_VALUE;
     }
 
+    /** Whether the ZeRO buckets also close after the embeddings and the first layer ({@code ZeroBuckets}). */
+    default boolean firstLayersApart() {
+        return false;
+    }
+
     /** Loads full per-parameter moments (each rank keeps what it owns). */
     void loadOptimizerState(GptModel model, Map<String, Tensor> m, Map<String, Tensor> v);
 }

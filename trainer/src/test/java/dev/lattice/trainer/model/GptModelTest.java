@@ -149,6 +149,42 @@ class GptModelTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"gpt2", "llama"})
+    void firstLayerWeightGradientsMadeAfterTheEmbeddingBackwardAreTheSame(String family) {
+        Batch b1 = batch(2, 5, 37, 3);
+        Batch b2 = batch(2, 5, 37, 4);
+        java.util.Map<String, float[]> plain = null;
+        for (boolean defer : new boolean[] {false, true}) {
+            Backend be = new CpuBackend();
+            GptModel m = new GptModel(tiny(family), be, false).deferFirstLayerWeightGradients(defer);
+            m.initialize(1, 0.02);
+            java.util.List<String> reported = new java.util.ArrayList<>();
+            m.onGradientsAccumulated((names, passes) -> reported.addAll(names));
+            m.zeroGradients();
+            loss(m, b1);
+            m.backward(weights(b1));
+            loss(m, b2);
+            m.backward(weights(b2));
+            m.finishGradients();
+            // when each parameter was reported final (the last report of the second backward pass)
+            int layer0 = reported.lastIndexOf(ParameterLayout.layer(0, "self_attention.linear_qkv.weight"));
+            int embeddings = reported.lastIndexOf(ParameterLayout.WORD_EMBEDDINGS);
+            assertTrue(layer0 >= 0 && embeddings >= 0, reported.toString());
+            assertEquals(defer, layer0 > embeddings, "layer 0 reported after the embeddings: " + reported);
+            assertEquals(2 * m.specs().size(), reported.size(), "every parameter reported once a pass");
+            java.util.Map<String, float[]> grads = new java.util.LinkedHashMap<>();
+            m.gradients().forEach((name, g) -> grads.put(name, be.toHost(g)));
+            if (plain == null) {
+                plain = grads;
+                continue;
+            }
+            for (String name : plain.keySet()) {
+                assertArrayEquals(plain.get(name), grads.get(name), name);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2", "llama"})
     void recomputationGivesIdenticalGradients(String family) {
         Batch b = batch(2, 5, 37, 3);
         java.util.Map<String, float[]> kept = null;

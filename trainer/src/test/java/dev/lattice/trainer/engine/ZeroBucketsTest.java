@@ -1,0 +1,66 @@
+package dev.lattice.trainer.engine;
+
+import dev.lattice.parallel.zero.ZeroLayout;
+import dev.lattice.trainer.model.ModelConfig;
+import dev.lattice.trainer.model.ParameterLayout;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class ZeroBucketsTest {
+
+    private static long[] sizes(List<ParameterLayout.Spec> specs) {
+        long[] n = new long[specs.size()];
+        for (int i = 0; i < n.length; i++) {
+            long e = 1;
+            for (int d : specs.get(i).shape()) {
+                e *= d;
+            }
+            n[i] = e;
+        }
+        return n;
+    }
+
+    private static int index(List<ParameterLayout.Spec> specs, String name) {
+        for (int i = 0; i < specs.size(); i++) {
+            if (specs.get(i).name().equals(name)) {
+                return i;
+            }
+        }
+        throw new AssertionError(name);
+    }
+
+    @Test
+    void gpt2EmbeddingsAndTheFirstLayerGetBucketsOfTheirOwn() {
+        List<ParameterLayout.Spec> specs = new ParameterLayout(ModelConfig.gpt2(64, 3, 4, 100, 32)).specs();
+        // word (vocabulary padded to 128) and position embeddings, then layer 0 (ending with its FC2 bias), then the rest in one bucket
+        int lastOfLayer0 = index(specs, ParameterLayout.layer(0, "mlp.linear_fc2.bias"));
+        assertArrayEquals(new int[] {1, lastOfLayer0}, ZeroBuckets.closeAfter(specs));
+        ZeroLayout z = ZeroBuckets.layout(specs, sizes(specs), 2, Long.MAX_VALUE, true);
+        assertEquals(3, z.buckets().size());
+        assertEquals(new ZeroLayout.Bucket(0, 128 * 64 + 32 * 64, 0, 2), z.buckets().get(0));
+        assertEquals(lastOfLayer0 + 1, z.buckets().get(1).endParam());
+        assertEquals(specs.size(), z.buckets().get(2).endParam());
+        // without the rule: the size alone decides (one bucket here)
+        assertEquals(1, ZeroBuckets.layout(specs, sizes(specs), 2, Long.MAX_VALUE, false).buckets().size());
+    }
+
+    @Test
+    void llamaAndStagesWithoutEmbeddings() {
+        List<ParameterLayout.Spec> llama = new ParameterLayout(
+                ModelConfig.llama(64, 2, 4, 2, 128, 100, 32)).specs();
+        int lastOfLayer0 = index(llama, ParameterLayout.layer(0, "mlp.linear_fc2.weight"));
+        assertArrayEquals(new int[] {0, lastOfLayer0}, ZeroBuckets.closeAfter(llama));
+        // a later pipeline stage: its parameters start with a layer, which alone gets a bucket
+        List<ParameterLayout.Spec> gpt2 = new ParameterLayout(ModelConfig.gpt2(64, 3, 4, 100, 32)).specs();
+        List<ParameterLayout.Spec> stage = gpt2.stream()
+                .filter(s -> !s.name().startsWith("embedding.") && !s.name().startsWith("decoder.layers.0.")).toList();
+        int lastOfLayer1 = index(stage, ParameterLayout.layer(1, "mlp.linear_fc2.bias"));
+        assertArrayEquals(new int[] {lastOfLayer1}, ZeroBuckets.closeAfter(stage));
+        // no layer at all: nothing closes early
+        assertArrayEquals(new int[0], ZeroBuckets.closeAfter(gpt2.subList(0, 2)));
+    }
+}
