@@ -100,6 +100,24 @@ public final class NcclCommunicator implements Communicator {
      */
     static final boolean DEFER_COMPLETION = !"false".equals(System.getProperty("lattice.nccl.deferCompletion"));
 
+    /**
+     * Whether an asynchronous collective on the communicator's own stream returns while NCCL is still launching it.
+     * A non-blocking communicator answers every collective with ncclInProgress and launches it from a thread of its
+     * own; waiting for that (0.2-0.25 ms a call on an H200 host) held the host between ZeRO's per-bucket optimizer
+     * launches, with the GPU idle. The launch is settled instead (polled to ncclSuccess, then its completion event
+     * recorded after it) when its Work is awaited or before the communicator's next call, whichever comes first.
+     * Not for groups on the compute stream: kernels queued meanwhile would run before the collective.
+     * {@code -Dlattice.nccl.lazyLaunch=false} waits at once, as before (A/B runs).
+     */
+    static final boolean LAZY_LAUNCH = !"false".equals(System.getProperty("lattice.nccl.lazyLaunch"));
+
+    /** An asynchronous collective NCCL is still launching; {@code traceBefore} is null unless traced. */
+    private record PendingLaunch(String what, long start, EventWork work, List<Traced> trace,
+                                 CUevent_st traceBefore) {
+    }
+
+    private volatile PendingLaunch pendingLaunch; // set and settled by the rank's thread
+
     /** A device-only operation whose completion nobody waited for yet: its event, name and start. */
     private record Deferred(CUevent_st done, String what, long start) {
     }
@@ -420,14 +438,54 @@ public final class NcclCommunicator implements Communicator {
     private Work enqueueAsync(String what, NcclCall call) {
         long start = begin(what);
         orderAfterCompute(what);
-        enqueue(what, call, start);
+        if (LAZY_LAUNCH && !onCompute) {
+            List<Traced> t = trace;
+            CUevent_st before = t == null ? null : tracedEvent(what);
+            int rc = submit(what, call);
+            if (rc == ncclInProgress) {
+                EventWork w = new EventWork(what, null, start);
+                w.launching = true;
+                pendingLaunch = new PendingLaunch(what, start, w, t, before);
+                return w;
+            }
+            settle(rc, what, start, timeoutNanos);
+            traced(t, what, before);
+        } else {
+            enqueue(what, call, start);
+        }
+        return new EventWork(what, recordDone(what), start);
+    }
+
+    /** An event recorded on the stream after the operation just launched there (taken from the pool). */
+    private CUevent_st recordDone(String what) {
         CUevent_st done = events.take();
         int rc = cudaEventRecord(done, stream);
         if (rc != 0) {
             events.give(done);
             Cuda.check(rc, "cudaEventRecord after " + what + " of group " + label);
         }
-        return new EventWork(what, done, start);
+        return done;
+    }
+
+    /**
+     * Finishes the asynchronous collective NCCL was still launching, if any: waits (bounded) until NCCL has, then
+     * records its completion event and hands it to its Work. Before any other call on this communicator.
+     */
+    private void settleLaunch() {
+        PendingLaunch p = pendingLaunch;
+        if (p == null) {
+            return;
+        }
+        pendingLaunch = null;
+        try {
+            Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") to finish launching " + p.what());
+            awaitIdle(p.what(), p.start(), timeoutNanos);
+            traced(p.trace(), p.what(), p.traceBefore());
+            p.work().launched(recordDone(p.what()));
+        } catch (RuntimeException e) {
+            p.work().launchFailed(e);
+            throw e;
+        }
     }
 
     private long allReduceBytes(long count, int elementBytes) {
@@ -445,6 +503,7 @@ public final class NcclCommunicator implements Communicator {
             Devices.on(device, () -> {
                 try {
                     try {
+                        settleLaunch();
                         awaitDeferred();
                     } catch (RuntimeException e) {
                         // aborted (and reported) already: destroy() below aborts instead of finalizing
@@ -486,6 +545,7 @@ public final class NcclCommunicator implements Communicator {
                     + " inside groupStart/groupEnd: only send and recv can be grouped");
         }
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+        settleLaunch();
         reapDeferred();
         synchronized (lock) {
             checkUsableLocked(what); // a deferred operation may have failed or timed out meanwhile
@@ -603,6 +663,7 @@ public final class NcclCommunicator implements Communicator {
                     + " buffers");
         }
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+        settleLaunch();
         g.touch(this, what);
         // Every time, not once per group: the caller may queue compute between grouped calls (e.g. zeroing the
         // tensor a recv fills), and the launch at groupEnd must come after all of it.
@@ -631,12 +692,20 @@ public final class NcclCommunicator implements Communicator {
     private void enqueue(String what, NcclCall call, long start) {
         List<Traced> t = trace;
         CUevent_st before = t == null ? null : tracedEvent(what);
-        int rc;
+        settle(submit(what, call), what, start, timeoutNanos);
+        traced(t, what, before);
+    }
+
+    /** The NCCL call on the live communicator: its return code (ncclInProgress while NCCL still launches it). */
+    private int submit(String what, NcclCall call) {
         synchronized (lock) {
             checkUsableLocked(what);
-            rc = call.enqueue(comm);
+            return call.enqueue(comm);
         }
-        settle(rc, what, start, timeoutNanos);
+    }
+
+    /** Closes a traced collective's event pair (no-op when not traced). */
+    private void traced(List<Traced> t, String what, CUevent_st before) {
         if (t != null) {
             t.add(new Traced(what, before, tracedEvent(what)));
         }
@@ -912,6 +981,18 @@ public final class NcclCommunicator implements Communicator {
         private final long start;
         private CUevent_st event;
         private RuntimeException failure;
+        private volatile boolean launching; // NCCL is still launching it: event comes from settleLaunch
+
+        /** settleLaunch: NCCL has launched the collective and {@code done} follows it on the stream. */
+        synchronized void launched(CUevent_st done) {
+            event = done;
+            launching = false;
+        }
+
+        synchronized void launchFailed(RuntimeException e) {
+            failure = e;
+            launching = false;
+        }
 
         EventWork(String what, CUevent_st event, long start) {
             this.what = what;
@@ -927,6 +1008,9 @@ public final class NcclCommunicator implements Communicator {
          */
         @Override
         public synchronized void await() {
+            if (launching) {
+                settleLaunch();
+            }
             if (event == null) {
                 if (failure != null) {
                     throw failure;
@@ -962,6 +1046,9 @@ public final class NcclCommunicator implements Communicator {
 
         @Override
         public synchronized boolean isDone() {
+            if (launching) {
+                settleLaunch();
+            }
             if (event == null) {
                 return true;
             }

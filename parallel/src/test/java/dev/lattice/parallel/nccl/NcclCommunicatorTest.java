@@ -187,6 +187,39 @@ class NcclCommunicatorTest {
     }
 
     /**
+     * ZeRO's pattern with launches NCCL is still making (lazy launch): reduce-scatters of four buckets queued back to
+     * back, awaited out of order (one polled with isDone first), then the all-gathers back, the last one awaited
+     * with no other call after it: each Work finishes its own launch or the next call does, and every result is the
+     * in-JVM reference's.
+     */
+    @Test
+    void asynchronousCollectivesInARowSettleTheirLaunches() throws Exception {
+        int n = 64;
+        assertSameAsInJvm((rank, world, f) -> {
+            Communicator c = world.world(rank);
+            CommBuffer grads = f.of(data(rank + 1, 4 * 2 * n));
+            CommBuffer shard = f.zeros(4 * n);
+            Work[] reduced = new Work[4];
+            for (int b = 0; b < 4; b++) {
+                reduced[b] = c.reduceScatterAsync(grads, b * 2 * n, shard, b * n, n, ReduceOp.SUM);
+            }
+            reduced[1].isDone();
+            for (int b : new int[] {3, 1, 0, 2}) {
+                reduced[b].await();
+            }
+            CommBuffer params = f.zeros(4 * 2 * n);
+            Work[] gathered = new Work[4];
+            for (int b = 0; b < 4; b++) {
+                gathered[b] = c.allGatherAsync(shard, b * n, params, b * 2 * n, n);
+            }
+            for (int b = 3; b >= 0; b--) {
+                gathered[b].await();
+            }
+            return concat(f.read(shard), f.read(params));
+        });
+    }
+
+    /**
      * bf16-stored buffers (activations under --bf16 with TP/PP, gradients under --grad-reduce-in-bf16): NCCL moves
      * them as ncclBfloat16. With two ranks each sum is one addition, rounded once: bf16(bf16(a) + bf16(b)).
      */
