@@ -29,7 +29,8 @@ import static org.bytedeco.cuda.global.cudart.cudaEventDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaEventQuery;
 import static org.bytedeco.cuda.global.cudart.cudaEventRecord;
 import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
-import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceGetStreamPriorityRange;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithPriority;
 import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
 import static org.bytedeco.cuda.global.cudart.cudaStreamWaitEvent;
@@ -149,8 +150,8 @@ public final class NcclCommunicator implements Communicator {
             this.stream = compute;
         } else { // non-blocking: work on the legacy default stream must not serialize with communication
             this.stream = new CUstream_st();
-            Cuda.check(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking),
-                    "cudaStreamCreateWithFlags for the communicator of " + label);
+            Cuda.check(cudaStreamCreateWithPriority(stream, cudaStreamNonBlocking, streamPriority()),
+                    "cudaStreamCreateWithPriority for the communicator of " + label);
         }
         CUevent_st e;
         try {
@@ -164,6 +165,21 @@ public final class NcclCommunicator implements Communicator {
         this.ready = e;
         this.events = new EventPool(label);
         this.scratch = new Scratch("the communicator of " + label);
+    }
+
+    /**
+     * The communication stream's priority: {@code -Dlattice.nccl.streamPriority=high} gives it the device's greatest
+     * (the collectives' blocks are scheduled ahead of the products' as SMs free up, as PyTorch's high-priority NCCL
+     * streams are); the default leaves it at the default priority.
+     */
+    private static int streamPriority() {
+        if (!"high".equals(System.getProperty("lattice.nccl.streamPriority"))) {
+            return 0;
+        }
+        int[] least = new int[1];
+        int[] greatest = new int[1];
+        Cuda.check(cudaDeviceGetStreamPriorityRange(least, greatest), "cudaDeviceGetStreamPriorityRange");
+        return greatest[0];
     }
 
     /** ncclCommInitRank among the members (each calls it from its own thread), bounded by {@code limitNanos}. */
