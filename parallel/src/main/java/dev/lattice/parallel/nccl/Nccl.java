@@ -61,6 +61,21 @@ final class Nccl {
      * a missing peer's, is one we poll and bound with the world's timeout. Fields the running NCCL does not know
      * are ignored by it (it reads {@code min(size, its own sizeof)}).
      */
+    /**
+     * {@code -Dlattice.nccl.ctaPolicy=efficiency|zero}: NCCL's CTA policy for every communicator (fewer SMs for the
+     * collectives that overlap the products; NCCL 2.27+), else NCCL's default.
+     */
+    static int ctaPolicy() {
+        String p = System.getProperty("lattice.nccl.ctaPolicy", "default");
+        return switch (p) {
+            case "default" -> UNDEF;
+            case "efficiency" -> nccl.NCCL_CTA_POLICY_EFFICIENCY;
+            case "zero" -> nccl.NCCL_CTA_POLICY_ZERO;
+            default -> throw new IllegalArgumentException("-Dlattice.nccl.ctaPolicy=" + p
+                    + ": expected default, efficiency or zero");
+        };
+    }
+
     static ncclConfig_t nonBlockingConfig() {
         ncclConfig_t c = new ncclConfig_t();
         int size = org.bytedeco.javacpp.Loader.sizeof(ncclConfig_t.class);
@@ -76,7 +91,7 @@ final class Nccl {
         c.trafficClass(UNDEF);
         c.commName((BytePointer) null);
         c.collnetEnable(UNDEF);
-        c.CTAPolicy(UNDEF);
+        c.CTAPolicy(ctaPolicy());
         c.shrinkShare(UNDEF);
         c.nvlsCTAs(UNDEF);
         c.nChannelsPerNetPeer(UNDEF);

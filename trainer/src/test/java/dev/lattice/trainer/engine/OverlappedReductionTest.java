@@ -49,6 +49,10 @@ class OverlappedReductionTest {
     private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 3, 4, 37, 8).withPaddedVocab(40);
     private static final long BUCKET = 900; // several buckets: each layer holds ~3.3k elements
 
+    private static dev.lattice.trainer.model.ParameterLayout model(ModelConfig c) {
+        return new dev.lattice.trainer.model.ParameterLayout(c);
+    }
+
     private static Batch batch(int seed) {
         Random r = new Random(seed);
         int n = 2 * 8;
@@ -108,9 +112,28 @@ class OverlappedReductionTest {
         assertTrue(r.launches.size() >= 4, "expected several buckets, got " + r.launches);
         assertEquals(r.launches.size(), r.duringBackward.stream().filter(b -> b).count(),
                 "every bucket starts inside the backward pass: " + r.duringBackward);
-        // the last layer's buckets (late in the flat layout) start first; the embeddings' (offset 0, final only after
-        // the embedding's backward, and the tied output layer's before it) start last
-        assertEquals(0L, r.launches.get(r.launches.size() - 1));
+        // the last layer's buckets (late in the flat layout) start first; then the embeddings' (offset 0, final only
+        // after the embedding's backward, and the tied output layer's before it; a bucket of their own); the first
+        // layer's come last (its QKV and FC1 weight gradients are made after the embedding backward), and nothing
+        // else after the embeddings
+        long layer1 = 0; // where layer 1 starts in the flat layout (one rank: no padding)
+        for (var spec : model(CONFIG).specs()) {
+            if (spec.name().startsWith("decoder.layers.1.")) {
+                break;
+            }
+            long n = 1;
+            for (int d : spec.shape()) {
+                n *= d;
+            }
+            layer1 += n;
+        }
+        int embeddings = r.launches.indexOf(0L);
+        assertTrue(embeddings > 0, "embeddings' bucket " + r.launches);
+        for (int i = 0; i < r.launches.size(); i++) {
+            long at = r.launches.get(i);
+            assertTrue(i <= embeddings ? at == 0 || at >= layer1 : at > 0 && at < layer1,
+                    "launch " + i + " at " + at + " (layer 1 at " + layer1 + "): " + r.launches);
+        }
         List<Long> sorted = new ArrayList<>(r.launches);
         sorted.sort(null);
         assertTrue(r.launches.get(0) >= sorted.get(sorted.size() / 2), "first bucket " + r.launches);
