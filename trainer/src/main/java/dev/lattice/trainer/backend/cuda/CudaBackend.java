@@ -282,7 +282,9 @@ public final class CudaBackend implements Backend {
     private FloatPointer staging(long floats) {
         if (staging.capacity() < floats) {
             if (staging.address() != 0 && staging.capacity() > 0) {
-                cudaFreeHost(staging);
+                FloatPointer old = staging;
+                staging = new FloatPointer(0); // nothing points at the freed buffer if the allocation below fails
+                Cuda.check(cudaFreeHost(old), "cudaFreeHost (staging)");
             }
             Pointer p = new Pointer();
             Cuda.check(cudaMallocHost(p, 4 * Math.max(1, floats)), "cudaMallocHost");

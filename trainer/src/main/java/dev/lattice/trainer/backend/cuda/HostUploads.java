@@ -71,11 +71,20 @@ final class HostUploads {
         }
         int n = Math.max(1, bits.length);
         if (s.capacity < n) {
-            if (s.pinned != null) {
-                cudaFreeHost(s.pinned);
-                allocator.release(s.device);
-            }
             long cap = Math.max(n, s.capacity * 2);
+            if (s.pinned != null) {
+                IntPointer pinned = s.pinned;
+                long device = s.device;
+                // the slot forgets both before they go: a failed allocation below must not leave them to close()
+                s.pinned = null;
+                s.device = 0;
+                s.capacity = 0;
+                s.source = null;
+                Cuda.check(cudaFreeHost(pinned), "cudaFreeHost (upload slot)");
+                if (device != 0) {
+                    allocator.release(device);
+                }
+            }
             Pointer p = new Pointer();
             Cuda.check(cudaMallocHost(p, 4 * cap), "cudaMallocHost");
             s.pinned = new IntPointer(p).capacity(cap);
