@@ -249,6 +249,16 @@ class DataParallelTrainingTest {
         assertTrue(bucket.err().contains("--ddp-bucket-size must be at least 1"), bucket.err());
     }
 
+    /** The 20 losses of the run saved to {@code part} and resumed equal the uninterrupted run's in {@code whole}. */
+    private static void assertResumedLossesMatch(Path whole, Path part) throws IOException {
+        List<Double> a = losses(whole);
+        List<Double> b = losses(part);
+        assertEquals(20, b.size());
+        for (int i = 0; i < 20; i++) {
+            assertEquals(a.get(i), b.get(i), 1e-5 * Math.abs(a.get(i)), "iteration " + (i + 1));
+        }
+    }
+
     @Test
     void zeroCheckpointResumesAtAnotherDataParallelSize() throws Exception {
         // Saved by 2 ranks with ZeRO-1 (optimizer state sharded), resumed on 1 rank: the continued losses equal
@@ -261,12 +271,7 @@ class DataParallelTrainingTest {
         assertEquals(0, first.code(), first.err());
         TrainFixtures.Run resumed = train(args("gpt2", part, "--load", part.toString()));
         assertEquals(0, resumed.code(), resumed.err());
-        List<Double> a = losses(whole);
-        List<Double> b = losses(part);
-        assertEquals(20, b.size());
-        for (int i = 0; i < 20; i++) {
-            assertEquals(a.get(i), b.get(i), 1e-5 * Math.abs(a.get(i)), "iteration " + (i + 1));
-        }
+        assertResumedLossesMatch(whole, part);
     }
 
     @Test
@@ -290,12 +295,7 @@ class DataParallelTrainingTest {
         TrainFixtures.Run resumed = train(args("gpt2", part, "--world-size", "2", "--zero-stage", "1",
                 "--load", part.toString()));
         assertEquals(0, resumed.code(), resumed.err());
-        List<Double> a = losses(whole);
-        List<Double> b = losses(part);
-        assertEquals(20, b.size());
-        for (int i = 0; i < 20; i++) {
-            assertEquals(a.get(i), b.get(i), 1e-5 * Math.abs(a.get(i)), "iteration " + (i + 1));
-        }
+        assertResumedLossesMatch(whole, part);
     }
 
     /** Megatron's sequence parallelism on top of tensor parallelism (and with PP and ZeRO around it). */

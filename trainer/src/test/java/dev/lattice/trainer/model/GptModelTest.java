@@ -130,20 +130,30 @@ class GptModelTest {
                 m.gradients().values().forEach(g -> be.fill(g, Float.NaN));
                 m.zeroGradients();
             }
-            loss(m, b1);
-            m.backward(weights(b1));
-            loss(m, b2);
-            m.backward(weights(b2));
-            m.finishGradients();
-            java.util.Map<String, float[]> grads = new java.util.LinkedHashMap<>();
-            m.gradients().forEach((name, g) -> grads.put(name, be.toHost(g)));
+            java.util.Map<String, float[]> grads = twoMicrobatchGradients(m, be, b1, b2);
             if (reference == null) {
                 reference = grads;
-                continue;
+            } else {
+                assertSameGradients(reference, grads);
             }
-            for (String name : reference.keySet()) {
-                assertArrayEquals(reference.get(name), grads.get(name), name);
-            }
+        }
+    }
+
+    /** Forward and backward of two micro-batches, then the gradients on the host. */
+    private static java.util.Map<String, float[]> twoMicrobatchGradients(GptModel m, Backend be, Batch b1, Batch b2) {
+        loss(m, b1);
+        m.backward(weights(b1));
+        loss(m, b2);
+        m.backward(weights(b2));
+        m.finishGradients();
+        java.util.Map<String, float[]> grads = new java.util.LinkedHashMap<>();
+        m.gradients().forEach((name, g) -> grads.put(name, be.toHost(g)));
+        return grads;
+    }
+
+    private static void assertSameGradients(java.util.Map<String, float[]> want, java.util.Map<String, float[]> got) {
+        for (String name : want.keySet()) {
+            assertArrayEquals(want.get(name), got.get(name), name);
         }
     }
 
@@ -160,25 +170,17 @@ class GptModelTest {
             java.util.List<String> reported = new java.util.ArrayList<>();
             m.onGradientsAccumulated((names, passes) -> reported.addAll(names));
             m.zeroGradients();
-            loss(m, b1);
-            m.backward(weights(b1));
-            loss(m, b2);
-            m.backward(weights(b2));
-            m.finishGradients();
+            java.util.Map<String, float[]> grads = twoMicrobatchGradients(m, be, b1, b2);
             // when each parameter was reported final (the last report of the second backward pass)
             int layer0 = reported.lastIndexOf(ParameterLayout.layer(0, "self_attention.linear_qkv.weight"));
             int embeddings = reported.lastIndexOf(ParameterLayout.WORD_EMBEDDINGS);
             assertTrue(layer0 >= 0 && embeddings >= 0, reported.toString());
             assertEquals(defer, layer0 > embeddings, "layer 0 reported after the embeddings: " + reported);
             assertEquals(2 * m.specs().size(), reported.size(), "every parameter reported once a pass");
-            java.util.Map<String, float[]> grads = new java.util.LinkedHashMap<>();
-            m.gradients().forEach((name, g) -> grads.put(name, be.toHost(g)));
             if (plain == null) {
                 plain = grads;
-                continue;
-            }
-            for (String name : plain.keySet()) {
-                assertArrayEquals(plain.get(name), grads.get(name), name);
+            } else {
+                assertSameGradients(plain, grads);
             }
         }
     }
