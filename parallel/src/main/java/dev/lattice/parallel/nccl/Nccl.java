@@ -77,12 +77,17 @@ final class Nccl {
     }
 
     static ncclConfig_t nonBlockingConfig() {
+        return config(false);
+    }
+
+    /** As {@link #nonBlockingConfig}, or with {@code blocking = 1} (see {@code NcclWorld}'s blocking groups). */
+    static ncclConfig_t config(boolean blocking) {
         ncclConfig_t c = new ncclConfig_t();
         int size = org.bytedeco.javacpp.Loader.sizeof(ncclConfig_t.class);
         c.size(size > 0 ? size : 88); // 88: sizeof(ncclConfig_t) of the NCCL 2.29 headers the bindings were built on
         c.magic(nccl.NCCL_API_MAGIC);
         c.version(nccl.NCCL_VERSION_CODE);
-        c.blocking(0);
+        c.blocking(blocking ? 1 : 0);
         c.cgaClusterSize(UNDEF);
         c.minCTAs(UNDEF);
         c.maxCTAs(UNDEF);

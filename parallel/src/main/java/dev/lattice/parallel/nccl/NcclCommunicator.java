@@ -84,6 +84,7 @@ public final class NcclCommunicator implements Communicator {
     private final CUstream_st compute;
     private final CUstream_st stream;
     private final boolean onCompute; // stream is the compute stream: no ordering events between the two
+    private final boolean blocking;  // config.blocking = 1: NCCL calls launch on the caller's thread
     private final CUevent_st ready;
     private final EventPool events;
     private final Scratch scratch;
@@ -137,6 +138,13 @@ public final class NcclCommunicator implements Communicator {
      */
     NcclCommunicator(NcclWorld world, String label, int[] members, int rank, int worldRank, int device,
                      CUstream_st compute, boolean onCompute, long timeoutNanos) {
+        this(world, label, members, rank, worldRank, device, compute, onCompute, false, timeoutNanos);
+    }
+
+    /** As above; {@code blocking}: an NCCL communicator with {@code config.blocking = 1} (see NcclWorld). */
+    NcclCommunicator(NcclWorld world, String label, int[] members, int rank, int worldRank, int device,
+                     CUstream_st compute, boolean onCompute, boolean blocking, long timeoutNanos) {
+        this.blocking = blocking;
         this.world = world;
         this.label = label;
         this.members = members.clone();
@@ -187,9 +195,10 @@ public final class NcclCommunicator implements Communicator {
         long start = System.nanoTime();
         String what = "ncclCommInitRank (rank " + rank + " of " + members.length + ")";
         ncclUniqueId uid = UniqueIds.toNative(id);
-        ncclConfig_t config = Nccl.nonBlockingConfig();
+        ncclConfig_t config = Nccl.config(blocking);
         ncclComm c = new ncclComm();
-        int rc = ncclCommInitRankConfig(c, members.length, uid, rank, config);
+        int rc = blocking ? initBlocking(c, uid, config, what, start, limitNanos)
+                : ncclCommInitRankConfig(c, members.length, uid, rank, config);
         synchronized (lock) {
             if (!c.isNull()) {
                 comm = c;
@@ -205,6 +214,41 @@ public final class NcclCommunicator implements Communicator {
             java.lang.ref.Reference.reachabilityFence(uid);
             java.lang.ref.Reference.reachabilityFence(config);
         }
+    }
+
+    /**
+     * A blocking communicator's start-up, which returns only once every member has joined: on a daemon thread,
+     * waited for at most {@code limitNanos} from {@code start}; past that the rank fails naming the group, and the
+     * thread stays behind inside NCCL (nothing can abort a communicator NCCL has not returned yet).
+     */
+    private int initBlocking(ncclComm c, ncclUniqueId uid, ncclConfig_t config, String what, long start,
+                             long limitNanos) {
+        java.util.concurrent.FutureTask<Integer> init = new java.util.concurrent.FutureTask<>(() -> {
+            Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
+            return ncclCommInitRankConfig(c, members.length, uid, rank, config);
+        });
+        Thread t = new Thread(init, "nccl-init-" + label + "-rank-" + rank);
+        t.setDaemon(true);
+        t.start();
+        try {
+            return init.get(Math.max(0, limitNanos - (System.nanoTime() - start)),
+                    java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new dev.lattice.parallel.comm.CommTimeoutException("rank " + worldRank + ": " + what + " of group "
+                    + label + " (blocking communicator) did not finish within "
+                    + java.time.Duration.ofNanos(limitNanos) + ": a member never joined");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during " + what + " of group " + label, e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r
+                    : new IllegalStateException(what + " of group " + label + " failed", e.getCause());
+        }
+    }
+
+    /** Whether NCCL calls launch on the caller's thread (a blocking communicator). */
+    boolean blocking() {
+        return blocking;
     }
 
     @Override

@@ -30,6 +30,18 @@ public final class NcclWorld implements CommWorld {
     static final java.util.Set<String> COMPUTE_STREAM_GROUPS = computeStreamGroups(
             System.getProperty("lattice.nccl.computeStreamGroups", "tp"));
 
+    /**
+     * Groups whose communicators are blocking ({@code config.blocking = 1}): {@code -Dlattice.nccl.blockingGroups=tp},
+     * read when the world is made; default none. A non-blocking communicator answers every collective with
+     * ncclInProgress and launches it from a thread of NCCL's, which costs the host ~0.2 ms a call (session 9's
+     * timelines); a blocking one launches on the caller's thread. The price: a blocking communicator's start-up runs
+     * on a helper thread that is left behind if a peer never comes (the rank still fails at the timeout, naming the
+     * group), and a peer lost after start-up can hold the host inside NCCL until the world is aborted. For
+     * measurements of latency-bound groups (tensor parallelism's) until it has been measured.
+     */
+    private final java.util.Set<String> blockingGroups = computeStreamGroups(
+            System.getProperty("lattice.nccl.blockingGroups", "none"));
+
     /** The group names of a comma-separated list ("none" or empty: no group). */
     static java.util.Set<String> computeStreamGroups(String list) {
         return java.util.Arrays.stream(list.split(",")).map(String::trim)
@@ -149,7 +161,7 @@ public final class NcclWorld implements CommWorld {
         Cuda.check(cudaSetDevice(b.device()), "cudaSetDevice(" + b.device() + ") for group " + label);
         byte[] id = ids.idFor(label);
         NcclCommunicator c = new NcclCommunicator(this, label, members, groupRank, rank, b.device(),
-                b.computeStream(), onComputeStream, timeout.toNanos());
+                b.computeStream(), onComputeStream, blockingGroups.contains(name), timeout.toNanos());
         communicators.put(key, c); // before init, so that an abort reaches a communicator still starting
         try {
             c.init(id, Math.max(timeout.toNanos(), MIN_INIT_TIMEOUT.toNanos()));

@@ -113,6 +113,37 @@ class NcclCommunicatorTest {
         });
     }
 
+    /**
+     * Blocking communicators (-Dlattice.nccl.blockingGroups, read when the world is made) for a compute-stream group
+     * and a group on its own stream: the same results as the in-JVM reference, and the communicators are blocking.
+     */
+    @Test
+    void blockingCommunicatorsGiveTheSameResults() throws Exception {
+        int chunk = 100;
+        System.setProperty("lattice.nccl.blockingGroups", "tp,dp");
+        try {
+            assertSameAsInJvm((rank, world, f) -> {
+                Communicator tp = world instanceof NcclWorld n ? n.group(rank, new int[] {0, 1}, "tp", true)
+                        : world.group(rank, new int[] {0, 1}, "tp");
+                Communicator dp = world.group(rank, new int[] {0, 1}, "dp");
+                if (world instanceof NcclWorld) {
+                    assertTrue(((NcclCommunicator) tp).blocking() && ((NcclCommunicator) dp).blocking());
+                }
+                CommBuffer x = f.of(data(rank, 2 * chunk));
+                tp.allReduce(x, 0, 2 * chunk, ReduceOp.SUM);
+                CommBuffer mine = f.zeros(chunk);
+                Work scattered = dp.reduceScatterAsync(x, 0, mine, 0, chunk, ReduceOp.SUM);
+                scattered.await();
+                CommBuffer full = f.zeros(2 * chunk);
+                dp.allGatherAsync(mine, 0, full, 0, chunk).await();
+                tp.allGatherAsync(mine, 0, full, 0, chunk).await();
+                return concat(f.read(x), f.read(mine), f.read(full));
+            });
+        } finally {
+            System.clearProperty("lattice.nccl.blockingGroups");
+        }
+    }
+
     /** ZeRO's calls: in place with NCCL's offsets (DataParallelSync), and an overlapping non-in-place gather. */
     @Test
     void inPlaceAndOverlappingRanges() throws Exception {
