@@ -56,12 +56,6 @@ final class Nccl {
     }
 
     /**
-     * NCCL_CONFIG_INITIALIZER with {@code blocking = 0}. Non-blocking communicators return ncclInProgress instead of
-     * blocking the host while peers connect (at init and at the first use of a channel), so every wait, including
-     * a missing peer's, is one we poll and bound with the world's timeout. Fields the running NCCL does not know
-     * are ignored by it (it reads {@code min(size, its own sizeof)}).
-     */
-    /**
      * {@code -Dlattice.nccl.ctaPolicy=efficiency|zero}: NCCL's CTA policy for every communicator (fewer SMs for the
      * collectives that overlap the products; NCCL 2.27+), else NCCL's default.
      */
@@ -76,6 +70,12 @@ final class Nccl {
         };
     }
 
+    /**
+     * NCCL_CONFIG_INITIALIZER with {@code blocking = 0}. Non-blocking communicators return ncclInProgress instead of
+     * blocking the host while peers connect (at init and at the first use of a channel), so every wait, including
+     * a missing peer's, is one we poll and bound with the world's timeout. Fields the running NCCL does not know
+     * are ignored by it (it reads {@code min(size, its own sizeof)}).
+     */
     static ncclConfig_t nonBlockingConfig() {
         return config(false);
     }

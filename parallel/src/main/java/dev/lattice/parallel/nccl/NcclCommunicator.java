@@ -15,13 +15,21 @@ import org.bytedeco.cuda.nccl.ncclConfig_t;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
 import org.bytedeco.javacpp.BytePointer;
 
+import java.lang.ref.Reference;
+import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.bytedeco.cuda.global.cudart.cudaDeviceGetStreamPriorityRange;
 import static org.bytedeco.cuda.global.cudart.cudaErrorNotReady;
@@ -39,7 +47,6 @@ import static org.bytedeco.cuda.global.nccl.ncclAllReduce;
 import static org.bytedeco.cuda.global.nccl.ncclBroadcast;
 import static org.bytedeco.cuda.global.nccl.ncclCommAbort;
 import static org.bytedeco.cuda.global.nccl.ncclCommDestroy;
-import static org.bytedeco.cuda.global.nccl.ncclCommFinalize;
 import static org.bytedeco.cuda.global.nccl.ncclCommGetAsyncError;
 import static org.bytedeco.cuda.global.nccl.ncclCommInitRankConfig;
 import static org.bytedeco.cuda.global.nccl.ncclFloat32;
@@ -118,14 +125,14 @@ public final class NcclCommunicator implements Communicator {
                                  CUevent_st traceBefore) {
     }
 
-    private volatile PendingLaunch pendingLaunch; // set and settled by the rank's thread
+    private final AtomicReference<PendingLaunch> pendingLaunch = new AtomicReference<>(); // settled exactly once
 
     /** A device-only operation whose completion nobody waited for yet: its event, name and start. */
     private record Deferred(CUevent_st done, String what, long start) {
     }
 
     private final Object lock = new Object();
-    private final java.util.ArrayDeque<Deferred> deferred = new java.util.ArrayDeque<>(); // guarded by lock
+    private final ArrayDeque<Deferred> deferred = new ArrayDeque<>(); // guarded by lock
     private ncclComm comm;        // guarded by lock: null before init, after abort or destroy
     private String stopped;       // guarded by lock: why this communicator can no longer be used
     private boolean groupPending; // guarded by lock: operations sit in this thread's open NCCL group
@@ -211,36 +218,74 @@ public final class NcclCommunicator implements Communicator {
             settle(rc, what, start, limitNanos);
         } finally {
             // NCCL should have copied both during the call; keep them alive until start-up ends all the same.
-            java.lang.ref.Reference.reachabilityFence(uid);
-            java.lang.ref.Reference.reachabilityFence(config);
+            Reference.reachabilityFence(uid);
+            Reference.reachabilityFence(config);
         }
     }
 
     /**
      * A blocking communicator's start-up, which returns only once every member has joined: on a daemon thread,
-     * waited for at most {@code limitNanos} from {@code start}; past that the rank fails naming the group, and the
-     * thread stays behind inside NCCL (nothing can abort a communicator NCCL has not returned yet).
+     * waited for in short slices until {@code limitNanos} from {@code start} pass or the world is aborted; then the
+     * rank fails naming the group, and the thread stays behind inside NCCL (nothing can abort a communicator NCCL
+     * has not returned yet). Should that start-up finish later after all, the thread aborts the communicator
+     * instead of leaving it behind.
      */
     private int initBlocking(ncclComm c, ncclUniqueId uid, ncclConfig_t config, String what, long start,
                              long limitNanos) {
-        java.util.concurrent.FutureTask<Integer> init = new java.util.concurrent.FutureTask<>(() -> {
+        AtomicBoolean abandoned = new AtomicBoolean(); // both flags change under the lock
+        AtomicBoolean handedOver = new AtomicBoolean();
+        FutureTask<Integer> init = new FutureTask<>(() -> {
             Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") for " + what + " of group " + label);
-            return ncclCommInitRankConfig(c, members.length, uid, rank, config);
+            int rc = ncclCommInitRankConfig(c, members.length, uid, rank, config);
+            synchronized (lock) {
+                if (abandoned.get()) {
+                    if (!c.isNull()) {
+                        ncclCommAbort(c); // the rank gave up waiting: nobody will use or destroy it
+                    }
+                } else {
+                    handedOver.set(true);
+                }
+            }
+            return rc;
         });
         Thread t = new Thread(init, "nccl-init-" + label + "-rank-" + rank);
         t.setDaemon(true);
         t.start();
+        long slice = TimeUnit.MILLISECONDS.toNanos(50);
         try {
-            return init.get(Math.max(0, limitNanos - (System.nanoTime() - start)),
-                    java.util.concurrent.TimeUnit.NANOSECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            throw new dev.lattice.parallel.comm.CommTimeoutException("rank " + worldRank + ": " + what + " of group "
-                    + label + " (blocking communicator) did not finish within "
-                    + java.time.Duration.ofNanos(limitNanos) + ": a member never joined");
+            while (true) {
+                try {
+                    return init.get(slice, TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    String reason = world.abortReason();
+                    boolean late = System.nanoTime() - start > limitNanos;
+                    if (reason == null && !late) {
+                        continue;
+                    }
+                    synchronized (lock) {
+                        if (handedOver.get()) {
+                            continue; // it finished just now: take the communicator (init() aborts it if need be)
+                        }
+                        abandoned.set(true);
+                    }
+                    String why = reason != null ? "was stopped: the world was aborted (" + reason + ")"
+                            : "did not finish within " + Duration.ofNanos(limitNanos)
+                            + ": a member never joined";
+                    throw new CommTimeoutException("rank " + worldRank + ": " + what + " of group " + label
+                            + " (blocking communicator) " + why);
+                }
+            }
         } catch (InterruptedException e) {
+            synchronized (lock) {
+                if (!handedOver.get()) {
+                    abandoned.set(true);
+                } else if (!c.isNull()) {
+                    ncclCommAbort(c); // made, but this rank will not use it
+                }
+            }
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted during " + what + " of group " + label, e);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             throw e.getCause() instanceof RuntimeException r ? r
                     : new IllegalStateException(what + " of group " + label + " failed", e.getCause());
         }
@@ -428,7 +473,7 @@ public final class NcclCommunicator implements Communicator {
         }
         List<NcclCommunicator> comms = new ArrayList<>(launched.keySet());
         comms.sort(Comparator.comparingLong(c -> c.order));
-        int rc = launch(comms, 0);
+        int rc = comms.stream().anyMatch(c -> c.blocking) ? launchUnlocked(comms) : launch(comms, 0);
         if (rc != ncclSuccess && rc != ncclInProgress) {
             CudaException e = Nccl.error(rc, "ncclGroupEnd of " + launched);
             for (NcclCommunicator c : comms) {
@@ -457,6 +502,27 @@ public final class NcclCommunicator implements Communicator {
             }
             return rc;
         }
+    }
+
+    /**
+     * ncclGroupEnd of a group with a blocking communicator, which may wait inside NCCL for a peer: without the locks,
+     * and abortable from then on (NCCL owns the grouped operations once ncclGroupEnd is called; ncclCommAbort from
+     * the watchdog or the world's abort is what releases a launch stuck there).
+     */
+    private static int launchUnlocked(List<NcclCommunicator> comms) {
+        for (NcclCommunicator c : comms) {
+            synchronized (c.lock) {
+                if (c.stopped != null) {
+                    return launch(comms, 0); // one was stopped already: launch, then abort, as for non-blocking
+                }
+            }
+        }
+        for (NcclCommunicator c : comms) {
+            synchronized (c.lock) {
+                c.groupPending = false;
+            }
+        }
+        return ncclGroupEnd();
     }
 
     private void finishGroup(String ops, long start) {
@@ -505,7 +571,7 @@ public final class NcclCommunicator implements Communicator {
             if (rc == ncclInProgress) {
                 EventWork w = new EventWork(what, null, start);
                 w.launching = true;
-                pendingLaunch = new PendingLaunch(what, start, w, t, before);
+                pendingLaunch.set(new PendingLaunch(what, start, w, t, before));
                 return w;
             }
             settle(rc, what, start, timeoutNanos);
@@ -532,11 +598,10 @@ public final class NcclCommunicator implements Communicator {
      * records its completion event and hands it to its Work. Before any other call on this communicator.
      */
     private void settleLaunch() {
-        PendingLaunch p = pendingLaunch;
+        PendingLaunch p = pendingLaunch.getAndSet(null);
         if (p == null) {
             return;
         }
-        pendingLaunch = null;
         try {
             Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ") to finish launching " + p.what());
             awaitIdle(p.what(), p.start(), timeoutNanos);
@@ -756,12 +821,30 @@ public final class NcclCommunicator implements Communicator {
         traced(t, what, before);
     }
 
-    /** The NCCL call on the live communicator: its return code (ncclInProgress while NCCL still launches it). */
+    /**
+     * The NCCL call on the live communicator: its return code (ncclInProgress while NCCL still launches it). A
+     * non-blocking communicator's call returns at once and is made under the lock, so that no abort frees the
+     * communicator under it. A blocking communicator's call may wait inside NCCL for a peer (connection set-up),
+     * so it is made outside the lock: the watchdog and the world's abort must still reach ncclCommAbort, which is
+     * what releases a call stuck there.
+     */
     private int submit(String what, NcclCall call) {
+        if (!blocking) {
+            synchronized (lock) {
+                checkUsableLocked(what);
+                return call.enqueue(comm);
+            }
+        }
+        ncclComm c;
         synchronized (lock) {
             checkUsableLocked(what);
-            return call.enqueue(comm);
+            c = comm;
         }
+        int rc = call.enqueue(c);
+        synchronized (lock) {
+            checkUsableLocked(what); // aborted while inside NCCL: the result is void
+        }
+        return rc;
     }
 
     /** Closes a traced collective's event pair (no-op when not traced). */
@@ -786,6 +869,7 @@ public final class NcclCommunicator implements Communicator {
 
     /** Stops recording and returns the collectives traced since {@link #startTrace}, in enqueue order. */
     public List<Traced> stopTrace() {
+        settleLaunch(); // the last collective's events join the trace (and are not left behind)
         List<Traced> t = trace;
         trace = null;
         return t == null ? List.of() : List.copyOf(t);
@@ -992,10 +1076,7 @@ public final class NcclCommunicator implements Communicator {
         }
         long start = System.nanoTime();
         try {
-            int rc;
-            synchronized (lock) {
-                rc = ncclCommFinalize(comm);
-            }
+            int rc = submit("ncclCommFinalize", org.bytedeco.cuda.global.nccl::ncclCommFinalize);
             settle(rc, "ncclCommFinalize", start, timeoutNanos);
             synchronized (lock) {
                 if (comm != null) {
@@ -1054,6 +1135,18 @@ public final class NcclCommunicator implements Communicator {
             launching = false;
         }
 
+        /** Settles this collective's launch if NCCL was still making it; it must not stay in limbo after that. */
+        private void settleIfLaunching() {
+            if (!launching) {
+                return;
+            }
+            settleLaunch();
+            if (launching) {
+                throw new IllegalStateException(what + " of group " + label + " is still being launched but is no"
+                        + " longer this communicator's pending launch (settled on another thread?)");
+            }
+        }
+
         EventWork(String what, CUevent_st event, long start) {
             this.what = what;
             this.event = event;
@@ -1068,9 +1161,7 @@ public final class NcclCommunicator implements Communicator {
          */
         @Override
         public synchronized void await() {
-            if (launching) {
-                settleLaunch();
-            }
+            settleIfLaunching();
             if (event == null) {
                 if (failure != null) {
                     throw failure;
@@ -1106,9 +1197,7 @@ public final class NcclCommunicator implements Communicator {
 
         @Override
         public synchronized boolean isDone() {
-            if (launching) {
-                settleLaunch();
-            }
+            settleIfLaunching();
             if (event == null) {
                 return true;
             }

@@ -457,6 +457,38 @@ class NcclCommunicatorTest {
         assertTrue(later.contains("rank 1 failed: out of memory") && later.contains("barrier"), later);
     }
 
+    /**
+     * A blocking communicator's start-up waits inside NCCL on a helper thread; a world abort while a member never
+     * comes releases the rank waiting for it promptly (not at the 2-minute start-up limit), naming the group and the
+     * reason.
+     */
+    @Test
+    void anAbortReleasesABlockingStartUpWhoseMemberNeverCame() throws Exception {
+        System.setProperty("lattice.nccl.blockingGroups", "dp");
+        NcclWorld world;
+        try {
+            world = new NcclWorld(2, TIMEOUT, new LocalNcclGroupIds());
+        } finally {
+            System.clearProperty("lattice.nccl.blockingGroups");
+        }
+        List<Object> out = dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
+            if (rank == 1) { // never asks for dp[0,1]
+                Thread.sleep(1000);
+                world.abort("rank 1 failed: lost its executor");
+                return null;
+            }
+            long t0 = System.nanoTime();
+            CommTimeoutException e = assertThrows(CommTimeoutException.class,
+                    () -> world.group(0, new int[] {0, 1}, "dp"));
+            return new Object[] {e.getMessage(), (System.nanoTime() - t0) / 1e9};
+        }));
+        Object[] r = (Object[]) out.get(0);
+        String m = (String) r[0];
+        assertTrue(m.contains("dp[0,1]") && m.contains("blocking communicator")
+                && m.contains("rank 1 failed: lost its executor"), m);
+        assertTrue((double) r[1] < 10, "released after " + r[1] + " s");
+    }
+
     // ---- running a script ----
 
     private static void assertSameAsInJvm(Script script) throws Exception {
