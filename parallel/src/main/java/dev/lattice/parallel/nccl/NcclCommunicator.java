@@ -125,6 +125,8 @@ public final class NcclCommunicator implements Communicator {
                                  CUevent_st traceBefore) {
     }
 
+    private volatile long blockingCallStart; // nanoTime | 1 while the rank's thread is inside a blocking NCCL call
+    private volatile String blockingCallWhat;
     private final AtomicReference<PendingLaunch> pendingLaunch = new AtomicReference<>(); // settled exactly once
 
     /** A device-only operation whose completion nobody waited for yet: its event, name and start. */
@@ -715,8 +717,11 @@ public final class NcclCommunicator implements Communicator {
         if (closed || closing.get()) {
             return false;
         }
-        Devices.on(device, this::reapDeferred);
-        return hasDeferred();
+        Devices.on(device, () -> {
+            checkBlockingCall();
+            reapDeferred();
+        });
+        return hasDeferred() || blockingCallStart != 0;
     }
 
     /**
@@ -840,11 +845,41 @@ public final class NcclCommunicator implements Communicator {
             checkUsableLocked(what);
             c = comm;
         }
-        int rc = call.enqueue(c);
+        blockingCallWhat = what;
+        blockingCallStart = System.nanoTime() | 1; // 0 means "not inside NCCL"
+        Watchdog.watch(this); // bounds the time inside NCCL as it bounds deferred completions
+        int rc;
+        try {
+            rc = call.enqueue(c);
+        } finally {
+            blockingCallStart = 0;
+        }
         synchronized (lock) {
             checkUsableLocked(what); // aborted while inside NCCL: the result is void
         }
         return rc;
+    }
+
+    /**
+     * The watchdog's check of a blocking communicator's thread inside an NCCL call (waiting for a peer's connection,
+     * say): past the timeout it aborts the communicator, which is what releases the call; the caller then fails,
+     * naming the call.
+     */
+    private void checkBlockingCall() {
+        long s = blockingCallStart;
+        if (s == 0) {
+            return;
+        }
+        long waited = System.nanoTime() - s;
+        if (waited <= timeoutNanos) {
+            return;
+        }
+        synchronized (lock) {
+            if (stopped == null && blockingCallStart == s) {
+                abortLocked(String.format(Locale.ROOT, "rank %d of %s: %s stayed inside NCCL for %.1f s (blocking"
+                        + " communicator); communicator aborted", worldRank, label, blockingCallWhat, waited / 1e9));
+            }
+        }
     }
 
     /** Closes a traced collective's event pair (no-op when not traced). */

@@ -7,7 +7,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Watches the operations whose completion no host thread waits for ({@link NcclCommunicator}'s deferred
  * completion): every 100 ms it reaps those done and aborts a communicator whose oldest one outlived the timeout, so a
  * dead peer fails the job even while its rank's thread sits in a device synchronisation instead of a collective
- * (the abort ends the NCCL kernel that stream waits for; the next operation then throws, naming what hung).
+ * (the abort ends the NCCL kernel that stream waits for; the next operation then throws, naming what hung). It
+ * bounds a blocking communicator's calls the same way: a rank's thread held inside NCCL past the timeout (a peer that
+ * never connects) is released by aborting the communicator.
  */
 final class Watchdog {
 
@@ -47,6 +49,9 @@ final class Watchdog {
                 try {
                     if (!c.watchOnce()) {
                         WATCHED.remove(c);
+                        if (c.watchOnce()) {
+                            WATCHED.add(c); // watch() came between the visit and the removal
+                        }
                     }
                 } catch (RuntimeException e) {
                     WATCHED.remove(c); // closed or failed: its owner sees the failure on its next call

@@ -30,6 +30,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -94,15 +95,19 @@ class NcclCommunicatorTest {
     }
 
     /**
-     * A group whose collectives run on the rank's compute stream (tp by default, -Dlattice.nccl.computeStreamGroups):
+     * A non-blocking group whose collectives run on the rank's compute stream (-Dlattice.nccl.computeStreamGroups):
      * the same results as the in-JVM reference, blocking and asynchronous, with no stream of its own to order against.
      */
     @Test
     void aGroupOnTheComputeStreamGivesTheSameResults() throws Exception {
         int chunk = 100;
         assertSameAsInJvm((rank, world, f) -> {
-            Communicator c = world instanceof NcclWorld n ? n.group(rank, new int[] {0, 1}, "tp", true)
-                    : world.group(rank, new int[] {0, 1}, "tp");
+            // "tp-own": on the compute stream but not blocking (tp's default), so both kinds stay covered
+            Communicator c = world instanceof NcclWorld n ? n.group(rank, new int[] {0, 1}, "tp-own", true)
+                    : world.group(rank, new int[] {0, 1}, "tp-own");
+            if (c instanceof NcclCommunicator nc) {
+                assertTrue(nc.onComputeStream() && !nc.blocking());
+            }
             CommBuffer x = f.of(data(rank, 2 * chunk));
             c.allReduce(x, 0, 2 * chunk, ReduceOp.SUM);
             CommBuffer mine = f.zeros(chunk);
@@ -455,6 +460,49 @@ class NcclCommunicatorTest {
         assertTrue((double) r[1] < 10, "released after " + r[1] + " s, not at the 60 s timeout");
         String later = (String) out.get(1);
         assertTrue(later.contains("rank 1 failed: out of memory") && later.contains("barrier"), later);
+    }
+
+    /**
+     * A blocking communicator connects to a peer inside its first collective; a peer that never comes holds the
+     * rank's thread inside NCCL, and the watchdog releases it at the timeout by aborting the communicator.
+     */
+    @Test
+    void aBlockingCallHeldInsideNcclIsReleasedAtTheTimeout() throws Exception {
+        System.setProperty("lattice.nccl.blockingGroups", "world");
+        NcclWorld world;
+        try {
+            world = new NcclWorld(2, Duration.ofSeconds(3), new LocalNcclGroupIds());
+        } finally {
+            System.clearProperty("lattice.nccl.blockingGroups");
+        }
+        CountDownLatch rankZeroDone = new CountDownLatch(1);
+        List<Object> out = assertTimeoutPreemptively(Duration.ofSeconds(90), () ->
+                dev.lattice.parallel.comm.Ranks.run(2, rank -> onGpu(world, rank, () -> {
+                    Communicator c = world.world(rank);
+                    assertTrue(((NcclCommunicator) c).blocking());
+                    if (rank == 1) { // joined the communicator, never takes part in a collective
+                        assertTrue(rankZeroDone.await(80, TimeUnit.SECONDS), "rank 0 never gave up");
+                        return null;
+                    }
+                    try (DeviceFloats x = DeviceFloats.zeros(0, 1024)) {
+                        long t0 = System.nanoTime();
+                        try {
+                            c.allReduce(x, 0, 1024, ReduceOp.SUM);
+                            x.download();
+                            c.barrier();
+                            fail("allReduce without rank 1 completed");
+                            return null;
+                        } catch (CommTimeoutException e) {
+                            return new Object[] {e, (System.nanoTime() - t0) / 1e9};
+                        } finally {
+                            rankZeroDone.countDown();
+                        }
+                    }
+                })));
+        Object[] r = (Object[]) out.get(0);
+        String m = ((CommTimeoutException) r[0]).getMessage();
+        assertTrue(m.contains("rank 0") && m.contains("world[0,1]") && m.contains("aborted"), m);
+        assertTrue((double) r[1] >= 2.9 && (double) r[1] < 30, "gave up after " + r[1] + " s");
     }
 
     /**

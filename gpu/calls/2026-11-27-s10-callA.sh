@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Next session's first call (written in session 9, not yet run): blocking NCCL communicators
+# Session 10, call A (written in session 9): blocking NCCL communicators
 # (-Dlattice.nccl.blockingGroups) A/B. Session 9's timelines show a non-blocking communicator costing the host
 # ~0.2 ms per collective (NCCL launches each from a thread of its own after answering ncclInProgress). TP's
 # collectives sit on the compute stream and each result is needed at once, so TP pays that wait on every one of its
