@@ -48,7 +48,11 @@ final class Devices {
         if (!cuda(o)) {
             return new CpuBackend();
         }
-        return new CudaBackend(cudaDevice, precision(o));
+        CudaBackend b = new CudaBackend(cudaDevice, precision(o));
+        if (o.deterministicMode) {
+            b.deterministicAttention(true);
+        }
+        return b;
     }
 
     static GemmPrecision precision(TrainOptions o) {

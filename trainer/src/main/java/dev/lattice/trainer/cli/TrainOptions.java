@@ -77,6 +77,9 @@ public final class TrainOptions {
     @Option(names = "--bf16", description = "bf16 mixed precision on GPUs: fp32 master weights, GEMMs on bf16"
             + " tensor cores with fp32 accumulation (without it GEMMs are exact fp32).")
     public boolean bf16;
+    @Option(names = "--deterministic-mode", description = "Megatron's: kernels that repeat to the bit from run to"
+            + " run (cuDNN's deterministic attention backward on GPUs; the CPU backend always is).")
+    public boolean deterministicMode;
     @Option(names = "--fp16", description = "fp16 mixed precision: fp32 master weights, GEMMs on fp16 tensor cores"
             + " (--devices cuda) with loss scaling (dynamic unless --loss-scale).")
     public boolean fp16;

@@ -52,6 +52,7 @@ public final class CudaBackend implements Backend {
     private final java.util.Set<CublasLtGemm.Epilogue> epilogues = epiloguesFromProperty();
     private CublasLtGemm lt; // made on first use: backends that never fuse hold no workspace
     private String attentionMode = attentionModeProperty();
+    private boolean deterministicAttention = deterministicAttentionProperty();
     private CudnnAttention cudnn;
     private String cudnnUnavailable; // why cuDNN attention cannot be used in this process, once known
     private final java.util.Set<String> cudnnFailedShapes = new java.util.HashSet<>();
@@ -1233,6 +1234,24 @@ public final class CudaBackend implements Backend {
         return m;
     }
 
+    /**
+     * {@code -Dlattice.attention.deterministic=true|false}: whether cuDNN's attention backward uses its deterministic
+     * engine (dQ written in a fixed order rather than accumulated with atomics), so that a run repeats to the bit.
+     * Our own kernels are deterministic either way. Megatron's {@code --deterministic-mode} sets it.
+     */
+    static boolean deterministicAttentionProperty() {
+        String v = System.getProperty("lattice.attention.deterministic", "false").trim();
+        if (!v.equals("true") && !v.equals("false")) {
+            throw new IllegalArgumentException("-Dlattice.attention.deterministic must be true or false, got " + v);
+        }
+        return v.equals("true");
+    }
+
+    /** Overrides {@code -Dlattice.attention.deterministic} for this backend. */
+    public void deterministicAttention(boolean deterministic) {
+        this.deterministicAttention = deterministic;
+    }
+
     /** Overrides {@code -Dlattice.attention} for this backend ({@code auto}, {@code cudnn} or {@code own}). */
     public void attentionImplementation(String mode) {
         String old = System.getProperty("lattice.attention");
@@ -1254,7 +1273,8 @@ public final class CudaBackend implements Backend {
             return "own (own)";
         }
         CudnnAttention a = cudnn();
-        return (a == null ? "own: " + cudnnUnavailable : "cudnn " + a.version()) + " (" + attentionMode + ")";
+        return (a == null ? "own: " + cudnnUnavailable : "cudnn " + a.version()) + " (" + attentionMode
+                + (deterministicAttention ? ", deterministic" : "") + ")";
     }
 
     private CudnnAttention cudnn() {
@@ -1336,7 +1356,8 @@ public final class CudaBackend implements Backend {
                 headDim);
         if (a != null) {
             try {
-                a.backward(addr(dqkv), addr(dout), addr(qkv), addr(out), addr(lse), batch, seq, heads, headDim);
+                a.backward(addr(dqkv), addr(dout), addr(qkv), addr(out), addr(lse), batch, seq, heads, headDim,
+                        deterministicAttention);
                 return;
             } catch (RuntimeException e) {
                 cudnnFailed("backward", e, batch, seq, heads, headDim);

@@ -85,19 +85,32 @@ final class CudnnAttention implements AutoCloseable {
         }
     }
 
-    /** Backward: every q, k, v slot of the bf16 {@code dqkv} WRITTEN. */
-    void backward(long dqkv, long dout, long qkv, long out, long lse, int batch, int seq, int heads, int headDim) {
-        Plan plan = plan("b", batch, seq, heads, headDim);
+    /**
+     * Backward: every q, k, v slot of the bf16 {@code dqkv} WRITTEN. {@code deterministic}: the graph without the
+     * fp32 dQ accumulator, which is how the backend API asks for the engine that keeps dP in its workspace and writes
+     * dQ in a fixed order (cudnn-frontend's {@code set_deterministic_algorithm}); the default graph accumulates dQ
+     * across thread blocks with atomics, so its bits vary from run to run. The deterministic plan's workspace is
+     * about {@code B·H·T²·2} bytes.
+     */
+    void backward(long dqkv, long dout, long qkv, long out, long lse, int batch, int seq, int heads, int headDim,
+                  boolean deterministic) {
+        Plan plan = plan(deterministic ? "bd" : "b", batch, seq, heads, headDim);
         long rows = (long) batch * heads * seq;
-        long acc = align(4 * rows * headDim);
+        long acc = deterministic ? 0 : align(4 * rows * headDim);
         long sum = align(4 * rows);
         long ws = allocator.allocate(acc + sum + plan.workspace);
         try {
             long e = 2;
-            plan.execute(handle, ws + acc + sum, new long[]{Q, qkv, K, qkv + e * headDim, V, qkv + 2 * e * headDim,
-                    O, out, DO, dout, STATS, lse, DQ, dqkv, DK, dqkv + e * headDim, DV, dqkv + 2 * e * headDim,
-                    DQ_ACC, ws, SUM, ws + acc, SCALE, plan.scalars.get(0).address(), NEG,
-                    plan.scalars.get(1).address(), ONE, plan.scalars.get(2).address()});
+            long[] pairs = {Q, qkv, K, qkv + e * headDim, V, qkv + 2 * e * headDim, O, out, DO, dout, STATS, lse, DQ,
+                    dqkv, DK, dqkv + e * headDim, DV, dqkv + 2 * e * headDim, SUM, ws + acc, SCALE,
+                    plan.scalars.get(0).address(), NEG, plan.scalars.get(1).address(), ONE,
+                    plan.scalars.get(2).address()};
+            if (!deterministic) {
+                pairs = java.util.Arrays.copyOf(pairs, pairs.length + 2);
+                pairs[pairs.length - 2] = DQ_ACC;
+                pairs[pairs.length - 1] = ws;
+            }
+            plan.execute(handle, ws + acc + sum, pairs);
         } finally {
             allocator.release(ws);
         }
@@ -117,7 +130,7 @@ final class CudnnAttention implements AutoCloseable {
             Graph g = new Graph();
             try {
                 p = pass.equals("f") ? buildForward(g, batch, seq, heads, headDim)
-                        : buildBackward(g, batch, seq, heads, headDim);
+                        : buildBackward(g, batch, seq, heads, headDim, pass.equals("bd"));
             } catch (RuntimeException ex) {
                 g.close();
                 throw ex;
@@ -171,7 +184,7 @@ final class CudnnAttention implements AutoCloseable {
         return g.plan(handle, "SDPA forward B=" + b + " T=" + t + " H=" + h + " d=" + d);
     }
 
-    private Plan buildBackward(Graph g, int b, int t, int h, int d) {
+    private Plan buildBackward(Graph g, int b, int t, int h, int d, boolean deterministic) {
         long row = 3L * h * d;
         long[] qDims = {b, h, t, d};
         long[] qStr = {t * row, 3L * d, row, 1};
@@ -194,7 +207,7 @@ final class CudnnAttention implements AutoCloseable {
         long dQ = g.tensor(DQ, CUDNN_DATA_BFLOAT16, qDims, qStr);
         long dK = g.tensor(DK, CUDNN_DATA_BFLOAT16, qDims, qStr);
         long dV = g.tensor(DV, CUDNN_DATA_BFLOAT16, qDims, qStr);
-        long dqAcc = g.tensor(DQ_ACC, CUDNN_DATA_FLOAT, qDims, packed);
+        long dqAcc = deterministic ? 0 : g.tensor(DQ_ACC, CUDNN_DATA_FLOAT, qDims, packed);
         long rowSum = g.tensor(SUM, CUDNN_DATA_FLOAT, rDims, rStr);
         long scale = g.scalar(SCALE, (float) (1.0 / Math.sqrt(d)));
         long neg = g.scalar(NEG, -Float.MAX_VALUE);
@@ -238,12 +251,17 @@ final class CudnnAttention implements AutoCloseable {
         g.reshape(dS2, dST);
         g.matmul(dST, q, dK);
 
-        // dQ = dS·K, accumulated in fp32, then rounded into dqkv
+        // dQ = dS·K: straight into dqkv (deterministic), or accumulated in fp32 and then rounded into it
         long k = g.virt(CUDNN_DATA_BFLOAT16, qDims, qStr);
         g.reshape(kt, k);
-        g.matmul(dS2, k, dqAcc);
-        g.pointwise(CUDNN_POINTWISE_IDENTITY, dqAcc, 0, 0, dQ);
-        return g.plan(handle, "SDPA backward B=" + b + " T=" + t + " H=" + h + " d=" + d);
+        if (deterministic) {
+            g.matmul(dS2, k, dQ);
+        } else {
+            g.matmul(dS2, k, dqAcc);
+            g.pointwise(CUDNN_POINTWISE_IDENTITY, dqAcc, 0, 0, dQ);
+        }
+        return g.plan(handle, "SDPA backward" + (deterministic ? " (deterministic)" : "") + " B=" + b + " T=" + t
+                + " H=" + h + " d=" + d);
     }
 
     @Override

@@ -13,6 +13,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.util.Random;
 
 import static dev.lattice.trainer.backend.cuda.TensorCoreAttentionTest.assertBf16Close;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -121,6 +122,29 @@ class CudnnAttentionTest {
         assertBf16Close("out", c.out, gpu.toHost(r.out));
         assertBf16Close("lse", c.lse, gpu.toHost(r.lse));
         assertBf16Close("dqkv", c.dqkv, gpu.toHost(r.dqkv));
+    }
+
+    /**
+     * The deterministic backward (the graph without the fp32 dQ accumulator, {@code -Dlattice.attention.deterministic}):
+     * the reference's values, and the same bits on every run.
+     */
+    @ParameterizedTest(name = "B={0} T={1} H={2}")
+    @CsvSource({"2,256,4", "4,512,8"})
+    void deterministicBackwardMatchesTheReferenceAndRepeatsToTheBit(int b, int t, int h) {
+        requireCudnnFor(t);
+        Case c = Case.of(b, t, h, h, 64, 41);
+        gpu.deterministicAttention(true);
+        try {
+            Run first = new Run(c, "cudnn", "cudnn");
+            float[] bits = gpu.toHost(first.dqkv);
+            assertBf16Close("dqkv", c.dqkv, bits);
+            for (int i = 2; i <= 5; i++) {
+                Run again = new Run(c, "cudnn", "cudnn");
+                assertArrayEquals(bits, gpu.toHost(again.dqkv), "dqkv of run " + i + " against run 1");
+            }
+        } finally {
+            gpu.deterministicAttention(false);
+        }
     }
 
     /** cuDNN's softmax statistics are our lse: either forward feeds either backward. */
