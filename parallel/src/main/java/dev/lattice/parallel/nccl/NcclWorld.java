@@ -32,17 +32,19 @@ public final class NcclWorld implements CommWorld {
 
     /**
      * Groups whose communicators are blocking ({@code config.blocking = 1}): {@code -Dlattice.nccl.blockingGroups},
-     * read when the world is made; default {@code tp}. A non-blocking communicator answers every collective with
+     * read when the world is made; default {@code tp,dp}. A non-blocking communicator answers every collective with
      * ncclInProgress and launches it from a thread of NCCL's, which costs the host ~0.2 ms a call; a blocking one
      * launches on the caller's thread. Tensor parallelism's collectives sit on the compute stream and each result is
      * needed at once, so that wait was paid on every one of them: blocking TP communicators made 350M TP2 13 % and
      * TP2 with sequence parallelism 36 % faster (H200, session 10). The waits stay bounded: a blocking start-up runs
      * on a helper thread (the rank fails at the timeout or the world's abort, naming the group), and the watchdog
      * aborts a communicator whose caller is held inside NCCL past the timeout (a peer that never connects), which
-     * releases the call. {@code none} makes every group non-blocking.
+     * releases the call. DP's collectives are asynchronous and launched lazily anyway; blocking DP communicators
+     * measured +0.3 % at 124M DP2 (H200, session 10, within one run's spread, positive in both calls), so they are
+     * blocking too. {@code none} makes every group non-blocking.
      */
     private final java.util.Set<String> blockingGroups = computeStreamGroups(
-            System.getProperty("lattice.nccl.blockingGroups", "tp"));
+            System.getProperty("lattice.nccl.blockingGroups", "tp,dp"));
 
     /** The group names of a comma-separated list ("none" or empty: no group). */
     static java.util.Set<String> computeStreamGroups(String list) {

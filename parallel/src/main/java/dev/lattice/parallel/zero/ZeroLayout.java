@@ -38,9 +38,22 @@ public final class ZeroLayout {
 
     /** As above, a bucket also closing after each parameter index in {@code closeAfter}. */
     public ZeroLayout(long[] paramSizes, int dp, long bucketElements, int[] closeAfter) {
+        this(paramSizes, dp, bucketElements, closeAfter, 1);
+    }
+
+    /**
+     * As above, each bucket padded to a multiple of {@code align} elements as well as of {@code dp}, so that every
+     * bucket starts at a multiple of {@code align} (a bf16 twin of the flat buffer then keeps its tensors at the
+     * 256-byte boundaries cuBLASLt wants with {@code align} 128).
+     */
+    public ZeroLayout(long[] paramSizes, int dp, long bucketElements, int[] closeAfter, long align) {
         if (dp <= 0) {
             throw new IllegalArgumentException("data-parallel size must be positive, got " + dp);
         }
+        if (align <= 0) {
+            throw new IllegalArgumentException("bucket alignment must be positive, got " + align);
+        }
+        long multiple = dp / gcd(dp, align) * align;
         this.sizes = paramSizes.clone();
         this.dp = dp;
         boolean[] closes = new boolean[sizes.length];
@@ -61,7 +74,7 @@ public final class ZeroLayout {
             flat += sizes[p];
             inBucket += sizes[p];
             if (inBucket >= bucketElements || closes[p] || p == sizes.length - 1) {
-                long padded = (inBucket + dp - 1) / dp * dp;
+                long padded = (inBucket + multiple - 1) / multiple * multiple;
                 bs.add(new Bucket(bucketStart, padded, first, p + 1));
                 flat = bucketStart + padded;
                 bucketStart = flat;
@@ -71,6 +84,10 @@ public final class ZeroLayout {
         }
         this.buckets = Collections.unmodifiableList(bs);
         this.total = flat;
+    }
+
+    private static long gcd(long a, long b) {
+        return b == 0 ? a : gcd(b, a % b);
     }
 
     public int dp() {

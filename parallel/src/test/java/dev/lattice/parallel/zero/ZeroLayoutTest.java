@@ -63,4 +63,19 @@ class ZeroLayoutTest {
                 new ZeroLayout.Bucket(18, 3, 3, 5)), sized.buckets());
         assertThrows(IllegalArgumentException.class, () -> new ZeroLayout(new long[] {1, 2}, 1, 10, new int[] {2}));
     }
+
+    @Test
+    void bucketsCanBePaddedToAnAlignmentToo() {
+        // params 5, 3, 10 with buckets closing after param 0, DP 3 and alignment 4: multiples of 12
+        // bucket 0 = param 0 (5 -> 12), bucket 1 = params 1, 2 (13 -> 24); shards of 4 and 8
+        ZeroLayout z = new ZeroLayout(new long[] {5, 3, 10}, 3, Long.MAX_VALUE, new int[] {0}, 4);
+        assertEquals(List.of(new ZeroLayout.Bucket(0, 12, 0, 1), new ZeroLayout.Bucket(12, 24, 1, 3)), z.buckets());
+        assertEquals(12, z.offset(1));
+        assertEquals(15, z.offset(2));
+        assertEquals(8, z.buckets().get(1).shardLength(3));
+        // DP 2 and alignment 4 share a factor: multiples of 4, not 8
+        ZeroLayout shared = new ZeroLayout(new long[] {5, 3}, 2, Long.MAX_VALUE, new int[] {0}, 4);
+        assertEquals(List.of(new ZeroLayout.Bucket(0, 8, 0, 1), new ZeroLayout.Bucket(8, 4, 1, 2)), shared.buckets());
+        assertThrows(IllegalArgumentException.class, () -> new ZeroLayout(new long[] {1}, 1, 10, new int[0], 0));
+    }
 }

@@ -79,6 +79,26 @@ public interface Backend extends AutoCloseable {
         }
     }
 
+    /**
+     * ZeRO's bf16 parameter all-gather: keeps the bf16 roundings of {@code weights} (which live in {@code flatParam}
+     * at {@code offsets}) in {@code flatBf16} at the same offsets, and has AdamW's updates of {@code flatParam}'s
+     * segments write their roundings into {@code flatBf16}. Then an all-gather of a range of {@code flatBf16} refreshes
+     * the roundings there ({@link #roundingsWrittenOutside}). Returns which weights moved: none where the backend keeps
+     * no roundings (the CPU backend), and the caller gathers fp32 as before.
+     */
+    default boolean[] placeRoundingsInto(Tensor flatParam, Tensor flatBf16, java.util.List<Tensor> weights,
+                                         long[] offsets) {
+        return new boolean[weights.size()];
+    }
+
+    /**
+     * A collective wrote these weights' kept roundings (placed by {@link #placeRoundingsInto}): they are current,
+     * while parts of the fp32 weights may not be (only products read them until the next full gather).
+     */
+    default void roundingsWrittenOutside(java.util.Collection<Tensor> weights) {
+        throw new UnsupportedOperationException("this backend keeps no roundings in flat buffers");
+    }
+
     /** These tensors were written outside this backend (a collective into their storage): kept roundings are stale. */
     default void writtenOutside(java.util.Collection<Tensor> tensors) {
     }

@@ -158,6 +158,10 @@ public final class GpuTrainingBenchmark {
                         0.9, 0.95, 1e-8, 0.1, new dev.lattice.trainer.engine.DataParallelSync.Options(
                         BUCKET_ELEMENTS, REDUCE_IN_BF16, OVERLAP,
                         PARAM_GATHER));
+                String bf16Gather = ((dev.lattice.trainer.engine.DataParallelSync) sync).bf16GatherSummary();
+                if (rank == 0 && bf16Gather != null) {
+                    System.out.println("lattice DP " + bf16Gather);
+                }
             }
             model.onGradientsAccumulated(sync::gradientsAccumulated);
             Random r = new Random(1 + (tp > 1 ? 0 : rank)); // TP ranks share the micro-batch

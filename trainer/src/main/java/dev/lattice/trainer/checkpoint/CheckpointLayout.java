@@ -6,11 +6,19 @@ package dev.lattice.trainer.checkpoint;
  * data-parallel rank. Loading reassembles whole tensors and cuts them for the layout of the run that loads.
  * {@code firstLayersApart}: the ZeRO-1/2 buckets also close after the embeddings and the first layer
  * ({@code ZeroBuckets}); false in checkpoints written before that rule, whose JSON lacks the field.
+ * {@code productWeightsLast}: the ZeRO-1/2 flat order puts the weights only products read after every other
+ * parameter (the bf16 parameter all-gather's order, {@code ZeroBuckets.productWeightsLast}); false when absent.
  */
 public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements,
-                               boolean firstLayersApart) {
+                               boolean firstLayersApart, boolean productWeightsLast) {
 
-    public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE, false);
+    public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE, false, false);
+
+    /** As written before {@code productWeightsLast} existed (false). */
+    public CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements,
+                            boolean firstLayersApart) {
+        this(tp, pp, chunks, dp, zero, bucketElements, firstLayersApart, false);
+    }
 
     /** The optimizer file of a data-parallel rank: one replicated file without ZeRO, one per rank with it. */
     public String optimizerFile(int dpRank) {

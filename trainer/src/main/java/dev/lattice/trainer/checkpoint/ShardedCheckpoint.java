@@ -102,6 +102,9 @@ public final class ShardedCheckpoint {
             throws IOException {
         Map<String, float[]> m = new LinkedHashMap<>();
         Map<String, float[]> v = new LinkedHashMap<>();
+        if (l.zero() == 1 || l.zero() == 2) { // the flat order the shards were cut in
+            held = dev.lattice.trainer.engine.ZeroBuckets.ordered(held, l.productWeightsLast());
+        }
         long[] sizes = new long[held.size()];
         for (int i = 0; i < sizes.length; i++) {
             long n = 1;
@@ -137,7 +140,7 @@ public final class ShardedCheckpoint {
             }
         } else {
             ZeroLayout z = dev.lattice.trainer.engine.ZeroBuckets.layout(held, sizes, l.dp(), l.bucketElements(),
-                    l.firstLayersApart());
+                    l.firstLayersApart(), l.productWeightsLast());
             float[] flatM = new float[Math.toIntExact(z.flatLength())];
             float[] flatV = new float[Math.toIntExact(z.flatLength())];
             for (int r = 0; r < l.dp(); r++) {

@@ -492,6 +492,9 @@ public final class TrainCommand {
                     config.family(), model.layout().numel(), config.numLayers(), config.hiddenSize(),
                     config.numAttentionHeads(), config.numQueryGroups(), config.vocabSize(),
                     config.paddedVocabSize());
+            if (sync instanceof DataParallelSync d && d.bf16GatherSummary() != null) {
+                log.println(" > " + d.bf16GatherSummary());
+            }
             dev.lattice.trainer.engine.LossScaler scaler = !o.fp16 ? null : o.lossScale != null
                     ? dev.lattice.trainer.engine.LossScaler.constant(o.lossScale)
                     : dev.lattice.trainer.engine.LossScaler.dynamic(o.initialLossScale, o.minLossScale,
@@ -505,10 +508,12 @@ public final class TrainCommand {
             Checkpointer checkpointer = store == null ? null : st -> {
                 // Each rank writes its own shard; nothing passes through one rank (ZeRO-3 first gathers each
                 // (tp, pp) shard's parameters over its DP group).
+                sync.materializeParameters(); // fp32 values of what only travelled as bf16 roundings
                 Map<String, Tensor> local = sync instanceof Zero3Sync z ? z.fullParameters() : model.parameters();
                 dev.lattice.trainer.checkpoint.CheckpointLayout layout = new dev.lattice.trainer.checkpoint
                         .CheckpointLayout(topology.tp(), topology.pp(), chunks, topology.dp(),
-                        sync.checkpointZeroStage(), sync.bucketElements(), sync.firstLayersApart());
+                        sync.checkpointZeroStage(), sync.bucketElements(), sync.firstLayersApart(),
+                        sync.productWeightsLast());
                 java.util.List<NamedTensor> mine = null;
                 if (dpFirst) {
                     mine = new java.util.ArrayList<>();

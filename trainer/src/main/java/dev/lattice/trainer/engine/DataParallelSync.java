@@ -102,7 +102,11 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             throw new IllegalArgumentException("--overlap-param-gather needs the distributed optimizer (ZeRO 1 or 2):"
                     + " without it there is no parameter all-gather");
         }
-        List<ParameterLayout.Spec> specs = model.specs();
+        this.bf16ParamGather = zeroStage > 0 && Boolean.parseBoolean(
+                System.getProperty("lattice.zero.bf16ParamGather", "false"));
+        this.productWeightsLast = bf16ParamGather || zeroStage > 0 && Boolean.parseBoolean(
+                System.getProperty("lattice.zero.productWeightsLast", "false"));
+        List<ParameterLayout.Spec> specs = ZeroBuckets.ordered(model.specs(), productWeightsLast);
         if (zeroStage < 0 || zeroStage > 2) {
             throw new IllegalArgumentException("--zero-stage " + zeroStage + " is not supported (0, 1 or 2; ZeRO-3 is"
                     + " not implemented yet)");
@@ -116,7 +120,8 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             sizes[i] = model.parameters().get(specs.get(i).name()).numel();
         }
         this.firstLayersApart = Boolean.parseBoolean(System.getProperty("lattice.zero.firstLayersApart", "true"));
-        this.layout = ZeroBuckets.layout(specs, sizes, dp.size(), bucketElements, firstLayersApart);
+        this.layout = ZeroBuckets.layout(specs, sizes, dp.size(), bucketElements, firstLayersApart,
+                productWeightsLast);
         this.bucketElements = bucketElements;
         this.reduceInBf16 = reduceInBf16;
         this.overlap = overlap;
@@ -174,6 +179,138 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                 : new boolean[specs.size()];
         this.paramInFlat = contiguous && zeroStage > 0 ? placeInto(flatParam, model.parameters())
                 : new boolean[specs.size()];
+        this.bucketInBf16 = new boolean[layout.buckets().size()];
+        this.flatBf16 = bf16ParamGather ? placeRoundings() : null;
+    }
+
+    /**
+     * {@code -Dlattice.zero.bf16ParamGather=true} (ZeRO 1/2, read per instance): the weights only products read travel
+     * in the parameter all-gather as their bf16 roundings, half the bytes of fp32, straight into the other ranks' kept
+     * roundings; the embeddings, norms and biases still travel in fp32. The products see the same bf16 values as with
+     * an fp32 gather (the owner's AdamW writes the rounding of the weight it updated), so training is unchanged to the
+     * bit against the same flat order gathered in fp32 ({@code -Dlattice.zero.productWeightsLast=true}; the order
+     * moves the shard boundaries, hence the gradient norm's summation order, against the default layout). The fp32
+     * weights a rank does not own go stale until {@link #materializeParameters} gathers them for a checkpoint.
+     * Backends that keep no roundings (the CPU's) gather fp32 as before, in the same flat order.
+     */
+    private final boolean bf16ParamGather;
+    private final boolean productWeightsLast; // the flat order of the bf16 parameter all-gather
+    private final boolean[] bucketInBf16;     // buckets whose all-gather moves bf16 roundings
+    private final Tensor flatBf16;            // the roundings of flatParam, where the backend keeps them
+
+    /**
+     * The product-only weights' kept roundings into a bf16 twin of flatParam; a bucket whose every parameter moved is
+     * gathered in bf16. Null where none moved.
+     */
+    private Tensor placeRoundings() {
+        List<Integer> candidates = new java.util.ArrayList<>();
+        for (int p = 0; p < specs.size(); p++) {
+            if (ZeroBuckets.productOnly(specs.get(p)) && paramInFlat[p]) {
+                candidates.add(p);
+            }
+        }
+        if (candidates.isEmpty()) {
+            return null;
+        }
+        Tensor bf = be.bf16(Math.toIntExact(layout.flatLength()));
+        List<Tensor> weights = new java.util.ArrayList<>();
+        long[] offsets = new long[candidates.size()];
+        for (int i = 0; i < candidates.size(); i++) {
+            weights.add(model.parameters().get(specs.get(candidates.get(i)).name()));
+            offsets[i] = layout.offset(candidates.get(i));
+        }
+        boolean[] placed = be.placeRoundingsInto(flatParam, bf, weights, offsets);
+        boolean[] roundingInFlat = new boolean[specs.size()];
+        boolean any = false;
+        for (int i = 0; i < placed.length; i++) {
+            roundingInFlat[candidates.get(i)] = placed[i];
+            any |= placed[i];
+        }
+        for (int b = 0; b < bucketInBf16.length; b++) {
+            ZeroLayout.Bucket k = layout.buckets().get(b);
+            boolean all = k.endParam() > k.firstParam();
+            for (int p = k.firstParam(); p < k.endParam(); p++) {
+                all &= roundingInFlat[p];
+            }
+            bucketInBf16[b] = all;
+        }
+        return any ? bf : null;
+    }
+
+    /** Bucket {@code b}'s parameters (their tensors). */
+    private List<Tensor> bucketParameters(int b) {
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        List<Tensor> out = new java.util.ArrayList<>(k.endParam() - k.firstParam());
+        for (int p = k.firstParam(); p < k.endParam(); p++) {
+            out.add(model.parameters().get(specs.get(p).name()));
+        }
+        return out;
+    }
+
+    /** Bucket {@code b}'s updated shard to every rank: bf16 roundings or fp32 values, asynchronous or not. */
+    private dev.lattice.parallel.comm.Work gatherBucket(int b, boolean async) {
+        long[] range = layout.shard(b, dp.rank());
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        Tensor flat = bucketInBf16[b] ? flatBf16 : flatParam;
+        long count = k.length() / dp.size();
+        if (async) {
+            return dp.allGatherAsync(flat, range[0], flat, k.start(), count);
+        }
+        dp.allGather(flat, range[0], flat, k.start(), count);
+        return dev.lattice.parallel.comm.Work.DONE;
+    }
+
+    /** After bucket {@code b}'s gather: what it wrote reaches the model (roundings current, or fp32 copied in). */
+    private void gathered(int b) {
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        if (bucketInBf16[b]) {
+            be.roundingsWrittenOutside(bucketParameters(b));
+            return;
+        }
+        unflatten(flatParam, model.parameters(), k.firstParam(), k.endParam());
+        gatheredInPlace(k.firstParam(), k.endParam());
+    }
+
+    @Override
+    public boolean productWeightsLast() {
+        return productWeightsLast;
+    }
+
+    /**
+     * For the start-up log: how much of the parameter all-gather moves bf16 roundings; null unless
+     * {@code -Dlattice.zero.bf16ParamGather} asked for it.
+     */
+    public String bf16GatherSummary() {
+        if (!bf16ParamGather) {
+            return null;
+        }
+        int buckets = 0;
+        long elements = 0;
+        for (int b = 0; b < bucketInBf16.length; b++) {
+            if (bucketInBf16[b]) {
+                buckets++;
+                elements += layout.buckets().get(b).length();
+            }
+        }
+        return String.format(java.util.Locale.ROOT, "ZeRO parameter all-gather: %d of %d buckets (%,d of %,d"
+                + " elements) as bf16 roundings%s", buckets, bucketInBf16.length, elements, layout.flatLength(),
+                buckets == 0 ? " (none: this backend keeps no roundings, or the precision is fp32)" : "");
+    }
+
+    /**
+     * The fp32 values of the buckets that travel as bf16 roundings, gathered (blocking) so that every rank holds its
+     * parameters whole; the roundings stay as they are (they are the roundings of these values).
+     */
+    @Override
+    public void materializeParameters() {
+        installAll();
+        for (int b = 0; b < bucketInBf16.length; b++) {
+            if (bucketInBf16[b]) {
+                long[] range = layout.shard(b, dp.rank());
+                ZeroLayout.Bucket k = layout.buckets().get(b);
+                dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / dp.size());
+            }
+        }
     }
 
     /** Whether parameter p's gradient / parameter tensor lives in commGrad / flatParam (no copy needed). */
@@ -227,9 +364,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         }
         paramGathers[b] = null;
         w.await();
-        ZeroLayout.Bucket k = layout.buckets().get(b);
-        unflatten(flatParam, model.parameters(), k.firstParam(), k.endParam());
-        gatheredInPlace(k.firstParam(), k.endParam());
+        gathered(b);
     }
 
     /** The all-gather wrote parameters [from, to) that live in flatParam: their kept bf16 roundings are stale. */
@@ -428,7 +563,6 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             steps = replicated.steps();
             return norm;
         }
-        int n = dp.size();
         if (reduceInBf16) {
             be.castToBf16(commShard, commShard);
             be.copy(shardGrad, commShard);
@@ -449,19 +583,18 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         float gradScale = AdamW.clipScale(norm, clip);
         steps++;
         for (int b = 0; b < layout.buckets().size(); b++) {
-            long[] range = layout.shard(b, dp.rank());
             // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
             be.adamW(shardSegments(b), gradScale, lr, beta1, beta2, eps, steps);
-            ZeroLayout.Bucket k = layout.buckets().get(b);
             if (overlapParamGather) {
-                paramGathers[b] = dp.allGatherAsync(flatParam, range[0], flatParam, k.start(), k.length() / n);
+                paramGathers[b] = gatherBucket(b, true);
             } else {
-                dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / n);
+                gatherBucket(b, false);
             }
         }
         if (!overlapParamGather) {
-            unflatten(flatParam, model.parameters());
-            gatheredInPlace(0, specs.size());
+            for (int b = 0; b < layout.buckets().size(); b++) {
+                gathered(b);
+            }
         }
         return norm;
     }

@@ -81,6 +81,18 @@ public interface GradientSync {
         return false;
     }
 
+    /** Whether the ZeRO flat order puts the product-only weights last ({@code ZeroBuckets.productWeightsLast}). */
+    default boolean productWeightsLast() {
+        return false;
+    }
+
+    /**
+     * Makes the model's fp32 parameters whole before they are read back (a checkpoint): a sync that gathers only some
+     * parameters' bf16 roundings between steps gathers their fp32 values here.
+     */
+    default void materializeParameters() {
+    }
+
     /** Loads full per-parameter moments (each rank keeps what it owns). */
     void loadOptimizerState(GptModel model, Map<String, Tensor> m, Map<String, Tensor> v);
 }

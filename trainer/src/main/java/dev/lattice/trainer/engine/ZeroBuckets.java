@@ -25,6 +25,64 @@ public final class ZeroBuckets {
         return new ZeroLayout(sizes, dp, bucketElements, firstLayersApart ? closeAfter(specs) : new int[0]);
     }
 
+    /**
+     * As above for specs in {@link #ordered} order: with {@code productWeightsLast} a bucket also closes after the
+     * last parameter that is not a product-only weight, so that every bucket holds one kind only (the bf16 parameter
+     * all-gather gathers a bucket of product-only weights as bf16 roundings), and, with {@code firstLayersApart},
+     * after the first layer's product-only weights. Buckets are padded to {@link #BF16_ALIGN} elements.
+     */
+    public static ZeroLayout layout(List<ParameterLayout.Spec> specs, long[] sizes, int dp, long bucketElements,
+                                    boolean firstLayersApart, boolean productWeightsLast) {
+        if (!productWeightsLast) {
+            return layout(specs, sizes, dp, bucketElements, firstLayersApart);
+        }
+        int lastOther = -1;
+        while (lastOther + 1 < specs.size() && !productOnly(specs.get(lastOther + 1))) {
+            lastOther++;
+        }
+        java.util.List<Integer> close = new java.util.ArrayList<>();
+        if (lastOther >= 0) {
+            close.add(lastOther);
+        }
+        int first = lastOther + 1;
+        if (firstLayersApart && first < specs.size() && specs.get(first).name().startsWith("decoder.layers.")) {
+            String prefix = layerPrefix(specs.get(first).name());
+            int last = first;
+            while (last + 1 < specs.size() && specs.get(last + 1).name().startsWith(prefix)) {
+                last++;
+            }
+            close.add(last);
+        }
+        return new ZeroLayout(sizes, dp, bucketElements, close.stream().mapToInt(Integer::intValue).toArray(),
+                BF16_ALIGN);
+    }
+
+    /** Elements a bucket of the bf16 gather's layout is padded to: 256 bytes of bf16, cuBLASLt's alignment. */
+    static final long BF16_ALIGN = 128;
+
+    /**
+     * Whether only matrix products read the parameter (their bf16 rounding under mixed precision): the matrices except
+     * the word and position embeddings, which the embedding lookup reads in fp32.
+     */
+    public static boolean productOnly(ParameterLayout.Spec s) {
+        return s.shape().length == 2 && !s.name().equals(ParameterLayout.WORD_EMBEDDINGS)
+                && !s.name().equals(ParameterLayout.POSITION_EMBEDDINGS);
+    }
+
+    /**
+     * The flat order of ZeRO's buffers: the specs as they are, or with {@code productWeightsLast} every other
+     * parameter first (in their order), then the product-only weights (in theirs).
+     */
+    public static List<ParameterLayout.Spec> ordered(List<ParameterLayout.Spec> specs, boolean productWeightsLast) {
+        if (!productWeightsLast) {
+            return specs;
+        }
+        java.util.List<ParameterLayout.Spec> out = new java.util.ArrayList<>(specs.size());
+        specs.stream().filter(s -> !productOnly(s)).forEach(out::add);
+        specs.stream().filter(ZeroBuckets::productOnly).forEach(out::add);
+        return List.copyOf(out);
+    }
+
     /** The indices after which a bucket closes: the last one before the first layer, and that layer's last one. */
     static int[] closeAfter(List<ParameterLayout.Spec> specs) {
         int first = -1;

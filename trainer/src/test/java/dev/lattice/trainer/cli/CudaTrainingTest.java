@@ -138,6 +138,48 @@ class CudaTrainingTest {
         assertCurves(one, four, 0, 0.05, "4 GPUs (" + layout + ") vs 1");
     }
 
+    /**
+     * ZeRO's bf16 parameter all-gather ({@code -Dlattice.zero.bf16ParamGather}): the product-only weights travel as
+     * their bf16 roundings into the other rank's kept roundings. Against the same flat order gathered in fp32
+     * ({@code -Dlattice.zero.productWeightsLast}) the losses are equal to the bit; a checkpoint written mid-run (its
+     * fp32 parameters gathered first: the other rank's parts of them are stale between steps) resumes to the same
+     * losses.
+     */
+    @Test
+    void bf16ParameterGatherChangesNoBit() throws Exception {
+        needGpus(2);
+        String[] layout = {"--devices", "cuda", "--bf16", "--num-layers", "2", "--world-size", "2", "--zero-stage",
+                "1", "--overlap-grad-reduce", "--overlap-param-gather"};
+        List<Double> fp32;
+        System.setProperty("lattice.zero.productWeightsLast", "true");
+        try {
+            fp32 = run("order", args("gpt2", tmp.resolve("order"), layout));
+        } finally {
+            System.clearProperty("lattice.zero.productWeightsLast");
+        }
+        System.setProperty("lattice.zero.bf16ParamGather", "true");
+        try {
+            TrainFixtures.Run bf16 = train(args("gpt2", tmp.resolve("bf16"), layout));
+            assertEquals(0, bf16.code(), bf16.out() + bf16.err());
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("all-gather: (\\d+) of (\\d+) buckets")
+                    .matcher(bf16.out());
+            assertTrue(m.find() && Integer.parseInt(m.group(1)) >= 2, bf16.out());
+            assertEquals(fp32, losses(tmp.resolve("bf16")), "bf16 gather against the fp32 gather, same order");
+            Path part = tmp.resolve("bf16part");
+            List<String> first = args("gpt2", part, layout);
+            first.addAll(List.of("--save-interval", "10", "--exit-interval", "10"));
+            TrainFixtures.Run half = train(first);
+            assertEquals(0, half.code(), half.out() + half.err());
+            List<String> rest = args("gpt2", part, layout);
+            rest.addAll(List.of("--load", part.toString()));
+            TrainFixtures.Run resumed = train(rest);
+            assertEquals(0, resumed.code(), resumed.out() + resumed.err());
+            assertCurves(fp32, losses(part), 1e-6, 0, "resumed from a checkpoint of the bf16 gather");
+        } finally {
+            System.clearProperty("lattice.zero.bf16ParamGather");
+        }
+    }
+
     @Test
     void checkpointsMoveBetweenGpuAndCpu() throws Exception {
         needGpus(1);

@@ -298,6 +298,40 @@ class DataParallelTrainingTest {
         assertResumedLossesMatch(whole, part);
     }
 
+    @Test
+    void zeroCheckpointsInTheProductWeightsLastOrderResumeEitherWay() throws Exception {
+        // The bf16 parameter gather's flat order (-Dlattice.zero.bf16ParamGather, or productWeightsLast alone):
+        // recorded in the checkpoint, read back in the order the shards were cut in, resumed by a run in the
+        // model's order; and the other way round. The continued losses equal the uninterrupted run's.
+        Path whole = tmp.resolve("whole");
+        assertEquals(0, train(args("gpt2", whole, "--world-size", "2", "--zero-stage", "1")).code());
+        for (boolean writtenReordered : new boolean[] {true, false}) {
+            Path part = tmp.resolve("part-" + writtenReordered);
+            TrainFixtures.Run first;
+            // bf16ParamGather implies the order (the CPU backend keeps no roundings, so its gather stays fp32)
+            System.setProperty("lattice.zero.bf16ParamGather", Boolean.toString(writtenReordered));
+            try {
+                first = train(args("gpt2", part, "--world-size", "2", "--zero-stage", "1", "--exit-interval", "10"));
+            } finally {
+                System.clearProperty("lattice.zero.bf16ParamGather");
+            }
+            assertEquals(writtenReordered, first.out().contains("0 of 3 buckets"), first.out());
+            assertEquals(0, first.code(), first.err());
+            String json = Files.readString(part.resolve("iter_0000010/state.json"));
+            assertTrue(json.contains("\"productWeightsLast\": " + writtenReordered), json);
+            TrainFixtures.Run resumed;
+            System.setProperty("lattice.zero.productWeightsLast", Boolean.toString(!writtenReordered));
+            try {
+                resumed = train(args("gpt2", part, "--world-size", "2", "--zero-stage", "1", "--load",
+                        part.toString()));
+            } finally {
+                System.clearProperty("lattice.zero.productWeightsLast");
+            }
+            assertEquals(0, resumed.code(), resumed.err());
+            assertResumedLossesMatch(whole, part);
+        }
+    }
+
     /** Megatron's sequence parallelism on top of tensor parallelism (and with PP and ZeRO around it). */
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"gpt2, --world-size 2 --tensor-model-parallel-size 2",

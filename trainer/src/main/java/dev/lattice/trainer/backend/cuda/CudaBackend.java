@@ -506,6 +506,49 @@ public final class CudaBackend implements Backend {
         return placed;
     }
 
+    /**
+     * The weights' kept roundings move into {@code flatBf16} at their offsets (bf16, 256-byte aligned for cuBLASLt),
+     * and {@code flatParam}'s rounding becomes {@code flatBf16} itself, so AdamW's update of a segment of
+     * {@code flatParam} writes the segment's rounding there in the same pass. A weight keeps its own rounding where it
+     * keeps none under this precision, or where the offset breaks the alignment.
+     */
+    @Override
+    public boolean[] placeRoundingsInto(Tensor flatParam, Tensor flatBf16, List<Tensor> weights, long[] offsets) {
+        boolean[] placed = new boolean[weights.size()];
+        CudaTensor flat = c(flatBf16);
+        if (!flat.isBf16() || c(flatParam).isBf16() || flatParam.numel() != flatBf16.numel()
+                || precision != GemmPrecision.BF16) {
+            return placed;
+        }
+        boolean any = false;
+        for (int i = 0; i < weights.size(); i++) {
+            CudaTensor w = c(weights.get(i));
+            CudaTensor.RoundedCopy r = w.rounded();
+            placed[i] = r.kept && !w.isBf16() && flat.addressOf(offsets[i]) % 256 == 0;
+            if (placed[i]) {
+                r.borrow(allocator, flat, offsets[i], w.numel());
+                any = true;
+            }
+        }
+        if (any) {
+            CudaTensor.RoundedCopy whole = c(flatParam).rounded();
+            whole.borrow(allocator, flat, 0, flatBf16.numel());
+            whole.flat = true;
+        }
+        return placed;
+    }
+
+    @Override
+    public void roundingsWrittenOutside(java.util.Collection<Tensor> weights) {
+        for (Tensor t : weights) {
+            CudaTensor.RoundedCopy r = c(t).rounded();
+            if (r.lender == null) {
+                throw new IllegalStateException(t + " keeps no rounding in a flat buffer");
+            }
+            r.fresh = true;
+        }
+    }
+
     @Override
     public void writtenOutside(java.util.Collection<Tensor> tensors) {
         for (Tensor t : tensors) {
@@ -1564,7 +1607,9 @@ public final class CudaBackend implements Backend {
             // their roundings stale)
             CudaTensor.RoundedCopy r = c(s.param()).rounded();
             updated.add(s.param());
-            if (r.address != 0 && s.paramOff() == 0 && s.count() == s.param().numel()) {
+            if (r.address != 0 && r.flat) { // a flat buffer's rounding: any segment's part of it
+                table[k + 8] = r.address + 2 * s.paramOff();
+            } else if (r.address != 0 && s.paramOff() == 0 && s.count() == s.param().numel()) {
                 table[k + 8] = r.address;
                 refreshed.add(r);
             }

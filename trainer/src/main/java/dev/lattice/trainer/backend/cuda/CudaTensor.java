@@ -52,6 +52,27 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         boolean kept;
         volatile long address;
         boolean fresh;
+        // set by borrow(): the rounding lives in another tensor's bf16 storage (ZeRO's flat bf16 parameter buffer),
+        // held here so that it outlives this tensor, and is not freed with it
+        volatile CudaTensor lender;
+        // the rounding of a flat parameter buffer: AdamW writes the rounding of any segment, not only whole tensors
+        boolean flat;
+
+        /** From now on the rounding is {@code base}'s bf16 elements from {@code offset}; an own one is released. */
+        void borrow(DeviceAllocator allocator, CudaTensor base, long offset, long count) {
+            if (!base.bf16 || offset < 0 || offset + count > base.numel()) {
+                throw new IllegalArgumentException("cannot keep a rounding at " + offset + " of " + base);
+            }
+            long mine = lender == null ? address : 0;
+            lender = base;
+            address = base.addressOf(offset);
+            fresh = false;
+            kept = true;
+            addressesChanged();
+            if (mine != 0) {
+                allocator.release(mine);
+            }
+        }
     }
 
     /** A device address with its storage, for kernel arguments at an offset into a tensor. */
@@ -70,7 +91,7 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
             if (o.address != 0) {
                 allocator.release(o.address);
             }
-            if (r.address != 0) {
+            if (r.address != 0 && r.lender == null) {
                 allocator.release(r.address);
             }
         });
