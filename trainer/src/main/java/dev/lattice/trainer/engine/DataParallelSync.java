@@ -103,7 +103,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                     + " without it there is no parameter all-gather");
         }
         this.bf16ParamGather = zeroStage > 0 && Boolean.parseBoolean(
-                System.getProperty("lattice.zero.bf16ParamGather", "false"));
+                System.getProperty("lattice.zero.bf16ParamGather", "true"));
         this.productWeightsLast = bf16ParamGather || zeroStage > 0 && Boolean.parseBoolean(
                 System.getProperty("lattice.zero.productWeightsLast", "false"));
         List<ParameterLayout.Spec> specs = ZeroBuckets.ordered(model.specs(), productWeightsLast);
@@ -184,7 +184,8 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     }
 
     /**
-     * {@code -Dlattice.zero.bf16ParamGather=true} (ZeRO 1/2, read per instance): the weights only products read travel
+     * {@code -Dlattice.zero.bf16ParamGather} (ZeRO 1/2, read per instance; default true, {@code false} gathers every
+     * parameter in fp32 in the model's flat order as before): the weights only products read travel
      * in the parameter all-gather as their bf16 roundings, half the bytes of fp32, straight into the other ranks' kept
      * roundings; the embeddings, norms and biases still travel in fp32. The products see the same bf16 values as with
      * an fp32 gather (the owner's AdamW writes the rounding of the weight it updated), so training is unchanged to the

@@ -139,8 +139,8 @@ class CudaTrainingTest {
     }
 
     /**
-     * ZeRO's bf16 parameter all-gather ({@code -Dlattice.zero.bf16ParamGather}): the product-only weights travel as
-     * their bf16 roundings into the other rank's kept roundings. Against the same flat order gathered in fp32
+     * ZeRO's bf16 parameter all-gather ({@code -Dlattice.zero.bf16ParamGather}, the default): the product-only weights
+     * travel as their bf16 roundings into the other rank's kept roundings. Against the same flat order gathered in fp32
      * ({@code -Dlattice.zero.productWeightsLast}) the losses are equal to the bit; a checkpoint written mid-run (its
      * fp32 parameters gathered first: the other rank's parts of them are stale between steps) resumes to the same
      * losses.
@@ -151,11 +151,13 @@ class CudaTrainingTest {
         String[] layout = {"--devices", "cuda", "--bf16", "--num-layers", "2", "--world-size", "2", "--zero-stage",
                 "1", "--overlap-grad-reduce", "--overlap-param-gather"};
         List<Double> fp32;
+        System.setProperty("lattice.zero.bf16ParamGather", "false");
         System.setProperty("lattice.zero.productWeightsLast", "true");
         try {
             fp32 = run("order", args("gpt2", tmp.resolve("order"), layout));
         } finally {
             System.clearProperty("lattice.zero.productWeightsLast");
+            System.clearProperty("lattice.zero.bf16ParamGather");
         }
         System.setProperty("lattice.zero.bf16ParamGather", "true");
         try {

@@ -102,12 +102,41 @@ class OverlappedReductionTest {
         }
     }
 
+    /**
+     * The bf16 parameter gather's flat order (the default: the model's norms, biases and embeddings first, the
+     * product-only weights after them): every bucket still starts inside the backward pass, and the step's result is
+     * the non-overlapped one's.
+     */
     @Test
-    void bucketsStartDuringTheLastBackwardPassLastLayersFirst() {
+    void inTheProductWeightsLastOrderBucketsStillStartDuringTheBackwardPass() {
         Recording[] overlapped = new Recording[1];
         float[] withOverlap = step(true, overlapped);
         Recording[] plain = new Recording[1];
         float[] without = step(false, plain);
+        Recording r = overlapped[0];
+        assertTrue(r.launches.size() >= 4, "expected several buckets, got " + r.launches);
+        assertEquals(r.launches.size(), r.duringBackward.stream().filter(b -> b).count(),
+                "every bucket starts inside the backward pass: " + r.duringBackward);
+        // the bucket holding the embeddings and the first layers' norms is final only near the end
+        assertTrue(r.launches.indexOf(0L) > r.launches.size() / 2, "the norms, biases and embeddings late: "
+                + r.launches);
+        assertEquals(Arrays.toString(without), Arrays.toString(withOverlap));
+    }
+
+    @Test
+    void bucketsStartDuringTheLastBackwardPassLastLayersFirst() {
+        // in the model's order (the flat layout before the bf16 parameter gather)
+        System.setProperty("lattice.zero.bf16ParamGather", "false");
+        Recording[] overlapped = new Recording[1];
+        float[] withOverlap;
+        Recording[] plain = new Recording[1];
+        float[] without;
+        try {
+            withOverlap = step(true, overlapped);
+            without = step(false, plain);
+        } finally {
+            System.clearProperty("lattice.zero.bf16ParamGather");
+        }
         Recording r = overlapped[0];
         assertTrue(r.launches.size() >= 4, "expected several buckets, got " + r.launches);
         assertEquals(r.launches.size(), r.duringBackward.stream().filter(b -> b).count(),
