@@ -108,6 +108,9 @@ class TrainCommandTest {
         train(args("gpt2", tmp.resolve("a").toString(), "--train-iters", "8"));
         train(args("gpt2", tmp.resolve("b").toString(), "--train-iters", "8"));
         assertEquals(losses(tmp.resolve("a")), losses(tmp.resolve("b")));
+        // Megatron's --deterministic-mode is accepted; the CPU backend repeats with or without it
+        train(args("gpt2", tmp.resolve("c").toString(), "--train-iters", "8", "--deterministic-mode"));
+        assertEquals(losses(tmp.resolve("a")), losses(tmp.resolve("c")));
     }
 
     @ParameterizedTest
