@@ -80,14 +80,23 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
-     * ZeRO's bf16 parameter all-gather: keeps the bf16 roundings of {@code weights} (which live in {@code flatParam}
-     * at {@code offsets}) in {@code flatBf16} at the same offsets, and has AdamW's updates of {@code flatParam}'s
-     * segments write their roundings into {@code flatBf16}. Then an all-gather of a range of {@code flatBf16} refreshes
-     * the roundings there ({@link #roundingsWrittenOutside}). Returns which weights moved: none where the backend keeps
-     * no roundings (the CPU backend), and the caller gathers fp32 as before.
+     * Whether matrix products read kept bf16 roundings of their fp32 weights (never the fp32 values): what
+     * {@link #placeRoundingsInto} needs. False for the CPU backend.
      */
-    default boolean[] placeRoundingsInto(Tensor flatParam, Tensor flatBf16, java.util.List<Tensor> weights,
-                                         long[] offsets) {
+    default boolean keepsRoundings() {
+        return false;
+    }
+
+    /**
+     * ZeRO's bf16 parameter all-gather: {@code flatBf16} is the bf16 twin of {@code flatParam}'s elements from
+     * {@code flatStart} on. Keeps the bf16 roundings of {@code weights} (which live in {@code flatParam} at
+     * {@code offsets}, at or past {@code flatStart}) there at the same offsets, and has AdamW's updates of
+     * {@code flatParam}'s segments past {@code flatStart} write their roundings there. Then an all-gather of a range of
+     * {@code flatBf16} refreshes the roundings in it ({@link #roundingsWrittenOutside}). Returns which weights moved:
+     * none where the backend keeps no roundings ({@link #keepsRoundings}), and the caller gathers fp32 as before.
+     */
+    default boolean[] placeRoundingsInto(Tensor flatParam, long flatStart, Tensor flatBf16,
+                                         java.util.List<Tensor> weights, long[] offsets) {
         return new boolean[weights.size()];
     }
 

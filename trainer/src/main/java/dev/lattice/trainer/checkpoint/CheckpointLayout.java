@@ -20,6 +20,15 @@ public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, lon
         this(tp, pp, chunks, dp, zero, bucketElements, firstLayersApart, false);
     }
 
+    /**
+     * The name of a ZeRO-1/2 flat moment shard ({@code exp_avg}, {@code exp_avg_sq}) in this layout: suffixed in the
+     * product-weights-last order, so that a build that does not know the order fails on a missing tensor instead of
+     * cutting the shards in the model's order (for GPT-2's shapes both orders give shards of the same length).
+     */
+    public static String flatMomentName(String moment, boolean productWeightsLast) {
+        return productWeightsLast ? moment + ".product_weights_last" : moment;
+    }
+
     /** The optimizer file of a data-parallel rank: one replicated file without ZeRO, one per rank with it. */
     public String optimizerFile(int dpRank) {
         return zero == 0 ? "optimizer.safetensors" : String.format(java.util.Locale.ROOT,

@@ -148,8 +148,10 @@ public final class ShardedCheckpoint {
                 float[] sm;
                 float[] sv;
                 try (Safetensors st = store.openSafetensors(store.resolve(shard, l.optimizerFile(r)))) {
-                    sm = store.tensor(st, "exp_avg", new int[] {owned});
-                    sv = store.tensor(st, "exp_avg_sq", new int[] {owned});
+                    sm = store.tensor(st, CheckpointLayout.flatMomentName("exp_avg", l.productWeightsLast()),
+                            new int[] {owned});
+                    sv = store.tensor(st, CheckpointLayout.flatMomentName("exp_avg_sq", l.productWeightsLast()),
+                            new int[] {owned});
                 }
                 long at = 0;
                 for (int b = 0; b < z.buckets().size(); b++) {

@@ -181,6 +181,9 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                 : new boolean[specs.size()];
         this.bucketInBf16 = new boolean[layout.buckets().size()];
         this.flatBf16 = bf16ParamGather ? placeRoundings() : null;
+        if (zeroStage > 0 && dp.size() > 1) {
+            checkRanksAgree();
+        }
     }
 
     /**
@@ -200,42 +203,82 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
     private final Tensor flatBf16;            // the roundings of flatParam, where the backend keeps them
 
     /**
-     * The product-only weights' kept roundings into a bf16 twin of flatParam; a bucket whose every parameter moved is
-     * gathered in bf16. Null where none moved.
+     * The product-only weights' kept roundings into a bf16 twin of flatParam's product-only buckets (the flat order
+     * puts them last: the twin covers flatParam from {@link #flatBf16Start} on); a bucket whose every parameter moved
+     * is gathered in bf16. Null where none moved (a backend that keeps no roundings, fp32 activations).
      */
     private Tensor placeRoundings() {
+        if (!be.keepsRoundings()) {
+            return null;
+        }
+        int first = 0;
+        while (first < layout.buckets().size() && !productBucket(first)) {
+            first++;
+        }
+        if (first == layout.buckets().size()) {
+            return null;
+        }
+        flatBf16Start = layout.buckets().get(first).start();
         List<Integer> candidates = new java.util.ArrayList<>();
-        for (int p = 0; p < specs.size(); p++) {
-            if (ZeroBuckets.productOnly(specs.get(p)) && paramInFlat[p]) {
+        for (int p = layout.buckets().get(first).firstParam(); p < specs.size(); p++) {
+            if (paramInFlat[p]) {
                 candidates.add(p);
             }
         }
-        if (candidates.isEmpty()) {
-            return null;
-        }
-        Tensor bf = be.bf16(Math.toIntExact(layout.flatLength()));
+        Tensor bf = be.bf16(Math.toIntExact(layout.flatLength() - flatBf16Start));
         List<Tensor> weights = new java.util.ArrayList<>();
         long[] offsets = new long[candidates.size()];
         for (int i = 0; i < candidates.size(); i++) {
             weights.add(model.parameters().get(specs.get(candidates.get(i)).name()));
             offsets[i] = layout.offset(candidates.get(i));
         }
-        boolean[] placed = be.placeRoundingsInto(flatParam, bf, weights, offsets);
+        boolean[] placed = be.placeRoundingsInto(flatParam, flatBf16Start, bf, weights, offsets);
         boolean[] roundingInFlat = new boolean[specs.size()];
         boolean any = false;
         for (int i = 0; i < placed.length; i++) {
             roundingInFlat[candidates.get(i)] = placed[i];
             any |= placed[i];
         }
-        for (int b = 0; b < bucketInBf16.length; b++) {
+        for (int b = first; b < bucketInBf16.length; b++) {
             ZeroLayout.Bucket k = layout.buckets().get(b);
-            boolean all = k.endParam() > k.firstParam();
+            boolean all = true;
             for (int p = k.firstParam(); p < k.endParam(); p++) {
                 all &= roundingInFlat[p];
             }
             bucketInBf16[b] = all;
         }
         return any ? bf : null;
+    }
+
+    private long flatBf16Start; // flatParam's element that flatBf16's element 0 twins
+
+    /** Whether every parameter of bucket {@code b} is a product-only weight. */
+    private boolean productBucket(int b) {
+        ZeroLayout.Bucket k = layout.buckets().get(b);
+        for (int p = k.firstParam(); p < k.endParam(); p++) {
+            if (!ZeroBuckets.productOnly(specs.get(p))) {
+                return false;
+            }
+        }
+        return k.endParam() > k.firstParam();
+    }
+
+    /**
+     * Every rank of the DP group must cut the same flat layout and gather the same buckets in bf16 (executors started
+     * with different {@code -Dlattice.zero.*} or {@code -Dlattice.keepBf16Copies} would otherwise hang or mix data
+     * types in one all-gather): one sum over the group of a digest of both, at construction.
+     */
+    private void checkRanksAgree() {
+        int digest = java.util.Objects.hash(layout.flatLength(), layout.buckets().size(),
+                java.util.Arrays.hashCode(bucketInBf16), productWeightsLast) & 0xffffff;
+        double total = sum(digest);
+        if (total != (double) digest * dp.size()) {
+            throw new IllegalStateException("the ranks of data-parallel group " + dp.name() + " disagree on the ZeRO"
+                    + " layout or on which buckets gather bf16 roundings (rank " + dp.rank() + ": " + layout.buckets()
+                    .size() + " buckets, " + layout.flatLength() + " elements, bf16 buckets "
+                    + java.util.Arrays.toString(bucketInBf16) + "); start every executor with the same"
+                    + " -Dlattice.zero.* and -Dlattice.keepBf16Copies options");
+        }
     }
 
     /** Bucket {@code b}'s parameters (their tensors). */
@@ -253,11 +296,12 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         long[] range = layout.shard(b, dp.rank());
         ZeroLayout.Bucket k = layout.buckets().get(b);
         Tensor flat = bucketInBf16[b] ? flatBf16 : flatParam;
+        long base = bucketInBf16[b] ? flatBf16Start : 0;
         long count = k.length() / dp.size();
         if (async) {
-            return dp.allGatherAsync(flat, range[0], flat, k.start(), count);
+            return dp.allGatherAsync(flat, range[0] - base, flat, k.start() - base, count);
         }
-        dp.allGather(flat, range[0], flat, k.start(), count);
+        dp.allGather(flat, range[0] - base, flat, k.start() - base, count);
         return dev.lattice.parallel.comm.Work.DONE;
     }
 
@@ -737,8 +781,10 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                     replicated.secondMoments()) : null;
         }
         return java.util.List.of(
-                new dev.lattice.trainer.io.NamedTensor("exp_avg", m.shape(), be.toHost(m)),
-                new dev.lattice.trainer.io.NamedTensor("exp_avg_sq", v.shape(), be.toHost(v)));
+                new dev.lattice.trainer.io.NamedTensor(dev.lattice.trainer.checkpoint.CheckpointLayout.flatMomentName(
+                        "exp_avg", productWeightsLast), m.shape(), be.toHost(m)),
+                new dev.lattice.trainer.io.NamedTensor(dev.lattice.trainer.checkpoint.CheckpointLayout.flatMomentName(
+                        "exp_avg_sq", productWeightsLast), v.shape(), be.toHost(v)));
     }
 
     @Override

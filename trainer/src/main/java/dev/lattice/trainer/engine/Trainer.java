@@ -118,6 +118,7 @@ public final class Trainer {
     public TrainingState run(TrainingState state) throws IOException {
         TrainingState end = loop(state);
         sync.awaitPending(); // nothing left in flight when the communicators close
+        sync.materializeParameters(); // the model whole on every rank for whoever reads it next
         return end;
     }
 

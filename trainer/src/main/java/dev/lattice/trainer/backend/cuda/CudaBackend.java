@@ -148,6 +148,10 @@ public final class CudaBackend implements Backend {
      * compare the two storages.
      */
     public void storeActivationsInBf16(boolean on) {
+        if (!on && roundingsPlaced) {
+            throw new IllegalStateException("fp32 activations after the bf16 parameter gather placed roundings: products"
+                    + " would read stale fp32 weights");
+        }
         this.bf16Activations = on;
     }
 
@@ -507,26 +511,40 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * The weights' kept roundings move into {@code flatBf16} at their offsets (bf16, 256-byte aligned for cuBLASLt),
-     * and {@code flatParam}'s rounding becomes {@code flatBf16} itself, so AdamW's update of a segment of
-     * {@code flatParam} writes the segment's rounding there in the same pass. A weight keeps its own rounding where it
-     * keeps none under this precision, or where the offset breaks the alignment.
+     * Under bf16 precision with bf16 activations every product of an fp32 weight reads its rounding (never the fp32
+     * values, which the bf16 parameter gather leaves stale where a rank does not own them), when the roundings are
+     * kept ({@code -Dlattice.keepBf16Copies}, default true).
      */
     @Override
-    public boolean[] placeRoundingsInto(Tensor flatParam, Tensor flatBf16, List<Tensor> weights, long[] offsets) {
+    public boolean keepsRoundings() {
+        return precision == GemmPrecision.BF16 && bf16Activations
+                && Boolean.parseBoolean(System.getProperty("lattice.keepBf16Copies", "true"));
+    }
+
+    /**
+     * The weights' kept roundings move into {@code flatBf16} (the twin of {@code flatParam} from {@code flatStart} on)
+     * at their offsets (bf16, 256-byte aligned for cuBLASLt), and {@code flatParam}'s rounding becomes
+     * {@code flatBf16} itself, so AdamW's update of a segment of {@code flatParam} past {@code flatStart} writes the
+     * segment's rounding there in the same pass. A weight keeps its own rounding where it keeps none, or where the
+     * offset breaks the alignment.
+     */
+    @Override
+    public boolean[] placeRoundingsInto(Tensor flatParam, long flatStart, Tensor flatBf16, List<Tensor> weights,
+                                        long[] offsets) {
         boolean[] placed = new boolean[weights.size()];
         CudaTensor flat = c(flatBf16);
-        if (!flat.isBf16() || c(flatParam).isBf16() || flatParam.numel() != flatBf16.numel()
-                || precision != GemmPrecision.BF16) {
+        if (!flat.isBf16() || c(flatParam).isBf16() || flatStart < 0
+                || flatStart + flatBf16.numel() != flatParam.numel() || !keepsRoundings()) {
             return placed;
         }
         boolean any = false;
         for (int i = 0; i < weights.size(); i++) {
             CudaTensor w = c(weights.get(i));
             CudaTensor.RoundedCopy r = w.rounded();
-            placed[i] = r.kept && !w.isBf16() && flat.addressOf(offsets[i]) % 256 == 0;
+            long at = offsets[i] - flatStart;
+            placed[i] = r.kept && !w.isBf16() && at >= 0 && flat.addressOf(at) % 256 == 0;
             if (placed[i]) {
-                r.borrow(allocator, flat, offsets[i], w.numel());
+                r.borrow(allocator, flat, at, w.numel());
                 any = true;
             }
         }
@@ -534,9 +552,13 @@ public final class CudaBackend implements Backend {
             CudaTensor.RoundedCopy whole = c(flatParam).rounded();
             whole.borrow(allocator, flat, 0, flatBf16.numel());
             whole.flat = true;
+            whole.flatStart = flatStart;
+            roundingsPlaced = true;
         }
         return placed;
     }
+
+    private boolean roundingsPlaced; // placeRoundingsInto moved some: products must keep reading roundings
 
     @Override
     public void roundingsWrittenOutside(java.util.Collection<Tensor> weights) {
@@ -1513,6 +1535,12 @@ public final class CudaBackend implements Backend {
         }
         AdamWPlan plan = adamWPlan(segments);
         if (!plan.fp32()) { // adamw_multi takes fp32 buffers only
+            for (AdamWSegment s : segments) {
+                if (c(s.param()).rounded().flat) { // the fallback would leave those roundings behind
+                    throw new IllegalStateException("AdamW of " + s.param() + ", whose roundings a flat bf16 buffer"
+                            + " keeps, needs fp32 gradients and moments");
+                }
+            }
             Backend.super.adamW(segments, gradScale, lr, beta1, beta2, eps, step);
             return;
         }
@@ -1607,8 +1635,8 @@ public final class CudaBackend implements Backend {
             // their roundings stale)
             CudaTensor.RoundedCopy r = c(s.param()).rounded();
             updated.add(s.param());
-            if (r.address != 0 && r.flat) { // a flat buffer's rounding: any segment's part of it
-                table[k + 8] = r.address + 2 * s.paramOff();
+            if (r.address != 0 && r.flat) { // a flat buffer's rounding: any segment's part of it past flatStart
+                table[k + 8] = s.paramOff() >= r.flatStart ? r.address + 2 * (s.paramOff() - r.flatStart) : 0;
             } else if (r.address != 0 && s.paramOff() == 0 && s.count() == s.param().numel()) {
                 table[k + 8] = r.address;
                 refreshed.add(r);

@@ -55,8 +55,10 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         // set by borrow(): the rounding lives in another tensor's bf16 storage (ZeRO's flat bf16 parameter buffer),
         // held here so that it outlives this tensor, and is not freed with it
         volatile CudaTensor lender;
-        // the rounding of a flat parameter buffer: AdamW writes the rounding of any segment, not only whole tensors
+        // the rounding of a flat parameter buffer from element flatStart on: AdamW writes the rounding of any segment
+        // there, not only of whole tensors
         boolean flat;
+        long flatStart;
 
         /** From now on the rounding is {@code base}'s bf16 elements from {@code offset}; an own one is released. */
         void borrow(DeviceAllocator allocator, CudaTensor base, long offset, long count) {
