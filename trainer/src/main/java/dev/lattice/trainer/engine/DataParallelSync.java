@@ -179,8 +179,8 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
                 : new boolean[specs.size()];
         this.paramInFlat = contiguous && zeroStage > 0 ? placeInto(flatParam, model.parameters())
                 : new boolean[specs.size()];
-        this.bucketInBf16 = new boolean[layout.buckets().size()];
-        this.flatBf16 = bf16ParamGather ? placeRoundings() : null;
+        this.gather = zeroStage > 0 ? ParameterGather.create(dp, be, layout, specs, model.parameters(), flatParam,
+                paramInFlat, bf16ParamGather) : null;
         if (zeroStage > 0 && dp.size() > 1) {
             checkRanksAgree();
         }
@@ -199,69 +199,7 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
      */
     private final boolean bf16ParamGather;
     private final boolean productWeightsLast; // the flat order of the bf16 parameter all-gather
-    private final boolean[] bucketInBf16;     // buckets whose all-gather moves bf16 roundings
-    private final Tensor flatBf16;            // the roundings of flatParam, where the backend keeps them
-
-    /**
-     * The product-only weights' kept roundings into a bf16 twin of flatParam's product-only buckets (the flat order
-     * puts them last: the twin covers flatParam from {@link #flatBf16Start} on); a bucket whose every parameter moved
-     * is gathered in bf16. Null where none moved (a backend that keeps no roundings, fp32 activations).
-     */
-    private Tensor placeRoundings() {
-        if (!be.keepsRoundings()) {
-            return null;
-        }
-        int first = 0;
-        while (first < layout.buckets().size() && !productBucket(first)) {
-            first++;
-        }
-        if (first == layout.buckets().size()) {
-            return null;
-        }
-        flatBf16Start = layout.buckets().get(first).start();
-        List<Integer> candidates = new java.util.ArrayList<>();
-        for (int p = layout.buckets().get(first).firstParam(); p < specs.size(); p++) {
-            if (paramInFlat[p]) {
-                candidates.add(p);
-            }
-        }
-        Tensor bf = be.bf16(Math.toIntExact(layout.flatLength() - flatBf16Start));
-        List<Tensor> weights = new java.util.ArrayList<>();
-        long[] offsets = new long[candidates.size()];
-        for (int i = 0; i < candidates.size(); i++) {
-            weights.add(model.parameters().get(specs.get(candidates.get(i)).name()));
-            offsets[i] = layout.offset(candidates.get(i));
-        }
-        boolean[] placed = be.placeRoundingsInto(flatParam, flatBf16Start, bf, weights, offsets);
-        boolean[] roundingInFlat = new boolean[specs.size()];
-        boolean any = false;
-        for (int i = 0; i < placed.length; i++) {
-            roundingInFlat[candidates.get(i)] = placed[i];
-            any |= placed[i];
-        }
-        for (int b = first; b < bucketInBf16.length; b++) {
-            ZeroLayout.Bucket k = layout.buckets().get(b);
-            boolean all = true;
-            for (int p = k.firstParam(); p < k.endParam(); p++) {
-                all &= roundingInFlat[p];
-            }
-            bucketInBf16[b] = all;
-        }
-        return any ? bf : null;
-    }
-
-    private long flatBf16Start; // flatParam's element that flatBf16's element 0 twins
-
-    /** Whether every parameter of bucket {@code b} is a product-only weight. */
-    private boolean productBucket(int b) {
-        ZeroLayout.Bucket k = layout.buckets().get(b);
-        for (int p = k.firstParam(); p < k.endParam(); p++) {
-            if (!ZeroBuckets.productOnly(specs.get(p))) {
-                return false;
-            }
-        }
-        return k.endParam() > k.firstParam();
-    }
+    private final ParameterGather gather;     // ZeRO >= 1: the parameter all-gather after the step
 
     /**
      * Every rank of the DP group must cut the same flat layout and gather the same buckets in bf16 (executors started
@@ -269,14 +207,14 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
      * types in one all-gather): one sum over the group of a digest of both, at construction.
      */
     private void checkRanksAgree() {
-        int digest = java.util.Objects.hash(layout.flatLength(), layout.buckets().size(),
-                java.util.Arrays.hashCode(bucketInBf16), productWeightsLast) & 0xffffff;
+        int digest = java.util.Objects.hash(layout.flatLength(), layout.buckets().size(), gather.digest(),
+                productWeightsLast) & 0xffffff;
         double total = sum(digest);
         if (total != (double) digest * dp.size()) {
             throw new IllegalStateException("the ranks of data-parallel group " + dp.name() + " disagree on the ZeRO"
                     + " layout or on which buckets gather bf16 roundings (rank " + dp.rank() + ": " + layout.buckets()
                     .size() + " buckets, " + layout.flatLength() + " elements, bf16 buckets "
-                    + java.util.Arrays.toString(bucketInBf16) + "); start every executor with the same"
+                    + gather.describe() + "); start every executor with the same"
                     + " -Dlattice.zero.* and -Dlattice.keepBf16Copies options");
         }
     }
@@ -291,24 +229,10 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
         return out;
     }
 
-    /** Bucket {@code b}'s updated shard to every rank: bf16 roundings or fp32 values, asynchronous or not. */
-    private dev.lattice.parallel.comm.Work gatherBucket(int b, boolean async) {
-        long[] range = layout.shard(b, dp.rank());
-        ZeroLayout.Bucket k = layout.buckets().get(b);
-        Tensor flat = bucketInBf16[b] ? flatBf16 : flatParam;
-        long base = bucketInBf16[b] ? flatBf16Start : 0;
-        long count = k.length() / dp.size();
-        if (async) {
-            return dp.allGatherAsync(flat, range[0] - base, flat, k.start() - base, count);
-        }
-        dp.allGather(flat, range[0] - base, flat, k.start() - base, count);
-        return dev.lattice.parallel.comm.Work.DONE;
-    }
-
     /** After bucket {@code b}'s gather: what it wrote reaches the model (roundings current, or fp32 copied in). */
     private void gathered(int b) {
         ZeroLayout.Bucket k = layout.buckets().get(b);
-        if (bucketInBf16[b]) {
+        if (gather.inBf16(b)) {
             be.roundingsWrittenOutside(bucketParameters(b));
             return;
         }
@@ -323,38 +247,18 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
 
     /**
      * For the start-up log: how much of the parameter all-gather moves bf16 roundings; null unless
-     * {@code -Dlattice.zero.bf16ParamGather} asked for it.
+     * {@code -Dlattice.zero.bf16ParamGather} asked for it (or without ZeRO).
      */
     public String bf16GatherSummary() {
-        if (!bf16ParamGather) {
-            return null;
-        }
-        int buckets = 0;
-        long elements = 0;
-        for (int b = 0; b < bucketInBf16.length; b++) {
-            if (bucketInBf16[b]) {
-                buckets++;
-                elements += layout.buckets().get(b).length();
-            }
-        }
-        return String.format(java.util.Locale.ROOT, "ZeRO parameter all-gather: %d of %d buckets (%,d of %,d"
-                + " elements) as bf16 roundings%s", buckets, bucketInBf16.length, elements, layout.flatLength(),
-                buckets == 0 ? " (none: this backend keeps no roundings, or the precision is fp32)" : "");
+        return gather == null ? null : gather.summary();
     }
 
-    /**
-     * The fp32 values of the buckets that travel as bf16 roundings, gathered (blocking) so that every rank holds its
-     * parameters whole; the roundings stay as they are (they are the roundings of these values).
-     */
+    /** {@link ParameterGather#materialize}, after the gathers in flight landed. */
     @Override
     public void materializeParameters() {
         installAll();
-        for (int b = 0; b < bucketInBf16.length; b++) {
-            if (bucketInBf16[b]) {
-                long[] range = layout.shard(b, dp.rank());
-                ZeroLayout.Bucket k = layout.buckets().get(b);
-                dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / dp.size());
-            }
+        if (gather != null) {
+            gather.materialize();
         }
     }
 
@@ -631,9 +535,9 @@ public final class DataParallelSync implements GradientSync, GptModel.ParameterH
             // one launch per bucket; its all-gather then overlaps the next bucket's update on GPUs
             be.adamW(shardSegments(b), gradScale, lr, beta1, beta2, eps, steps);
             if (overlapParamGather) {
-                paramGathers[b] = gatherBucket(b, true);
+                paramGathers[b] = gather.start(b, true);
             } else {
-                gatherBucket(b, false);
+                gather.start(b, false);
             }
         }
         if (!overlapParamGather) {
