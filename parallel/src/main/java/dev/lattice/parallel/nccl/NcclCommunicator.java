@@ -721,7 +721,7 @@ public final class NcclCommunicator implements Communicator {
             checkBlockingCall();
             reapDeferred();
         });
-        return hasDeferred() || blockingCallStart != 0;
+        return needsWatching();
     }
 
     /**
@@ -754,10 +754,13 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
-    /** Whether deferred operations are outstanding (for the watchdog). */
-    boolean hasDeferred() {
+    /** Whether the watchdog has something to bound: deferred operations outstanding, or a blocking call inside NCCL. */
+    boolean needsWatching() {
+        if (closed || closing.get()) {
+            return false;
+        }
         synchronized (lock) {
-            return !deferred.isEmpty();
+            return !deferred.isEmpty() || blockingCallStart != 0;
         }
     }
 

@@ -49,7 +49,7 @@ final class Watchdog {
                 try {
                     if (!c.watchOnce()) {
                         WATCHED.remove(c);
-                        if (c.watchOnce()) {
+                        if (c.needsWatching()) {
                             WATCHED.add(c); // watch() came between the visit and the removal
                         }
                     }

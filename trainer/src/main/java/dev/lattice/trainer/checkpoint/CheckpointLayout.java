@@ -14,12 +14,6 @@ public record CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, lon
 
     public static final CheckpointLayout SINGLE = new CheckpointLayout(1, 1, 1, 1, 0, Long.MAX_VALUE, false, false);
 
-    /** As written before {@code productWeightsLast} existed (false). */
-    public CheckpointLayout(int tp, int pp, int chunks, int dp, int zero, long bucketElements,
-                            boolean firstLayersApart) {
-        this(tp, pp, chunks, dp, zero, bucketElements, firstLayersApart, false);
-    }
-
     /**
      * The name of a ZeRO-1/2 flat moment shard ({@code exp_avg}, {@code exp_avg_sq}) in this layout: suffixed in the
      * product-weights-last order, so that a build that does not know the order fails on a missing tensor instead of

@@ -29,6 +29,7 @@ final class ParameterGather {
     private final boolean[] inBf16;
     private final Tensor flatBf16;   // null where no bucket gathers bf16
     private final long flatBf16Start; // flatParam's element that flatBf16's element 0 twins
+    private boolean stale; // a bf16 gather ran since the last materialize: fp32 values a rank does not own are old
 
     private ParameterGather(Communicator dp, ZeroLayout layout, Tensor flatParam, boolean requested, boolean[] inBf16,
                             Tensor flatBf16, long flatBf16Start) {
@@ -111,6 +112,7 @@ final class ParameterGather {
         ZeroLayout.Bucket k = layout.buckets().get(b);
         Tensor flat = inBf16[b] ? flatBf16 : flatParam;
         long base = inBf16[b] ? flatBf16Start : 0;
+        stale |= inBf16[b];
         long count = k.length() / dp.size();
         if (async) {
             return dp.allGatherAsync(flat, range[0] - base, flat, k.start() - base, count);
@@ -121,9 +123,14 @@ final class ParameterGather {
 
     /**
      * The fp32 values of the buckets that travel as bf16 roundings, gathered (blocking) so that every rank holds its
-     * parameters whole; the roundings stay as they are (they are the roundings of these values).
+     * parameters whole; the roundings stay as they are (they are the roundings of these values). Nothing to do when no
+     * bf16 gather ran since the last time (a final checkpoint, then the end of the run), on every rank alike.
      */
     void materialize() {
+        if (!stale) {
+            return;
+        }
+        stale = false;
         for (int b = 0; b < inBf16.length; b++) {
             if (inBf16[b]) {
                 long[] range = layout.shard(b, dp.rank());

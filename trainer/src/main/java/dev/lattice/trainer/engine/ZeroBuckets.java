@@ -46,12 +46,10 @@ public final class ZeroBuckets {
         }
         int first = lastOther + 1;
         if (firstLayersApart && first < specs.size() && specs.get(first).name().startsWith("decoder.layers.")) {
-            String prefix = layerPrefix(specs.get(first).name());
-            int last = first;
-            while (last + 1 < specs.size() && specs.get(last + 1).name().startsWith(prefix)) {
-                last++;
+            // the weights start with the first layer's: closeAfter of them gives that layer's last one alone
+            for (int i : closeAfter(specs.subList(first, specs.size()))) {
+                close.add(first + i);
             }
-            close.add(last);
         }
         return new ZeroLayout(sizes, dp, bucketElements, close.stream().mapToInt(Integer::intValue).toArray(),
                 BF16_ALIGN);
