@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Next session's first call (written in session 10 after its last device call, not yet run): the review fixes to the
+# Session 11, call A (written in session 10 after its last device call; run in session 11 on 2x H200): the review fixes to the
 # bf16 parameter all-gather (the bf16 twin now covers only the product-only buckets, flatStart offsets in AdamW's
 # table and in the gathers; placement only with bf16 activations; a DP group checks its ranks agree on the layout;
 # the flat moment shards are named exp_avg.product_weights_last in that order). CudaTrainingTest
