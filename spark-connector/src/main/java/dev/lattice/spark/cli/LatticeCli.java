@@ -27,7 +27,7 @@ public final class LatticeCli {
         COMMANDS.put("generate", "continue a prompt with a checkpoint or HuggingFace model");
         COMMANDS.put("export-hf", "write a checkpoint as a HuggingFace model directory");
         COMMANDS.put("bench", "the standard GPU workloads (GPT-2 124M/350M on one GPU, DP over all) and their table;"
-                + " with flags, one workload");
+                + " --layouts: every TP/PP/DP layout of the GPUs with loss curves and memory; with flags, one workload");
         COMMANDS.put("bench-cpu", "benchmark CPU training steps and GEMM [layers hidden heads seq mbs iters]");
     }
 

@@ -112,6 +112,15 @@ public interface Backend extends AutoCloseable {
     default void writtenOutside(java.util.Collection<Tensor> tensors) {
     }
 
+    /**
+     * {@code t} is dead: nothing uses it (or an alias of it) after the work enqueued so far, so its storage may serve
+     * the next allocation now instead of when the garbage collector finds it unreachable. For tensors that come and
+     * go by the gigabyte within a step (ZeRO-3's gathered parameters), where waiting for the collector makes the
+     * device allocator call cudaMalloc again and again. The caller drops every reference to {@code t}.
+     */
+    default void recycle(Tensor t) {
+    }
+
     /** Bytes the kept roundings of {@link #keepBf16Copies} hold now for these tensors (0 where none is kept). */
     default long bf16CopyBytes(java.util.Collection<Tensor> tensors) {
         return 0;

@@ -11,7 +11,8 @@ import java.util.Locale;
  * {@code lattice bench}: the standard GPU workloads of the benchmark record (GPT-2 124M and 350M, T=1024,
  * micro-batch 16, bf16, on one GPU; GPT-2 124M data-parallel with ZeRO-1 over every visible GPU) and their table;
  * with two GPUs or more also GPT-2 350M at TP2, PP2 interleaved and DP2 against one GPU ({@link LayoutBench}).
- * With flags it runs one workload ({@link GpuTrainingBenchmark}'s flags). The PyTorch peer runs beside it through
+ * {@code --layouts} runs every layout of the machine's GPUs with loss curves and memory ({@link LayoutsBenchCommand}).
+ * With other flags it runs one workload ({@link GpuTrainingBenchmark}'s flags). The PyTorch peer runs beside it through
  * {@code gpu/run-on-gpu.sh bench}, which is where comparisons are recorded.
  */
 public final class GpuBenchCommand {
@@ -45,6 +46,9 @@ public final class GpuBenchCommand {
     }
 
     static int execute(String[] args, PrintStream out, PrintStream err) {
+        if (java.util.Arrays.asList(args).contains("--layouts")) {
+            return LayoutsBenchCommand.execute(args, out, err);
+        }
         if (!Cuda.available()) {
             err.println("lattice bench: needs a CUDA GPU (" + Cuda.unavailableReason() + "); on the lent GPU"
                     + " machines run gpu/run-on-gpu.sh bench from the bundle of gpu/make-bundle.sh");
@@ -61,15 +65,14 @@ public final class GpuBenchCommand {
         }
         List<LayoutBench.Measured> layouts = new ArrayList<>();
         if (Cuda.deviceCount() >= 2) {
-            try {
-                java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("lattice-bench-layouts");
-                for (LayoutBench.Layout l : LayoutBench.layouts(2, 24, 16)) {
-                    layouts.add(LayoutBench.run(l, LayoutBench.gpt2_350m(), List.of("--devices", "cuda", "--bf16"),
-                            dir.resolve("run" + layouts.size())));
+            for (LayoutBench.Layout l : LayoutBench.layouts(2, 24, 16)) {
+                LayoutBench.Measured m = LayoutBench.run(l, LayoutBench.gpt2_350m(), List.of("--devices", "cuda",
+                        "--bf16"), List.of("--mock-data"), LayoutBench.STANDARD);
+                if (m.failure() != null) {
+                    err.println("lattice bench: " + l.name() + " failed: " + m.failure());
+                    return 1;
                 }
-            } catch (java.io.IOException e) {
-                err.println("lattice bench: " + e.getMessage());
-                return 1;
+                layouts.add(m);
             }
         }
         out.println();

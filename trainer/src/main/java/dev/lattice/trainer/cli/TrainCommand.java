@@ -41,6 +41,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -301,7 +302,7 @@ public final class TrainCommand {
         new GptModel(config, new CpuBackend(), false, new dev.lattice.trainer.model.TensorParallel(null, 0,
                 topology.tp())).close();
         return new RankSetup(o, config, hfWeights, train, valid, store, resume, settings, zero, topology,
-                tokenizer.identifier(), chunks, startIteration);
+                tokenizer.identifier(), chunks, startIteration, new java.util.concurrent.ConcurrentSkipListMap<>());
     }
 
     /** Runs every rank of {@code setup} as a thread of this JVM (one rank inline). */
@@ -378,6 +379,8 @@ public final class TrainCommand {
             if (first != null) {
                 throw new IllegalStateException(first);
             }
+            // The logging (last) rank printed its own; then the other model-parallel positions', in rank order.
+            setup.otherRanksMemory().values().forEach(lines -> lines.forEach(out::println));
             long iterations = Math.max(1, last.iteration() - startIteration);
             StringBuilder comm = new StringBuilder(" > communication per rank per iteration (ring bytes):");
             world.bytesByGroupName().forEach((group, bytes) -> comm.append(String.format(java.util.Locale.ROOT,
@@ -389,12 +392,16 @@ public final class TrainCommand {
         }
     }
 
-    /** Everything a rank needs, shared read-only by the rank threads (datasets are thread-safe readers). */
-    /** One prepared run: what each rank needs to start (datasets are thread-safe readers shared by the ranks). */
+    /**
+     * One prepared run: what each rank needs to start (datasets are thread-safe readers shared by the ranks), and
+     * where the ranks that do not log leave their memory lines (data-parallel rank 0 of each model-parallel
+     * position, as Megatron reports memory) for {@link #runRanks} to print after the run.
+     */
     public record RankSetup(TrainOptions o, ModelConfig config, Map<String, NamedTensor> hfWeights,
                             SampleSource train, SampleSource valid, CheckpointStore store, boolean resume,
                             Trainer.Settings settings, int zero, Topology topology, String tokenizerId,
-                            int chunks, long startIteration) {
+                            int chunks, long startIteration,
+                            java.util.concurrent.ConcurrentNavigableMap<Integer, List<String>> otherRanksMemory) {
 
         /**
          * Runs rank {@code rank} to the end of training.
@@ -560,19 +567,9 @@ public final class TrainCommand {
                 }
                 TrainingState end = trainer.run(start);
                 if (out != null) {
-                    long paramBytes = model.parameterBytes()
-                            + (sync instanceof Zero3Sync z ? z.parameterShardBytes() : 0);
-                    log.println(new dev.lattice.trainer.engine.MemoryPlan(paramBytes,
-                            model.gradientBytes(), sync.optimizerStateBytes(), model.activationBytes(), -1)
-                            .render("of rank " + rank + " (measured)"));
-                    log.println(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
-                            topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength,
-                            o.recomputation(), chunks, rank,
-                            o.sequenceParallel, be.activationBytes()).render("of rank " + rank + " (plan)"));
-                    Backend.DeviceMemory device = be.deviceMemory();
-                    if (device != null) { // what the GPU held: the plan's total against "max allocated"
-                        log.println(device.megatronLine(rank, end.iteration()));
-                    }
+                    memoryLines(rank, model, sync, be, end).forEach(log::println);
+                } else if (world != null && topology.dpRank(rank) == 0 && topology.cpRank(rank) == 0) {
+                    otherRanksMemory.put(rank, memoryLines(rank, model, sync, be, end));
                 }
                 if (metrics != null) {
                     try {
@@ -591,6 +588,25 @@ public final class TrainCommand {
         }
 
 
+
+        /**
+         * This rank's memory: what its tensors hold by kind (measured), what {@code lattice plan} predicts for it,
+         * and on a GPU Megatron's line of what the device allocator held (the plan's total against "max allocated").
+         */
+        private List<String> memoryLines(int rank, GptModel model, GradientSync sync, Backend be, TrainingState end) {
+            List<String> lines = new java.util.ArrayList<>();
+            long paramBytes = model.parameterBytes() + (sync instanceof Zero3Sync z ? z.parameterShardBytes() : 0);
+            lines.add(new dev.lattice.trainer.engine.MemoryPlan(paramBytes, model.gradientBytes(),
+                    sync.optimizerStateBytes(), model.activationBytes(), -1).render("of rank " + rank + " (measured)"));
+            lines.add(dev.lattice.trainer.engine.MemoryPlan.of(config, topology.world(), topology.tp(),
+                    topology.pp(), zero, o.microBatchSize, settings.globalBatch(), o.seqLength, o.recomputation(),
+                    chunks, rank, o.sequenceParallel, be.activationBytes()).render("of rank " + rank + " (plan)"));
+            Backend.DeviceMemory device = be.deviceMemory();
+            if (device != null) {
+                lines.add(device.megatronLine(rank, end.iteration()));
+            }
+            return lines;
+        }
 
         /** This rank's TP shards of full tensors. */
         private static Map<String, Tensor> shard(Backend be, GptModel model, Map<String, Tensor> full) {

@@ -40,6 +40,27 @@ public final class LogLine {
         return b.toString();
     }
 
+    /** The numbers of one iteration line that benchmarks read back (lm loss NaN where the line has none). */
+    public record Iteration(long iteration, double elapsedMs, double tflopsPerGpu, double tokensPerSecond,
+                            double lmLoss) {
+    }
+
+    private static final java.util.regex.Pattern ITERATION = java.util.regex.Pattern.compile(
+            " iteration +(\\d+)/ *\\d+ \\|.*? elapsed time per iteration \\(ms\\): ([0-9.]+) \\|"
+                    + " throughput per GPU \\(TFLOP/s/GPU\\): ([0-9.]+) \\| tokens per second: ([0-9]+) \\|"
+                    + "(?:.*? lm loss: ([-+0-9.EINaf]+) \\|)?");
+
+    /** Reads back a line of {@link #format}; null for any other line. */
+    public static Iteration parse(String line) {
+        java.util.regex.Matcher m = ITERATION.matcher(line);
+        if (!m.find()) {
+            return null;
+        }
+        return new Iteration(Long.parseLong(m.group(1)), Double.parseDouble(m.group(2)),
+                Double.parseDouble(m.group(3)), Double.parseDouble(m.group(4)),
+                m.group(5) == null ? Double.NaN : Double.parseDouble(m.group(5)));
+    }
+
     /**
      * The estimated time to finish, appended after Megatron's fields (parsers that split on {@code |} keep
      * working): {@code " ETA: 1:02:03 |"} — hours:minutes:seconds of {@code remainingIterations} at {@code secondsPerIteration}.

@@ -105,6 +105,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         }
         g.work.await();
         Tensor[] full = g.unpack();
+        g.recycleBuffers();
         for (int i = 0; i < names.size(); i++) {
             model.replaceParameter(names.get(i), full[i]);
         }
@@ -209,6 +210,19 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             this.work = dp.allGatherAsync(send, 0, gathered, 0, pack.length);
         }
 
+        /**
+         * After {@link #unpack} (the gather awaited): the packed send and receive buffers are dead; a lone unpadded
+         * parameter's buffers are its shard and its full tensor, which live on.
+         */
+        void recycleBuffers() {
+            if (send != null && send != paramShard[pack.params[0]]) {
+                be.recycle(send);
+            }
+            if (gathered != null && pack.params.length > 1 || gathered != null && padded(pack.params[0])) {
+                be.recycle(gathered);
+            }
+        }
+
         /** The full parameters, in the order of names (after the gather is done). */
         Tensor[] unpack() {
             int[] ps = pack.params;
@@ -236,6 +250,10 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             Gather g = prefetch;
             prefetch = null;
             g.work.await();
+            g.recycleBuffers();
+            if (g.gathered != null && g.pack.params.length == 1 && !padded(g.pack.params[0])) {
+                be.recycle(g.gathered); // a lone parameter's gathered tensor, never installed
+            }
         }
     }
 
@@ -251,10 +269,20 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
 
     private int prefetchesStarted;
 
+    /**
+     * Drops the gathered parameters and hands their storage back at once: a step gathers every parameter twice a
+     * micro-batch, and left to the garbage collector that storage is not reused but allocated anew (cudaMalloc,
+     * which waits for the device) until the device is full — 350M on four GPUs ran at 4 s an iteration. The packed
+     * buffers of gathers and reduce-scatters, and a wrongly guessed prefetch, go back the same way.
+     */
     @Override
     public void release(List<String> names) {
         for (String name : names) {
+            Tensor gathered = model.parameters().get(name);
             model.replaceParameter(name, empty);
+            if (gathered != empty && gathered != null) {
+                be.recycle(gathered);
+            }
         }
     }
 
@@ -376,7 +404,8 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
                         shardLength[params[i]]));
             }
             be.copyRanges(out);
-            java.util.Objects.requireNonNull(send); // keeps the packed gradients reachable until the reduction is done
+            be.recycle(send); // referenced until here: the packed gradients live until the reduction is done
+            be.recycle(recv);
         };
     }
 
@@ -403,6 +432,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             dp.allGather(shards[p], 0, gathered, 0, shardLength[p]);
             Tensor full = be.zeros(shapes[p]);
             be.copyRange(full, 0, gathered, 0, sizes[p]);
+            be.recycle(gathered);
             out.put(specs.get(p).name(), full);
         }
         return out;

@@ -54,15 +54,26 @@ class MemoryPlanTest {
         a.addAll(List.of(layout.split(" ")));
         TrainFixtures.Run run = train(a);
         assertEquals(0, run.code(), run.err());
+        // every reporting rank (data-parallel rank 0 of each model-parallel position): its measured and its plan
         Matcher m = LINE.matcher(run.out());
-        List<String[]> found = new ArrayList<>();
+        java.util.Map<String, java.util.Map<String, List<String>>> byRank = new java.util.TreeMap<>();
         while (m.find()) {
-            found.add(new String[] {m.group(2), m.group(3), m.group(4), m.group(5), m.group(6)});
+            byRank.computeIfAbsent(m.group(1), r -> new java.util.HashMap<>())
+                    .put(m.group(2), List.of(m.group(3), m.group(4), m.group(5), m.group(6)));
         }
-        assertEquals(2, found.size(), run.out());
-        for (int i = 1; i < 5; i++) {
-            assertEquals(found.get(1)[i], found.get(0)[i], "category " + i + " of " + layout + ":\n" + run.out());
+        java.util.regex.Matcher world = Pattern.compile("world (\\d+) = TP (\\d+) × CP \\d+ × DP (\\d+) × PP (\\d+)")
+                .matcher(run.out());
+        int positions = 1;
+        int dp = 1;
+        if (world.find()) {
+            positions = Integer.parseInt(world.group(2)) * Integer.parseInt(world.group(4));
+            dp = Integer.parseInt(world.group(3));
         }
+        // and the last rank, which logs (its data-parallel rank is the last one)
+        assertEquals(positions + (dp > 1 ? 1 : 0), byRank.size(), "one report per model-parallel position:\n"
+                + run.out());
+        byRank.forEach((rank, lines) -> assertEquals(lines.get("plan"), lines.get("measured"),
+                "rank " + rank + " of " + layout + ":\n" + run.out()));
     }
 
     /**

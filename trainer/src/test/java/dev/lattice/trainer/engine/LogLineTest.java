@@ -27,6 +27,23 @@ class LogLineTest {
         org.junit.jupiter.api.Assertions.assertTrue(line.contains(" number of skipped iterations:   2 |"), line);
     }
 
+    /** What benchmarks read back from a run's log: the numbers format wrote, at the precision it wrote them. */
+    @Test
+    void parseReadsBackTheNumbersOfAnIterationLine() {
+        String line = LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5), 17, 24, 544, 32, 178.63, 417.04,
+                183518.4, 3.0e-4, 32, 6.2834567, 1.0, 1.25, 0, 0) + LogLine.eta(7, 0.18);
+        LogLine.Iteration it = LogLine.parse(line);
+        assertEquals(17, it.iteration());
+        assertEquals(178.6, it.elapsedMs(), 0);
+        assertEquals(417.0, it.tflopsPerGpu(), 0);
+        assertEquals(183518, it.tokensPerSecond(), 0);
+        assertEquals(6.283457, it.lmLoss(), 0);
+        LogLine.Iteration noLoss = LogLine.parse(LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5), 2, 24, 64,
+                0, 1.0, 0.0, 10, 3.0e-4, 32, -1, 1.0, Double.NaN, 0, 0));
+        org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(noLoss.lmLoss()), noLoss.toString());
+        org.junit.jupiter.api.Assertions.assertNull(LogLine.parse(" > memory of rank 3 (plan): total 54.44 MB"));
+    }
+
     @Test
     void etaIsRemainingIterationsTimesSecondsPerIteration() {
         assertEquals(" ETA: 1:02:05 |", LogLine.eta(10, 372.5));

@@ -561,6 +561,11 @@ public final class CudaBackend implements Backend {
     private boolean roundingsPlaced; // placeRoundingsInto moved some: products must keep reading roundings
 
     @Override
+    public void recycle(Tensor t) {
+        c(t).recycle(allocator);
+    }
+
+    @Override
     public void roundingsWrittenOutside(java.util.Collection<Tensor> weights) {
         for (Tensor t : weights) {
             CudaTensor.RoundedCopy r = c(t).rounded();

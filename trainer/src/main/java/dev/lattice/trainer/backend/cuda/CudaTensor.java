@@ -118,6 +118,26 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
         }
     }
 
+    /**
+     * Returns this tensor's own block and own rounding to the allocator now (the caller has dropped every use; stream
+     * order makes the reuse safe, as for the Cleaner, which then finds nothing left to free). Its address becomes 0,
+     * so that a use after this fails at once rather than reading another tensor's data.
+     */
+    void recycle(DeviceAllocator allocator) {
+        long mine = own.address;
+        own.address = 0;
+        if (mine != 0) {
+            allocator.release(mine);
+        }
+        long rounding = rounded.lender == null ? rounded.address : 0;
+        rounded.address = 0;
+        rounded.fresh = false;
+        if (rounding != 0) {
+            allocator.release(rounding);
+        }
+        address = 0;
+    }
+
     RoundedCopy rounded() {
         return rounded;
     }
