@@ -58,6 +58,15 @@ public final class CpuBackend implements Backend {
         System.arraycopy(data, 0, d(t), 0, data.length);
     }
 
+    /**
+     * Nothing to hand back on the host; the tensor is overwritten with NaN instead, as a reused GPU block would be
+     * overwritten by its next tensor, so that every CPU run checks that a recycled tensor is really dead.
+     */
+    @Override
+    public void recycle(Tensor t) {
+        fill(t, Float.NaN);
+    }
+
     @Override
     public void fill(Tensor t, float value) {
         Arrays.fill(d(t), value);
