@@ -1,9 +1,7 @@
 package dev.lattice.trainer.bench;
 
-import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
-import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
@@ -100,13 +98,7 @@ final class LossCurves {
             }
             data.addSeries(s);
         });
-        JFreeChart chart = ChartFactory.createXYLineChart(title, "iteration", "lm loss", data,
-                PlotOrientation.VERTICAL, true, false, false);
-        org.jfree.chart.plot.XYPlot plot = chart.getXYPlot();
-        plot.setBackgroundPaint(java.awt.Color.WHITE);
-        plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        ((org.jfree.chart.axis.NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
+        JFreeChart chart = dev.lattice.trainer.engine.LossChart.of(title, data);
         ChartUtils.saveChartAsPNG(png.toFile(), chart, 1000, 560);
     }
 }

@@ -1,10 +1,8 @@
 package dev.lattice.trainer.engine;
 
 import com.google.gson.Gson;
-import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
-import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
@@ -110,13 +108,8 @@ public final class MetricsLog implements AutoCloseable {
         if (!valid.isEmpty()) {
             data.addSeries(valid);
         }
-        JFreeChart chart = ChartFactory.createXYLineChart("Lattice training loss", "iteration", "lm loss", data,
-                PlotOrientation.VERTICAL, true, false, false);
+        JFreeChart chart = LossChart.of("Lattice training loss", data);
         org.jfree.chart.plot.XYPlot plot = chart.getXYPlot();
-        plot.setBackgroundPaint(java.awt.Color.WHITE);
-        plot.setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        plot.setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        ((org.jfree.chart.axis.NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
         org.jfree.chart.renderer.xy.XYLineAndShapeRenderer renderer =
                 new org.jfree.chart.renderer.xy.XYLineAndShapeRenderer(true, false);
         renderer.setSeriesShapesVisible(1, true); // validation points are few: show them

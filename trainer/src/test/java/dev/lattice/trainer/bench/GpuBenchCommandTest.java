@@ -168,7 +168,6 @@ class GpuBenchCommandTest {
         double spread = one.stream().mapToDouble(Double::doubleValue).max().orElseThrow()
                 - one.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
         assertTrue(spread > 1e-2, "the loss moves: " + one);
-        System.out.println(table);
         assertTrue(java.nio.file.Files.size(tmp.resolve("losses.png")) > 1000);
         for (String line : table.split("\n")) {
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("rank \\d+: ([0-9,.]+) / ([0-9,.]+)").matcher(line);

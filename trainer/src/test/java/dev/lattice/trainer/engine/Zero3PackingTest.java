@@ -2,7 +2,6 @@ package dev.lattice.trainer.engine;
 
 import dev.lattice.parallel.comm.InJvmWorld;
 import dev.lattice.trainer.backend.cpu.CpuBackend;
-import dev.lattice.trainer.model.Batch;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.model.ModelConfig;
 import org.junit.jupiter.api.Test;
@@ -11,7 +10,6 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,51 +24,28 @@ class Zero3PackingTest {
     private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 2, 4, 37, 8).withPaddedVocab(40);
     private static final int RANKS = 3;
 
-    private static Batch batch(int seed) {
-        Random r = new Random(seed);
-        float[] mask = new float[16];
-        Arrays.fill(mask, 1f);
-        return new Batch(r.ints(16, 0, 37).toArray(), r.ints(16, 0, 37).toArray(), mask, 2, 8);
-    }
-
     /** Each rank's parameters (gathered) after 3 steps, rank-major. */
     private static Map<String, float[]> train(long reduceElements) throws Exception {
         InJvmWorld world = new InJvmWorld(RANKS, Duration.ofSeconds(60));
         Map<String, float[]>[] out = new Map[RANKS];
-        Throwable[] failure = new Throwable[1];
-        Thread[] threads = new Thread[RANKS];
-        for (int rank = 0; rank < RANKS; rank++) {
-            int r = rank;
-            threads[r] = new Thread(() -> {
-                try (CpuBackend be = new CpuBackend(); GptModel model = new GptModel(CONFIG, be, false)) {
-                    model.initialize(5, 0.02);
-                    Zero3Sync sync = new Zero3Sync(world.world(r), model, 0.9, 0.95, 1e-8, 0.1)
-                            .withReduceElements(reduceElements);
-                    float[] w = new float[16];
-                    Arrays.fill(w, 1f / (16 * RANKS));
-                    for (int step = 0; step < 3; step++) {
-                        model.zeroGradients();
-                        model.forward(batch(10 * step + r));
-                        model.backward(w);
-                        sync.reduceClipStep(model, 1e-2, 1.0);
-                    }
-                    Map<String, float[]> params = new LinkedHashMap<>();
-                    sync.fullParameters().forEach((name, t) -> params.put(name, be.toHost(t)));
-                    out[r] = params;
-                } catch (Throwable t) {
-                    failure[0] = t;
-                } finally {
-                    world.closeRank(r);
+        RankThreads.run(world, RANKS, r -> {
+            try (CpuBackend be = new CpuBackend(); GptModel model = new GptModel(CONFIG, be, false)) {
+                model.initialize(5, 0.02);
+                Zero3Sync sync = new Zero3Sync(world.world(r), model, 0.9, 0.95, 1e-8, 0.1)
+                        .withReduceElements(reduceElements);
+                float[] w = new float[16];
+                Arrays.fill(w, 1f / (16 * RANKS));
+                for (int step = 0; step < 3; step++) {
+                    model.zeroGradients();
+                    model.forward(RankThreads.tinyBatch(10 * step + r));
+                    model.backward(w);
+                    sync.reduceClipStep(model, 1e-2, 1.0);
                 }
-            });
-            threads[r].start();
-        }
-        for (Thread t : threads) {
-            t.join();
-        }
-        if (failure[0] != null) {
-            throw new AssertionError("a rank failed", failure[0]);
-        }
+                Map<String, float[]> params = new LinkedHashMap<>();
+                sync.fullParameters().forEach((name, t) -> params.put(name, be.toHost(t)));
+                out[r] = params;
+            }
+        });
         for (int r = 1; r < RANKS; r++) {
             assertEquals(out[0].keySet(), out[r].keySet());
             for (String name : out[0].keySet()) {

@@ -5,7 +5,6 @@ import dev.lattice.parallel.comm.Communicator;
 import dev.lattice.parallel.comm.InJvmWorld;
 import dev.lattice.parallel.comm.Work;
 import dev.lattice.trainer.backend.cpu.CpuBackend;
-import dev.lattice.trainer.model.Batch;
 import dev.lattice.trainer.model.GptModel;
 import dev.lattice.trainer.model.ModelConfig;
 import org.junit.jupiter.api.Test;
@@ -14,7 +13,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,13 +41,6 @@ class Zero3PrefetchTest {
 
     private static final ModelConfig CONFIG = ModelConfig.gpt2(16, 3, 4, 37, 8).withPaddedVocab(40);
 
-    private static Batch batch(int seed) {
-        Random r = new Random(seed);
-        float[] mask = new float[16];
-        Arrays.fill(mask, 1f);
-        return new Batch(r.ints(16, 0, 37).toArray(), r.ints(16, 0, 37).toArray(), mask, 2, 8);
-    }
-
     @Test
     void layersArePrefetchedAndTheStepsAreUnchanged() {
         float[] w = new float[16];
@@ -65,7 +56,7 @@ class Zero3PrefetchTest {
                     Zero3Sync sync = new Zero3Sync(dp, model, 0.9, 0.95, 1e-8, 0.1);
                     for (int step = 0; step < 4; step++) {
                         model.zeroGradients();
-                        l[step] = model.forward(batch(step))[0];
+                        l[step] = model.forward(RankThreads.tinyBatch(step))[0];
                         model.backward(w);
                         sync.reduceClipStep(model, 1e-2, 1.0);
                         if (step == 0) {
@@ -83,7 +74,7 @@ class Zero3PrefetchTest {
                             model.parameters(), 0.9, 0.95, 1e-8, 0.1));
                     for (int step = 0; step < 4; step++) {
                         model.zeroGradients();
-                        l[step] = model.forward(batch(step))[0];
+                        l[step] = model.forward(RankThreads.tinyBatch(step))[0];
                         model.backward(w);
                         sync.reduceClipStep(model, 1e-2, 1.0);
                     }
