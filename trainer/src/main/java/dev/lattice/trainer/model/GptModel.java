@@ -5,7 +5,6 @@ import dev.lattice.trainer.backend.Tensor;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * A decoder-only transformer (GPT-2 or Llama, by {@link ModelConfig}) with explicit forward and backward passes on a
@@ -408,20 +407,16 @@ public final class GptModel implements AutoCloseable {
      * stream split from {@code seed}, so the result does not depend on anything but the seed and the config.
      */
     public void initialize(long seed, double initStd) {
-        SplittableRandom root = new SplittableRandom(seed);
+        InitRandom root = new InitRandom(seed); // SplittableRandom's streams, drawn on all cores
         double scaled = initStd / Math.sqrt(2.0 * config.numLayers());
         for (ParameterLayout.Spec s : layout.specs()) {
-            SplittableRandom rnd = root.split();
+            InitRandom rnd = root.split();
             float[] v = new float[Math.toIntExact(s.numel())];
             switch (s.init()) {
                 case ONES -> java.util.Arrays.fill(v, 1f);
                 case ZEROS -> { }
-                case NORMAL, SCALED_NORMAL -> {
-                    double std = s.init() == ParameterLayout.Init.NORMAL ? initStd : scaled;
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] = (float) (gaussian(rnd) * std);
-                    }
-                }
+                case NORMAL, SCALED_NORMAL -> rnd.fillNormal(v, s.init() == ParameterLayout.Init.NORMAL ? initStd
+                        : scaled);
             }
             if (s.name().equals(ParameterLayout.WORD_EMBEDDINGS) || s.name().equals(ParameterLayout.OUTPUT_LAYER)) {
                 // Padding rows never produce a logit that counts; keep them zero.
@@ -433,13 +428,6 @@ public final class GptModel implements AutoCloseable {
                 be.upload(params.get(s.name()), s.split().shard(v, s.shape(), tp.size(), tp.rank()));
             }
         }
-    }
-
-    private static double gaussian(SplittableRandom r) {
-        // Box-Muller on two uniforms in (0, 1]: deterministic and independent of java.util.Random's internals.
-        double u1 = 1.0 - r.nextDouble();
-        double u2 = r.nextDouble();
-        return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
     }
 
     public void zeroGradients() {
