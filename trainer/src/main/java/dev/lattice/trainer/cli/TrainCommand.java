@@ -613,8 +613,9 @@ public final class TrainCommand {
             TensorParallel tp = model.tensorParallel();
             Map<String, Tensor> out = new java.util.LinkedHashMap<>();
             for (var s : model.specs()) {
+                // the shape from the spec, not the model's tensor: under ZeRO-3 that is already an empty placeholder
                 out.put(s.name(), be.fromHost(s.split().shard(be.toHost(full.get(s.name())), s.shape(), tp.size(),
-                        tp.rank()), model.parameters().get(s.name()).shape()));
+                        tp.rank()), s.split().localShape(s.shape(), tp.size(), s.name())));
             }
             return out;
         }

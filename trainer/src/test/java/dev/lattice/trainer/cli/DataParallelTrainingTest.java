@@ -259,6 +259,25 @@ class DataParallelTrainingTest {
         }
     }
 
+    /**
+     * ZeRO-3 saved and resumed by ZeRO-3 (the optimizer state is cut from whole tensors whose shapes come from the
+     * layout: the model's own parameters are empty placeholders by then), and ZeRO-3's checkpoint resumed by ZeRO-1.
+     */
+    @ParameterizedTest(name = "resumed by ZeRO-{0}")
+    @CsvSource({"3", "1"})
+    void zero3CheckpointsResume(int resumedBy) throws Exception {
+        Path whole = tmp.resolve("whole");
+        assertEquals(0, train(args("gpt2", whole, "--world-size", "2", "--zero-stage", "3")).code());
+        Path part = tmp.resolve("part");
+        TrainFixtures.Run first = train(args("gpt2", part, "--world-size", "2", "--zero-stage", "3",
+                "--exit-interval", "10"));
+        assertEquals(0, first.code(), first.err());
+        TrainFixtures.Run resumed = train(args("gpt2", part, "--world-size", "2", "--zero-stage",
+                Integer.toString(resumedBy), "--load", part.toString()));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertResumedLossesMatch(whole, part);
+    }
+
     @Test
     void zeroCheckpointResumesAtAnotherDataParallelSize() throws Exception {
         // Saved by 2 ranks with ZeRO-1 (optimizer state sharded), resumed on 1 rank: the continued losses equal
