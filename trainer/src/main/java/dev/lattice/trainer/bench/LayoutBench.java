@@ -52,14 +52,26 @@ final class LayoutBench {
             return new Measured(layout, Double.NaN, Double.NaN, List.of(), null, why);
         }
 
-        /** max over iterations of |loss − reference| ÷ reference (NaN where either has no loss there). */
+        /**
+         * max over iterations of |loss − reference| ÷ reference: an iteration where both have no finite loss is
+         * skipped, one where only one side has none counts as infinitely far; NaN if the curves differ in length.
+         */
         double maxRelativeDeviation(List<Double> reference) {
-            double worst = Double.NaN;
-            for (int i = 0; i < Math.min(losses.size(), reference.size()); i++) {
-                double d = Math.abs(losses.get(i) - reference.get(i)) / Math.abs(reference.get(i));
-                worst = Double.isNaN(worst) ? d : Math.max(worst, d);
+            if (losses.size() != reference.size()) {
+                return Double.NaN;
             }
-            return losses.size() == reference.size() ? worst : Double.NaN;
+            double worst = 0;
+            for (int i = 0; i < losses.size(); i++) {
+                double a = losses.get(i);
+                double r = reference.get(i);
+                if (!Double.isFinite(a) && !Double.isFinite(r)) {
+                    continue;
+                }
+                double d = Double.isFinite(a) && Double.isFinite(r) ? Math.abs(a - r) / Math.abs(r)
+                        : Double.POSITIVE_INFINITY;
+                worst = Math.max(worst, d);
+            }
+            return worst;
         }
     }
 
@@ -290,6 +302,7 @@ final class LayoutBench {
      */
     static String scalingTable(List<Measured> rows, double peakTflops, double tolerance) {
         Measured one = rows.get(0);
+        boolean reference = one.failure() == null;
         double bestTwo = rows.stream().filter(m -> m.layout().gpus() == 2 && m.failure() == null)
                 .mapToDouble(Measured::tokensPerSecond).max().orElse(Double.NaN);
         StringBuilder b = new StringBuilder("| layout | GPUs | tokens/s | per GPU | TFLOP/s per GPU | MFU"
@@ -305,12 +318,14 @@ final class LayoutBench {
             String vsTwo = l.gpus() > 2 && !Double.isNaN(bestTwo)
                     ? String.format(Locale.ROOT, "%.1f %%", 100 * m.tokensPerSecond() / (l.gpus() / 2.0 * bestTwo))
                     : "—";
-            b.append(String.format(Locale.ROOT, "| %s | %d | %,.0f | %,.0f | %.1f | %.1f %% | %.1f %% | %s | %s | %s"
+            String vsOne = reference ? String.format(Locale.ROOT, "%.1f %%",
+                    100 * m.tokensPerSecond() / (l.gpus() * one.tokensPerSecond())) : "— (1 GPU failed)";
+            String loss = m == one ? "reference" : reference ? deviationCell(m.maxRelativeDeviation(one.losses()),
+                    tolerance) : "— (1 GPU failed)";
+            b.append(String.format(Locale.ROOT, "| %s | %d | %,.0f | %,.0f | %.1f | %.1f %% | %s | %s | %s | %s"
                             + " | %s |%n", l.name(), l.gpus(), m.tokensPerSecond(), m.tokensPerSecond() / l.gpus(),
-                    m.tflopsPerGpu(), 100 * m.tflopsPerGpu() / peakTflops,
-                    100 * m.tokensPerSecond() / (l.gpus() * one.tokensPerSecond()), vsTwo, bubbleCell(l),
-                    memoryCell(m.memory()), m == one ? "reference" : deviationCell(m.maxRelativeDeviation(
-                            one.losses()), tolerance)));
+                    m.tflopsPerGpu(), 100 * m.tflopsPerGpu() / peakTflops, vsOne, vsTwo, bubbleCell(l),
+                    memoryCell(m.memory()), loss));
         }
         return b.toString();
     }

@@ -69,12 +69,43 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
     @Parameters(paramLabel = "TRAIN-FLAG", description = "Extra lattice train flags, after '--'.")
     List<String> trainFlags = new ArrayList<>();
 
-    private static String valueOf(List<String> flags, String name) {
-        int i = flags.indexOf(name);
-        if (i < 0 || i + 1 >= flags.size()) {
-            throw new IllegalArgumentException("no " + name + " among the model's and train flags");
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** Flags each layout or this command sets itself: given after '--' they would clash or mislead. */
+    static final java.util.Set<String> OWN_FLAGS = java.util.Set.of("--world-size", "--tensor-model-parallel-size",
+            "--pipeline-model-parallel-size", "--num-layers-per-virtual-pipeline-stage", "--zero-stage",
+            "--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather", "--train-iters",
+            "--log-interval", "--eval-iters", "--devices", "--bf16", "--fp16", "--mock-data", "--data-path", "--save",
+            "--load");
+
+    /** The train flags with {@code --flag=value} split into two, refusing the flags the bench sets itself. */
+    List<String> normalisedTrainFlags() {
+        List<String> out = new ArrayList<>();
+        for (String f : trainFlags) {
+            int eq = f.indexOf('=');
+            String name = f.startsWith("--") && eq > 0 ? f.substring(0, eq) : f;
+            if (OWN_FLAGS.contains(name)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "train flag " + name + " after '--':"
+                        + " the bench sets it for each layout (use its own options: --devices, --data-path,"
+                        + " --train-iters, --include)");
+            }
+            out.add(name);
+            if (!name.equals(f)) {
+                out.add(f.substring(eq + 1));
+            }
         }
-        return flags.get(i + 1);
+        return out;
+    }
+
+    private int valueOf(List<String> flags, String name) {
+        int i = flags.indexOf(name);
+        try {
+            return Integer.parseInt(flags.get(i + 1));
+        } catch (IndexOutOfBoundsException | NumberFormatException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), name + ": expected a whole number among the"
+                    + " model's and train flags, got " + (i < 0 || i + 1 >= flags.size() ? "none" : flags.get(i + 1)));
+        }
     }
 
     private PrintStream console;
@@ -99,7 +130,7 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
         List<String> modelFlags = switch (model) {
             case "gpt2-350m" -> LayoutBench.gpt2_350m();
             case "gpt-1.3b" -> LayoutBench.gpt_1_3b();
-            default -> throw new CommandLine.ParameterException(new CommandLine(this),
+            default -> throw new CommandLine.ParameterException(spec.commandLine(),
                     "--model " + model + ": expected gpt2-350m or gpt-1.3b");
         };
         List<String> device;
@@ -114,28 +145,28 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
             ranks = gpus != null ? gpus : Cuda.deviceCount();
         } else if (devices.equals("cpu")) {
             if (gpus == null) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--devices cpu needs --gpus N (ranks"
+                throw new CommandLine.ParameterException(spec.commandLine(), "--devices cpu needs --gpus N (ranks"
                         + " as threads)");
             }
             device = List.of("--devices", "cpu");
             ranks = gpus;
         } else {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--devices " + devices
+            throw new CommandLine.ParameterException(spec.commandLine(), "--devices " + devices
                     + ": expected cuda or cpu");
         }
         if (warmup >= iterations) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--warmup " + warmup
+            throw new CommandLine.ParameterException(spec.commandLine(), "--warmup " + warmup
                     + " leaves no iteration of --train-iters " + iterations + " to measure");
         }
-        modelFlags = LayoutBench.withoutOverridden(modelFlags, trainFlags);
+        List<String> extra = normalisedTrainFlags();
+        modelFlags = LayoutBench.withoutOverridden(modelFlags, extra);
         List<String> data = new ArrayList<>(dataPath == null ? List.of("--mock-data") : List.of("--data-path",
                 dataPath));
-        data.addAll(trainFlags);
+        data.addAll(extra);
         List<String> all = new ArrayList<>(modelFlags);
-        all.addAll(trainFlags);
-        int layers = Integer.parseInt(valueOf(all, "--num-layers"));
-        int microbatches = Integer.parseInt(valueOf(all, "--global-batch-size"))
-                / Integer.parseInt(valueOf(all, "--micro-batch-size"));
+        all.addAll(extra);
+        int layers = valueOf(all, "--num-layers");
+        int microbatches = valueOf(all, "--global-batch-size") / valueOf(all, "--micro-batch-size");
         Pattern only = Pattern.compile(include);
         List<LayoutBench.Layout> chosen = LayoutBench.layouts(ranks, layers, microbatches).stream()
                 .filter(l -> l.gpus() == 1 || only.matcher(l.name()).find()).toList();
@@ -145,7 +176,7 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
         LossCurves curves = new LossCurves();
         String title = String.format(Locale.ROOT, "%s, %s data, %d iterations (means of %d after %d), %s%s",
                 model, dataPath == null ? "mock" : dataPath, iterations, iterations - warmup, warmup,
-                String.join(" ", device), trainFlags.isEmpty() ? "" : " " + String.join(" ", trainFlags));
+                String.join(" ", device), extra.isEmpty() ? "" : " " + String.join(" ", extra));
         String table = "";
         for (LayoutBench.Layout l : chosen) {
             console.printf(Locale.ROOT, "lattice bench: %s (%d of %d) ...%n", l.name(), rows.size() + 1,

@@ -379,7 +379,8 @@ public final class TrainCommand {
             if (first != null) {
                 throw new IllegalStateException(first);
             }
-            // The logging (last) rank printed its own; then the other model-parallel positions', in rank order.
+            // The logging (last) rank printed its own; then data-parallel rank 0 of each model-parallel position
+            // (with DP > 1 the last rank's position appears twice: its own lines and its DP-rank-0 sibling's).
             setup.otherRanksMemory().values().forEach(lines -> lines.forEach(out::println));
             long iterations = Math.max(1, last.iteration() - startIteration);
             StringBuilder comm = new StringBuilder(" > communication per rank per iteration (ring bytes):");

@@ -45,10 +45,12 @@ public final class LogLine {
                             double lmLoss) {
     }
 
+    // numbers as %f and %E write them, NaN and Infinity included (%E writes NAN and INFINITY)
+    private static final String NUMBER = "((?i:nan|[-+]?infinity)|[-+0-9.E]+)";
     private static final java.util.regex.Pattern ITERATION = java.util.regex.Pattern.compile(
-            " iteration +(\\d+)/ *\\d+ \\|.*? elapsed time per iteration \\(ms\\): ([0-9.]+) \\|"
-                    + " throughput per GPU \\(TFLOP/s/GPU\\): ([0-9.]+) \\| tokens per second: ([0-9]+) \\|"
-                    + "(?:.*? lm loss: ([-+0-9.EINaf]+) \\|)?");
+            " iteration +(\\d+)/ *\\d+ \\|.*? elapsed time per iteration \\(ms\\): " + NUMBER + " \\|"
+                    + " throughput per GPU \\(TFLOP/s/GPU\\): " + NUMBER + " \\| tokens per second: " + NUMBER
+                    + " \\|(?:.*? lm loss: " + NUMBER + " \\|)?");
 
     /** Reads back a line of {@link #format}; null for any other line. */
     public static Iteration parse(String line) {
@@ -56,9 +58,19 @@ public final class LogLine {
         if (!m.find()) {
             return null;
         }
-        return new Iteration(Long.parseLong(m.group(1)), Double.parseDouble(m.group(2)),
-                Double.parseDouble(m.group(3)), Double.parseDouble(m.group(4)),
-                m.group(5) == null ? Double.NaN : Double.parseDouble(m.group(5)));
+        return new Iteration(Long.parseLong(m.group(1)), number(m.group(2)), number(m.group(3)), number(m.group(4)),
+                m.group(5) == null ? Double.NaN : number(m.group(5)));
+    }
+
+    private static double number(String s) {
+        String l = s.toLowerCase(Locale.ROOT);
+        if (l.equals("nan")) {
+            return Double.NaN;
+        }
+        if (l.endsWith("infinity")) {
+            return l.startsWith("-") ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+        }
+        return Double.parseDouble(s);
     }
 
     /**

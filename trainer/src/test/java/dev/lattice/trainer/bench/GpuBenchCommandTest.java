@@ -131,6 +131,33 @@ class GpuBenchCommandTest {
         assertTrue(t.contains("| DP4, ZeRO-3 | 4 | failed: exit 1: out of memory / rank 2 |"), t);
     }
 
+    /** A loss that goes NaN is as far as can be; a run that has no loss where the reference has none is not. */
+    @Test
+    void lossDeviationTreatsALostLossAsInfinitelyFar() {
+        LayoutBench.Layout l = LayoutBench.layouts(2, 24, 16).get(3);
+        List<Double> ref = List.of(11.0, 10.0, Double.NaN, 9.0);
+        assertEquals(0.05, new LayoutBench.Measured(l, 1, 1, List.of(11.0, 10.5, Double.NaN, 9.0), null, null)
+                .maxRelativeDeviation(ref), 1e-12);
+        assertEquals(Double.POSITIVE_INFINITY, new LayoutBench.Measured(l, 1, 1,
+                List.of(11.0 * 1.5, Double.NaN, Double.NaN, 9.0), null, null).maxRelativeDeviation(ref));
+        assertTrue(Double.isNaN(new LayoutBench.Measured(l, 1, 1, List.of(11.0), null, null)
+                .maxRelativeDeviation(ref)), "curves of different lengths are not comparable");
+    }
+
+    /** Flags the bench sets for each layout are refused after '--', with a usage error on the given stream. */
+    @Test
+    void layoutFlagsAfterTheSeparatorAreRefused() {
+        for (String flag : List.of("--zero-stage=3", "--world-size")) {
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            int code = GpuBenchCommand.execute(new String[] {"--layouts", "--devices", "cpu", "--gpus", "2", "--",
+                    flag, "2"}, new PrintStream(new ByteArrayOutputStream()),
+                    new PrintStream(err, true, StandardCharsets.UTF_8));
+            assertEquals(2, code);
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains("the bench sets it for each layout"),
+                    err.toString(StandardCharsets.UTF_8));
+        }
+    }
+
     /** Train flags after '--' replace the model's own values instead of repeating them. */
     @Test
     void trainFlagsOverrideTheModelsFlags() {
@@ -151,7 +178,7 @@ class GpuBenchCommandTest {
         int code = GpuBenchCommand.execute(new String[] {"--layouts", "--devices", "cpu", "--gpus", "8",
                 "--train-iters", "5", "--warmup", "1", "--loss-tolerance", "1e-4", "--out", tmp.toString(), "--",
                 "--num-layers", "4", "--hidden-size", "32", "--num-attention-heads", "8", "--seq-length", "16",
-                "--max-position-embeddings", "16", "--micro-batch-size", "1", "--global-batch-size", "16",
+                "--max-position-embeddings", "16", "--micro-batch-size=1", "--global-batch-size", "16",
                 "--vocab-size", "97", "--lr", "1e-2"}, new PrintStream(out, true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         String console = out.toString(StandardCharsets.UTF_8);

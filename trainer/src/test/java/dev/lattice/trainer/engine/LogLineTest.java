@@ -42,6 +42,11 @@ class LogLineTest {
                 0, 1.0, 0.0, 10, 3.0e-4, 32, -1, 1.0, Double.NaN, 0, 0));
         org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(noLoss.lmLoss()), noLoss.toString());
         org.junit.jupiter.api.Assertions.assertNull(LogLine.parse(" > memory of rank 3 (plan): total 54.44 MB"));
+        // a diverged run: the loss is Infinity or NaN, and so may tokens/s be; the line still counts
+        LogLine.Iteration inf = LogLine.parse(LogLine.format(LocalDateTime.of(2026, 11, 26, 3, 4, 5), 3, 24, 96, 0,
+                1.0, 0.0, Double.NaN, 3.0e-4, 32, Double.POSITIVE_INFINITY, 1.0, 1.25, 0, 0));
+        assertEquals(Double.POSITIVE_INFINITY, inf.lmLoss());
+        org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(inf.tokensPerSecond()), inf.toString());
     }
 
     @Test

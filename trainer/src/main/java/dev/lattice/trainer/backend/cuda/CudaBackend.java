@@ -229,6 +229,10 @@ public final class CudaBackend implements Backend {
 
     private static CudaTensor c(Tensor t) {
         if (t instanceof CudaTensor ct) {
+            if (ct.address() == 0) { // fail here, naming the tensor, rather than in a kernel that reads address 0
+                throw new IllegalStateException("tensor " + t + " is used after Backend.recycle handed back its"
+                        + " storage");
+            }
             return ct;
         }
         throw new IllegalArgumentException("tensor " + t + " does not belong to a CUDA backend");

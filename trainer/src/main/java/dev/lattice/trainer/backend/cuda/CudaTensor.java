@@ -121,7 +121,7 @@ public final class CudaTensor extends Tensor implements DeviceCommBuffer {
     /**
      * Returns this tensor's own block and own rounding to the allocator now (the caller has dropped every use; stream
      * order makes the reuse safe, as for the Cleaner, which then finds nothing left to free). Its address becomes 0,
-     * so that a use after this fails at once rather than reading another tensor's data.
+     * which the backend refuses (an IllegalStateException naming the tensor) rather than reading another tensor's data.
      */
     void recycle(DeviceAllocator allocator) {
         long mine = own.address;

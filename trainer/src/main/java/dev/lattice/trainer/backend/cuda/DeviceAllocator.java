@@ -25,6 +25,7 @@ final class DeviceAllocator {
 
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final Map<Long, Long> sizeOf = new HashMap<>();
+    private final java.util.Set<Long> cached = new java.util.HashSet<>(); // the blocks on the free lists
     private long inUse;
     private long peakInUse;
     private long reserved;
@@ -49,6 +50,7 @@ final class DeviceAllocator {
         long ptr;
         if (list != null && !list.isEmpty()) {
             ptr = list.pop();
+            cached.remove(ptr);
         } else {
             ptr = malloc(size);
         }
@@ -93,6 +95,9 @@ final class DeviceAllocator {
         if (size == null) {
             throw new IllegalArgumentException("not a block of this allocator: 0x" + Long.toHexString(ptr));
         }
+        if (!cached.add(ptr)) { // twice on the free list would hand one block to two tensors
+            throw new IllegalStateException("block 0x" + Long.toHexString(ptr) + " handed back twice");
+        }
         inUse -= size;
         free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(ptr);
     }
@@ -103,6 +108,7 @@ final class DeviceAllocator {
             for (long ptr : e.getValue()) {
                 Cuda.check(cudart.cudaFree(DevicePointers.at(ptr)), "cudaFree");
                 sizeOf.remove(ptr);
+                cached.remove(ptr);
                 reserved -= e.getKey();
             }
         }
@@ -144,6 +150,7 @@ final class DeviceAllocator {
         }
         sizeOf.clear();
         free.clear();
+        cached.clear();
         closed = true;
     }
 }
