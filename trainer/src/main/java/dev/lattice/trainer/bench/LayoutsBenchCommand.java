@@ -37,6 +37,10 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
     @Option(names = "--devices", defaultValue = "cuda", description = "cuda (bf16) or cpu. Default: ${DEFAULT-VALUE}.")
     String devices;
 
+    @Option(names = "--precision", defaultValue = "bf16",
+            description = "On GPUs: bf16 (mixed precision, --bf16) or fp32. Default: ${DEFAULT-VALUE}.")
+    String precision;
+
     @Option(names = "--gpus", description = "Ranks to lay out (default: the visible GPUs; required with cpu).")
     Integer gpus;
 
@@ -141,7 +145,12 @@ final class LayoutsBenchCommand implements java.util.concurrent.Callable<Integer
                         + "), or --devices cpu --gpus N");
                 return 2;
             }
-            device = List.of("--devices", "cuda", "--bf16");
+            device = switch (precision) {
+                case "bf16" -> List.of("--devices", "cuda", "--bf16");
+                case "fp32" -> List.of("--devices", "cuda");
+                default -> throw new CommandLine.ParameterException(spec.commandLine(), "--precision " + precision
+                        + ": expected bf16 or fp32");
+            };
             ranks = gpus != null ? gpus : Cuda.deviceCount();
         } else if (devices.equals("cpu")) {
             if (gpus == null) {

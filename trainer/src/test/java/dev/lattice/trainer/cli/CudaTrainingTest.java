@@ -90,6 +90,8 @@ class CudaTrainingTest {
             // bf16 activations travel as bf16 through TP and PP (NCCL bf16)
             "gpt2, 2, 1, 0, --bf16", "llama, 2, 1, 0, --bf16 --sequence-parallel", "llama, 1, 2, 0, --bf16",
             "gpt2, 1, 2, 0, --bf16 --num-layers-per-virtual-pipeline-stage=1",
+            // ZeRO-3's recycled gathers under mixed precision (each product rounds its weight into scratch)
+            "gpt2, 1, 1, 3, --bf16",
             // DP reduction overlapped with the backward pass, in fp32 and in bf16
             "llama, 1, 1, 0, --overlap-grad-reduce", "gpt2, 1, 1, 1, --overlap-grad-reduce",
             "gpt2, 1, 1, 1, --bf16 --overlap-grad-reduce --grad-reduce-in-bf16",
