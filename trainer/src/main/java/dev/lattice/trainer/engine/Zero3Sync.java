@@ -84,6 +84,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
                 be.copyRange(paramShard[p], 0, full, start, count);
             }
             model.replaceParameter(name, empty);
+            be.recycle(full); // the whole parameter is not kept: only its shard, copied above
         }
         model.withParameterHooks(this);
     }
