@@ -35,6 +35,11 @@ final class LayoutBench {
         double maxAllocatedMB() {
             return maxAllocatedMiB * 1048576 / 1e6;
         }
+
+        /** What the rank held, in MB: the allocator's max allocated on a GPU, else its tensors' total. */
+        double heldMB() {
+            return Double.isNaN(maxAllocatedMiB) ? measuredMB : maxAllocatedMB();
+        }
     }
 
     /**
@@ -238,8 +243,8 @@ final class LayoutBench {
         return new Measured(layout, tokens / n, tflops / n, losses, peakMemory(log), null);
     }
 
-    private static final Pattern MEASURED = Pattern.compile(" > memory of rank (\\d+) \\(measured\\):.* total ([0-9.]+) MB");
-    private static final Pattern PLAN = Pattern.compile(" > memory of rank (\\d+) \\(plan\\):.* total ([0-9.]+) MB");
+    private static final Pattern TOTAL = Pattern.compile(
+            " > memory of rank (\\d+) \\((measured|plan)\\):.* total ([0-9.]+) MB");
     private static final Pattern DEVICE = Pattern.compile("\\[Rank (\\d+)] \\(after \\d+ iterations\\) memory \\(MB\\)"
             + " \\| allocated: [0-9.]+ \\| max allocated: ([0-9.]+)");
 
@@ -248,10 +253,8 @@ final class LayoutBench {
         java.util.Map<Integer, double[]> ranks = new java.util.TreeMap<>(); // rank -> {measured, plan, max allocated}
         for (String line : log.split("\n")) {
             Matcher m;
-            if ((m = MEASURED.matcher(line)).find()) {
-                entry(ranks, m)[0] = Double.parseDouble(m.group(2));
-            } else if ((m = PLAN.matcher(line)).find()) {
-                entry(ranks, m)[1] = Double.parseDouble(m.group(2));
+            if ((m = TOTAL.matcher(line)).find()) {
+                entry(ranks, m)[m.group(2).equals("measured") ? 0 : 1] = Double.parseDouble(m.group(3));
             } else if ((m = DEVICE.matcher(line)).find()) {
                 entry(ranks, m)[2] = Double.parseDouble(m.group(2));
             }
@@ -260,7 +263,7 @@ final class LayoutBench {
         for (var e : ranks.entrySet()) {
             double[] v = e.getValue();
             PeakMemory p = new PeakMemory(e.getKey(), v[0], v[1], v[2]);
-            if (fullest == null || held(p) > held(fullest)) {
+            if (fullest == null || p.heldMB() > fullest.heldMB()) {
                 fullest = p;
             }
         }
@@ -272,9 +275,6 @@ final class LayoutBench {
                 Double.NaN});
     }
 
-    private static double held(PeakMemory p) {
-        return Double.isNaN(p.maxAllocatedMiB()) ? p.measuredMB() : p.maxAllocatedMB();
-    }
 
     /** The table; the first row is the one-GPU reference. */
     static String table(List<Measured> rows) {
@@ -334,8 +334,7 @@ final class LayoutBench {
         if (p == null) {
             return "—";
         }
-        double held = Double.isNaN(p.maxAllocatedMiB()) ? p.measuredMB() : p.maxAllocatedMB();
-        return String.format(Locale.ROOT, "rank %d: %,.1f / %,.1f", p.rank(), held, p.planMB());
+        return String.format(Locale.ROOT, "rank %d: %,.1f / %,.1f", p.rank(), p.heldMB(), p.planMB());
     }
 
     private static String deviationCell(double deviation, double tolerance) {

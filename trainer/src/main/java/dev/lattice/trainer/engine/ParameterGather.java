@@ -108,11 +108,14 @@ final class ParameterGather {
 
     /** Bucket {@code b}'s updated shard to every rank: bf16 roundings or fp32 values, asynchronous or not. */
     Work start(int b, boolean async) {
+        stale |= inBf16[b];
+        return inBf16[b] ? allGather(b, flatBf16, flatBf16Start, async) : allGather(b, flatParam, 0, async);
+    }
+
+    /** Bucket {@code b} of {@code flat}, whose element 0 is the flat layout's element {@code base}, to every rank. */
+    private Work allGather(int b, Tensor flat, long base, boolean async) {
         long[] range = layout.shard(b, dp.rank());
         ZeroLayout.Bucket k = layout.buckets().get(b);
-        Tensor flat = inBf16[b] ? flatBf16 : flatParam;
-        long base = inBf16[b] ? flatBf16Start : 0;
-        stale |= inBf16[b];
         long count = k.length() / dp.size();
         if (async) {
             return dp.allGatherAsync(flat, range[0] - base, flat, k.start() - base, count);
@@ -133,9 +136,7 @@ final class ParameterGather {
         stale = false;
         for (int b = 0; b < inBf16.length; b++) {
             if (inBf16[b]) {
-                long[] range = layout.shard(b, dp.rank());
-                ZeroLayout.Bucket k = layout.buckets().get(b);
-                dp.allGather(flatParam, range[0], flatParam, k.start(), k.length() / dp.size());
+                allGather(b, flatParam, 0, false);
             }
         }
     }

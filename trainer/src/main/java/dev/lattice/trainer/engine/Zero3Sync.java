@@ -184,10 +184,13 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         final Tensor send; // referenced until the gather is done
         final Tensor gathered;
         final dev.lattice.parallel.comm.Work work;
+        // a lone unpadded parameter: its shard is sent as it is and gathered straight into its full tensor
+        final boolean direct;
 
         Gather(List<String> names) {
             this.names = names;
             this.pack = new Pack(names.stream().mapToInt(index::get).toArray());
+            this.direct = pack.params.length == 1 && !padded(pack.params[0]);
             if (pack.params.length == 0) { // nothing to gather: no collective, on every rank alike
                 send = null;
                 gathered = null;
@@ -195,7 +198,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
                 return;
             }
             int p0 = pack.params[0];
-            if (pack.params.length == 1 && !padded(p0)) {
+            if (direct) {
                 send = paramShard[p0];
                 gathered = be.zeros(shapes[p0]);
             } else {
@@ -216,11 +219,19 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
          * parameter's buffers are its shard and its full tensor, which live on.
          */
         void recycleBuffers() {
-            if (send != null && send != paramShard[pack.params[0]]) {
+            if (!direct && gathered != null) {
                 be.recycle(send);
-            }
-            if (gathered != null && pack.params.length > 1 || gathered != null && padded(pack.params[0])) {
                 be.recycle(gathered);
+            }
+        }
+
+        /** A gather that will not be installed (a wrong guess): awaited, and every buffer of it handed back. */
+        void discard() {
+            work.await();
+            if (direct) {
+                be.recycle(gathered);
+            } else {
+                recycleBuffers();
             }
         }
 
@@ -230,7 +241,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
             if (ps.length == 0) {
                 return new Tensor[0];
             }
-            if (ps.length == 1 && !padded(ps[0])) {
+            if (direct) {
                 return new Tensor[] {gathered};
             }
             Tensor[] full = new Tensor[ps.length];
@@ -250,11 +261,7 @@ public final class Zero3Sync implements GradientSync, GptModel.ParameterHooks {
         if (prefetch != null) {
             Gather g = prefetch;
             prefetch = null;
-            g.work.await();
-            g.recycleBuffers();
-            if (g.gathered != null && g.pack.params.length == 1 && !padded(g.pack.params[0])) {
-                be.recycle(g.gathered); // a lone parameter's gathered tensor, never installed
-            }
+            g.discard();
         }
     }
 

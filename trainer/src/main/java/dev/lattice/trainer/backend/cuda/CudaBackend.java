@@ -447,7 +447,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void keepBf16Copies(List<Tensor> weights) {
-        if (!Boolean.parseBoolean(System.getProperty("lattice.keepBf16Copies", "true"))) {
+        if (!keepCopiesProperty()) {
             return; // -Dlattice.keepBf16Copies=false: round into scratch per product (to measure the difference)
         }
         for (Tensor w : weights) {
@@ -521,8 +521,12 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public boolean keepsRoundings() {
-        return precision == GemmPrecision.BF16 && bf16Activations
-                && Boolean.parseBoolean(System.getProperty("lattice.keepBf16Copies", "true"));
+        return precision == GemmPrecision.BF16 && bf16Activations && keepCopiesProperty();
+    }
+
+    /** {@code -Dlattice.keepBf16Copies} (default true): whether weights keep their bf16 roundings between products. */
+    private static boolean keepCopiesProperty() {
+        return Boolean.parseBoolean(System.getProperty("lattice.keepBf16Copies", "true"));
     }
 
     /**
